@@ -1,0 +1,187 @@
+//! The traits the core drives: [`Adapter`] (required) and the optional capabilities.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::{Chat, EventSink, Outgoing, Platform};
+
+/// A boxed, `Send` future: what every async method of the contract returns (see the crate doc).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One platform, as the core sees it. Every platform adapter implements it.
+///
+/// The core builds each enabled adapter once at start-up from its configuration, keeps it as an
+/// `Arc<dyn Adapter>` for the life of the process, calls [`run`](Adapter::run) once in a task of
+/// its own, and calls [`send`](Adapter::send) from any task, concurrently.
+pub trait Adapter: Send + Sync {
+    /// Which platform this adapter speaks for.
+    ///
+    /// Called whenever the core routes an [`Outgoing`] or labels a metric. Must return the same
+    /// value every time and must not do any I/O or block.
+    fn platform(&self) -> Platform;
+
+    /// Connects to the platform and reports what happens on it into `sink`, until dropped.
+    ///
+    /// Called exactly once, by the core, right after start-up and before it serves HTTP (some
+    /// adapters receive through routes the core mounts; those refuse connections until `run`
+    /// has been called). The future runs for the life of the process: it keeps outbound
+    /// connections alive, reconnecting with backoff, and it never returns because the platform
+    /// went away. Dropping it is how the core shuts the adapter down: it closes the adapter's
+    /// connections.
+    ///
+    /// Returns `Ok(())` only when `sink` reports [`SinkClosed`](crate::SinkClosed), and `Err`
+    /// only for a configuration the adapter cannot work with (a malformed URL, say), never for a
+    /// network failure. Must not apply business rules to events (no dedupe, no filtering beyond
+    /// dropping the bot's own messages and what is not a message).
+    fn run(&self, sink: Arc<dyn EventSink>) -> BoxFuture<'_, Result<(), AdapterError>>;
+
+    /// Carries out one action on the platform and reports how it went.
+    ///
+    /// Called by the core's outbox, possibly from several tasks at once, for actions whose
+    /// `platform` is [`Adapter::platform`]. Sends immediately: must not queue, pace, split or
+    /// retry (the core does), and must not wait for the account to come up. An action for an
+    /// account that is not connected fails at once with a [`SendError::Retryable`] whose
+    /// `maybe_delivered` is false. Resolves within the adapter's configured action timeout.
+    fn send<'a>(&'a self, action: &'a Outgoing) -> BoxFuture<'a, Result<Delivered, SendError>>;
+
+    /// The accounts that can currently send, in no particular order.
+    ///
+    /// Called by the core for health checks and metrics. Must not do any I/O or block. An empty
+    /// list means no account is connected (or none has been seen yet), not an error.
+    fn connected_accounts(&self) -> Vec<String>;
+
+    /// The recall capability, if this platform can take back a sent message.
+    ///
+    /// Called whenever the core wants to recall. Must not do any I/O. `None` means the platform
+    /// cannot recall; the core then leaves the message in place.
+    fn as_recall(&self) -> Option<&dyn Recall> {
+        None
+    }
+
+    /// The member-lookup capability, if this platform can name a member of a chat.
+    ///
+    /// Called whenever the core wants a display name it did not get with the message. Must not do
+    /// any I/O. `None` means the platform cannot look members up; the core uses the sender id.
+    fn as_member_lookup(&self) -> Option<&dyn MemberLookup> {
+        None
+    }
+}
+
+/// Optional capability: take back (recall, 撤回) a message the bot sent.
+pub trait Recall: Send + Sync {
+    /// Recalls the bot's message `message_id` (as returned in [`Delivered::message_id`]) that
+    /// `account` sent to `chat`.
+    ///
+    /// Called by the core on an admin's or agent's request. Must not retry. Platforms limit how
+    /// long after sending a recall works; past that it fails with [`SendError::Permanent`].
+    fn recall<'a>(
+        &'a self,
+        account: &'a str,
+        chat: &'a Chat,
+        message_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), SendError>>;
+}
+
+/// Optional capability: find the display name of a chat member.
+pub trait MemberLookup: Send + Sync {
+    /// The display name of `user` in `chat` as `account` sees it (the group card, else the
+    /// nickname).
+    ///
+    /// Called by the core when an [`Incoming`](crate::Incoming) came without `sender_name` or a
+    /// name is needed for someone who has not written. Asks the platform each time: must not
+    /// cache (the core does if it wants to). `Ok(None)` means the platform knows the user but
+    /// gives no name, or does not know the user in that chat.
+    fn member_name<'a>(
+        &'a self,
+        account: &'a str,
+        chat: &'a Chat,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, SendError>>;
+}
+
+/// The platform accepted an action.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Delivered {
+    /// The platform's id of the message sent, for quoting or recalling it later. `None` when the
+    /// platform confirmed without giving one (some answer asynchronously).
+    pub message_id: Option<String>,
+}
+
+/// Why an action was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// The action failed for a passing reason (not connected, timeout, platform busy): the core
+    /// may try it again later, e.g. after the account's next [`ConnectionState::Up`](crate::ConnectionState::Up).
+    Retryable {
+        /// What went wrong, for logs. Never contains secrets.
+        reason: String,
+        /// `true` when the request may have reached the platform before the failure (a timeout,
+        /// a connection lost while waiting for the answer), so a retry can duplicate the message.
+        maybe_delivered: bool,
+    },
+    /// The platform refused the action (bad target, no permission, unknown action, muted):
+    /// trying the same action again will fail the same way.
+    Permanent {
+        /// What went wrong, for logs, including the platform's error code if it gave one.
+        reason: String,
+    },
+}
+
+impl SendError {
+    /// Whether the core may try the action again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SendError::Retryable { .. })
+    }
+
+    /// What went wrong, for logs.
+    pub fn reason(&self) -> &str {
+        match self {
+            SendError::Retryable { reason, .. } | SendError::Permanent { reason } => reason,
+        }
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Retryable {
+                reason,
+                maybe_delivered,
+            } => {
+                write!(f, "send failed, retryable: {reason}")?;
+                if *maybe_delivered {
+                    f.write_str(" (may have been delivered)")?;
+                }
+                Ok(())
+            }
+            SendError::Permanent { reason } => write!(f, "send refused: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// An adapter cannot run with the configuration it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterError {
+    /// What is wrong, for the operator. Never contains secrets.
+    pub reason: String,
+}
+
+impl AdapterError {
+    pub fn new(reason: impl Into<String>) -> Self {
+        AdapterError {
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for AdapterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for AdapterError {}

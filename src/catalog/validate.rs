@@ -1,0 +1,126 @@
+//! Checks on items beyond what parsing enforces: every error names the item and the field.
+
+use super::Item;
+use crate::config::ConfigError;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+pub fn catalog(items: &[Item], file_of: &dyn Fn(&Item) -> PathBuf) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut aliases: HashMap<&str, &str> = HashMap::new();
+    for item in items {
+        let file = file_of(item);
+        let mut err = |field: String, message: String| {
+            errors.push(ConfigError {
+                file: file.clone(),
+                key: format!("item {}: {field}", item.id),
+                message,
+            })
+        };
+        if *ids.entry(&item.id).and_modify(|n| *n += 1).or_insert(1) == 2 {
+            err("id".into(), "this id is used by another item; expected a unique id".into());
+        }
+        check_item(item, &mut err);
+        for alias in std::iter::once(&item.name).chain(&item.aliases) {
+            if let Some(other) = aliases.insert(alias, &item.id)
+                && other != item.id
+            {
+                err(
+                    format!("aliases \"{alias}\""),
+                    format!("also names item {other}; expected a name that points to one item only"),
+                );
+            }
+        }
+    }
+    errors
+}
+
+fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
+    let valid_id = !item.id.is_empty()
+        && item.id.split('-').all(|w| {
+            !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+    if !valid_id {
+        err("id".into(), "expected lowercase ASCII words joined by '-', e.g. sbk-apply".into());
+    }
+    let mut non_empty = |field: &str, value: &str| {
+        if value.trim().is_empty() {
+            err(field.into(), "expected a non-empty text".into());
+        }
+    };
+    non_empty("name", &item.name);
+    non_empty("department", &item.department);
+    non_empty("summary", &item.summary);
+    non_empty("review.source", &item.review.source);
+    for (i, a) in item.aliases.iter().enumerate() {
+        non_empty(&format!("aliases[{i}]"), a);
+    }
+    for (i, b) in item.basis.iter().enumerate() {
+        non_empty(&format!("basis[{i}].document"), &b.document);
+    }
+    for (i, c) in item.conditions.iter().enumerate() {
+        non_empty(&format!("conditions[{i}]"), c);
+    }
+    for (i, s) in item.process.iter().enumerate() {
+        non_empty(&format!("process[{i}]"), s);
+    }
+    for (i, m) in item.materials.iter().enumerate() {
+        non_empty(&format!("materials[{i}].name"), &m.name);
+    }
+    for (i, p) in item.places.iter().enumerate() {
+        non_empty(&format!("places[{i}].name"), &p.name);
+    }
+    for (i, c) in item.contacts.iter().enumerate() {
+        non_empty(&format!("contacts[{i}].phone"), &c.phone);
+    }
+    for (i, f) in item.faq.iter().enumerate() {
+        non_empty(&format!("faq[{i}].q"), &f.q);
+        non_empty(&format!("faq[{i}].a"), &f.a);
+    }
+    for (i, m) in item.materials.iter().enumerate() {
+        if m.count == 0 {
+            err(format!("materials[{i}].count"), "expected a whole number ≥ 1".into());
+        }
+    }
+    for (word, w) in &item.keywords {
+        let parts: Vec<&str> = word.split('+').map(str::trim).collect();
+        let longest = parts.iter().map(|p| p.chars().count()).max().unwrap_or(0);
+        if parts.iter().any(|p| p.is_empty()) || longest < 2 {
+            err(
+                format!("keywords.{word}"),
+                "expected a word of at least 2 characters, or words joined by '+' (all must \
+                 appear) of which one has 2 characters or more"
+                    .into(),
+            );
+        }
+        if !(*w > 0.0 && *w <= 10.0) {
+            err(format!("keywords.{word}"), "expected a weight in (0, 10]".into());
+        }
+    }
+    let t = &item.time_limit;
+    if !t.instant && t.legal_days.is_none() && t.promised_days.is_none() && t.note.trim().is_empty() {
+        err(
+            "time_limit".into(),
+            "expected instant = true, legal_days, promised_days or a note".into(),
+        );
+    }
+    if item.process.is_empty() {
+        err("process".into(), "expected at least one step".into());
+    }
+    if item.places.is_empty() {
+        err("places".into(), "expected at least one place".into());
+    }
+    if !is_date(&item.review.reviewed_at) {
+        err("review.reviewed_at".into(), "expected a date YYYY-MM-DD".into());
+    }
+}
+
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+

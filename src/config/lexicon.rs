@@ -1,0 +1,124 @@
+//! `bot-config/lexicon.toml`: the words the matcher knows beyond the catalog — dialect and
+//! synonym rewrites, near-miss characters, the bot's names, and the cue words that tell a
+//! question from chatter, a resident's own case from a general question, and which aspect is asked.
+
+use super::ConfigError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lexicon {
+    /// Names residents @-mention the bot by.
+    #[serde(default)]
+    pub bot_names: Vec<String>,
+    /// Dialect, colloquial and synonym forms → canonical form (applied before matching).
+    #[serde(default)]
+    pub rewrite: BTreeMap<String, String>,
+    /// Near-miss characters (形近字) → the character meant.
+    #[serde(default)]
+    pub confusable: BTreeMap<String, String>,
+    pub cues: Cues,
+    pub aspects: AspectCues,
+}
+
+/// Cue words for the decision.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cues {
+    /// The message asks something.
+    pub question: Vec<String>,
+    /// A greeting or a question about the bot itself.
+    pub greeting: Vec<String>,
+    /// The resident's own case: status, progress, money not arrived, "帮我查".
+    pub case: Vec<String>,
+    /// A complaint about the service.
+    pub complaint: Vec<String>,
+    /// The message tells rather than asks (已经…了, 谢谢).
+    pub statement: Vec<String>,
+}
+
+/// Cue words per aspect, with weights; the aspect with the highest total wins.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AspectCues {
+    pub materials: BTreeMap<String, f32>,
+    pub time_limit: BTreeMap<String, f32>,
+    pub basis: BTreeMap<String, f32>,
+    pub place: BTreeMap<String, f32>,
+    pub process: BTreeMap<String, f32>,
+    pub fee: BTreeMap<String, f32>,
+    pub conditions: BTreeMap<String, f32>,
+    pub contact: BTreeMap<String, f32>,
+}
+
+impl Lexicon {
+    pub fn validate(&self, file: &Path) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let mut err = |key: String, message: &str| {
+            errors.push(ConfigError {
+                file: file.to_path_buf(),
+                key,
+                message: message.into(),
+            })
+        };
+        for (from, to) in &self.rewrite {
+            if from.trim().is_empty() {
+                err("rewrite".into(), "expected a non-empty word on the left");
+            }
+            if from == to {
+                err(format!("rewrite.{from}"), "rewrites to itself; expected another word");
+            }
+        }
+        for (from, to) in &self.confusable {
+            if from.chars().count() != 1 || to.chars().count() != 1 {
+                err(
+                    format!("confusable.{from}"),
+                    "expected one character mapped to one character",
+                );
+            }
+        }
+        for (name, words) in self.aspects.iter() {
+            for (word, w) in words {
+                if !(*w > 0.0 && *w <= 10.0) {
+                    err(format!("aspects.{name}.{word}"), "expected a weight in (0, 10]");
+                }
+            }
+        }
+        errors
+    }
+
+    /// Rewrites as pairs, for the normaliser.
+    pub fn rewrite_pairs(&self) -> Vec<(String, String)> {
+        self.rewrite
+            .iter()
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect()
+    }
+
+    /// Near-miss characters as pairs, for the normaliser (validated to be single characters).
+    pub fn confusable_pairs(&self) -> Vec<(char, char)> {
+        self.confusable
+            .iter()
+            .filter_map(|(a, b)| Some((a.chars().next()?, b.chars().next()?)))
+            .collect()
+    }
+}
+
+impl AspectCues {
+    /// (aspect name, cue words) for every aspect that has cues.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &BTreeMap<String, f32>)> {
+        [
+            ("materials", &self.materials),
+            ("time_limit", &self.time_limit),
+            ("basis", &self.basis),
+            ("place", &self.place),
+            ("process", &self.process),
+            ("fee", &self.fee),
+            ("conditions", &self.conditions),
+            ("contact", &self.contact),
+        ]
+        .into_iter()
+    }
+}

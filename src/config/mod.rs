@@ -1,0 +1,123 @@
+//! Loading `bot-config/`: the catalog, the lexicon, the matcher's tuning and the reply wording.
+//! Every problem found is reported with the file, the key and what was expected; loading never
+//! panics on bad input.
+
+mod lexicon;
+mod replies;
+mod tuning;
+
+pub use lexicon::{AspectCues, Cues, Lexicon};
+pub use replies::Replies;
+pub use tuning::Tuning;
+
+use crate::catalog::Catalog;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// Where in the file: an item id and field path, a key, or a line.
+    pub key: String,
+    /// What is wrong, and what is expected instead.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.file.display(), self.key, self.message)
+    }
+}
+
+/// All problems found while loading; loading reports them all at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything the bot's understanding and replies need, loaded from one config directory.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub catalog: Catalog,
+    pub lexicon: Lexicon,
+    pub tuning: Tuning,
+    pub replies: Replies,
+}
+
+impl Config {
+    /// Loads and validates `dir` (`catalog/*.toml`, `lexicon.toml`, `matcher.toml`, `replies.toml`).
+    pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        if !dir.is_dir() {
+            return Err(ConfigErrors(vec![ConfigError {
+                file: dir.to_path_buf(),
+                key: "-".into(),
+                message: "config directory not found; expected a directory like bot-config/ \
+                          (set it with --config DIR or BANGBAN_CONFIG)"
+                    .into(),
+            }]));
+        }
+        let catalog = Catalog::load_dir(&dir.join("catalog")).map_err(|e| errors.extend(e.0));
+        let lexicon: Result<Lexicon, _> = read_toml(&dir.join("lexicon.toml"), &mut errors);
+        let tuning: Result<Tuning, _> = read_toml(&dir.join("matcher.toml"), &mut errors);
+        let replies: Result<Replies, _> = read_toml(&dir.join("replies.toml"), &mut errors);
+        if let Ok(l) = &lexicon {
+            errors.extend(l.validate(&dir.join("lexicon.toml")));
+        }
+        if let Ok(t) = &tuning {
+            errors.extend(t.validate(&dir.join("matcher.toml")));
+        }
+        match (catalog, lexicon, tuning, replies) {
+            (Ok(catalog), Ok(lexicon), Ok(tuning), Ok(replies)) if errors.is_empty() => Ok(Config {
+                dir: dir.to_path_buf(),
+                catalog,
+                lexicon,
+                tuning,
+                replies,
+            }),
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+}
+
+/// Reads and parses one TOML file; a problem is pushed to `errors` with the file named.
+pub(crate) fn read_toml<T: DeserializeOwned>(
+    path: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Result<T, ()> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        errors.push(ConfigError {
+            file: path.to_path_buf(),
+            key: "-".into(),
+            message: format!("cannot read the file: {e}"),
+        })
+    })?;
+    parse_toml(path, &text).map_err(|e| errors.push(e))
+}
+
+/// Parses TOML text; the error names the key path and line where the parser stopped.
+pub(crate) fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        ConfigError {
+            file: path.to_path_buf(),
+            key: line.map_or_else(|| "-".into(), |l| format!("line {l}")),
+            message: e.message().to_string(),
+        }
+    })
+}

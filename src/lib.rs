@@ -1,0 +1,8 @@
+//! bangban (帮办): the platform-blind core of a district's help-and-proxy chat-group bot.
+//! Start with ARCHITECTURE.md for the map.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod reply;
+pub mod understand;

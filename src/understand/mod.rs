@@ -1,0 +1,282 @@
+//! Question understanding: from a resident's raw message to a decision — answer one item and
+//! aspect, ask back, hand over to an agent, greet, or stay silent.
+//!
+//! **Invariant: this module does no I/O.** It is built once from a loaded [`Config`] and then is a
+//! pure function of (text, addressed). Stages, each in its own file:
+//! [`normalize`] → [`pinyin`] sound encoding → [`terms`] word finding → item scoring (here, with
+//! [`similarity`]) → [`aspect`] → [`decide`].
+
+mod aspect;
+mod decide;
+pub mod normalize;
+pub mod pinyin;
+mod similarity;
+mod terms;
+
+pub use decide::{Decision, EscalateReason};
+
+use crate::catalog::{Aspect, Catalog};
+use crate::config::{Config, Lexicon, Tuning};
+use normalize::Normalizer;
+use pinyin::SyllableTable;
+use similarity::Similarity;
+use std::collections::HashMap;
+use terms::{Prepared, TermSet};
+
+/// What the bot made of one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Understanding {
+    pub decision: Decision,
+    /// The item answered, or the item a hand-over is about (index into the catalog's items).
+    pub item: Option<usize>,
+    pub aspect: Option<Aspect>,
+    /// Items offered when asking back, best first.
+    pub candidates: Vec<usize>,
+    /// The FAQ entry (index into the item's `faq`) that answers the question, if one is close.
+    pub faq: Option<usize>,
+    /// Why the message is handed over, for escalations.
+    pub reason: Option<EscalateReason>,
+    /// The normalised text (for logs and tickets).
+    pub normalized: String,
+    /// Item scores above zero, best first (for `--explain` and tuning).
+    pub scores: Vec<(usize, f32)>,
+    pub signals: Signals,
+}
+
+/// Signals found in a message besides the item scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Signals {
+    pub empty: bool,
+    pub question: bool,
+    pub greeting: bool,
+    pub case: bool,
+    pub complaint: bool,
+    pub statement: bool,
+}
+
+struct CueSets {
+    question: TermSet,
+    greeting: TermSet,
+    case: TermSet,
+    complaint: TermSet,
+    statement: TermSet,
+}
+
+/// The understanding step, built once per loaded config and shared.
+pub struct Matcher {
+    normalizer: Normalizer,
+    table: SyllableTable,
+    item_words: TermSet,
+    item_weights: Vec<Vec<(u32, f32)>>,
+    combos: Vec<Combo>,
+    item_similarity: Similarity,
+    faq_similarity: Similarity,
+    faq_owner: Vec<(usize, usize)>,
+    cues: CueSets,
+    aspects: aspect::AspectDetector,
+    tuning: Tuning,
+    item_count: usize,
+}
+
+impl Matcher {
+    pub fn new(config: &Config) -> Matcher {
+        Matcher::build(&config.catalog, &config.lexicon, &config.tuning)
+    }
+
+    pub fn build(catalog: &Catalog, lexicon: &Lexicon, tuning: &Tuning) -> Matcher {
+        let normalizer = Normalizer::new(
+            &lexicon.rewrite_pairs(),
+            &lexicon.confusable_pairs(),
+            &lexicon.bot_names,
+        );
+        let table = SyllableTable::new();
+        // Item words: names and aliases at alias_weight, keywords at their own weight, "A+B"
+        // keywords when all parts are present. Words pass through the normaliser too, so that
+        // they meet questions in the same canonical form.
+        let mut words = ItemWords::default();
+        let mut item_docs = Vec::new();
+        let mut faq_docs = Vec::new();
+        let mut faq_owner = Vec::new();
+        for (i, item) in catalog.items().iter().enumerate() {
+            for name in std::iter::once(&item.name).chain(&item.aliases) {
+                let canon = normalizer.normalize(name).text;
+                words.add(&canon, i, tuning.alias_weight);
+                item_docs.push((i, canon));
+            }
+            for (word, weight) in &item.keywords {
+                let parts: Vec<String> = word
+                    .split('+')
+                    .map(|p| normalizer.normalize(p).text)
+                    .collect();
+                if parts.len() == 1 {
+                    words.add(&parts[0], i, *weight);
+                } else {
+                    words.add_combo(&parts, i, *weight);
+                }
+            }
+            for (f, faq) in item.faq.iter().enumerate() {
+                let q = normalizer.normalize(&faq.q).text;
+                item_docs.push((i, q.clone()));
+                faq_docs.push((faq_owner.len(), q));
+                faq_owner.push((i, f));
+            }
+        }
+        let cue = |list: &[String]| {
+            let canon: Vec<String> = list.iter().map(|w| normalizer.normalize(w).text).collect();
+            TermSet::new(&canon, &table, tuning.min_sound_chars.max(2))
+        };
+        let cues = CueSets {
+            question: cue(&lexicon.cues.question),
+            greeting: cue(&lexicon.cues.greeting),
+            case: cue(&lexicon.cues.case),
+            complaint: cue(&lexicon.cues.complaint),
+            statement: cue(&lexicon.cues.statement),
+        };
+        let aspects = aspect::AspectDetector::new(&lexicon.aspects, &normalizer, &table, tuning);
+        Matcher {
+            item_words: TermSet::new(&words.list, &table, tuning.min_sound_chars),
+            item_weights: words.weights,
+            combos: words.combos,
+            item_similarity: Similarity::new(&item_docs),
+            faq_similarity: Similarity::new(&faq_docs),
+            faq_owner,
+            cues,
+            aspects,
+            normalizer,
+            table,
+            tuning: tuning.clone(),
+            item_count: catalog.len(),
+        }
+    }
+
+    /// Understands one message. `addressed`: the bot was @-mentioned, or the chat is private.
+    pub fn understand(&self, text: &str, addressed: bool) -> Understanding {
+        let norm = self.normalizer.normalize(text);
+        let q = Prepared {
+            sound: self.table.encode(&norm.text),
+            text: norm.text,
+        };
+        // Latin pinyin is spelled on purpose, not a typo: its sound matches count in full.
+        let sound_factor = if q.text.chars().any(normalize::is_cjk) {
+            self.tuning.sound_factor
+        } else {
+            1.0
+        };
+        let scores = self.score_items(&q, sound_factor);
+        let aspect = self.aspects.detect(&q, sound_factor);
+        let signals = Signals {
+            empty: q.text.trim().is_empty(),
+            question: norm.question_mark || self.cues.question.any(&q),
+            greeting: self.cues.greeting.any(&q),
+            case: self.cues.case.any(&q),
+            complaint: self.cues.complaint.any(&q),
+            statement: self.cues.statement.any(&q),
+        };
+        let verdict = decide::decide(&scores, signals, addressed, &self.tuning);
+        let faq = match (verdict.decision, verdict.item) {
+            (Decision::Answer, Some(item)) => self.closest_faq(&q.text, item),
+            _ => None,
+        };
+        Understanding {
+            decision: verdict.decision,
+            item: verdict.item,
+            aspect: (verdict.decision == Decision::Answer).then_some(aspect),
+            candidates: verdict.candidates,
+            faq,
+            reason: verdict.reason,
+            normalized: q.text,
+            scores,
+            signals,
+        }
+    }
+
+    fn score_items(&self, q: &Prepared, sound_factor: f32) -> Vec<(usize, f32)> {
+        let mut score = vec![0f32; self.item_count];
+        let mut factor_of = vec![0f32; self.item_weights.len()];
+        for hit in self.item_words.find(q) {
+            let factor = if hit.by_sound { sound_factor } else { 1.0 };
+            factor_of[hit.term] = factor;
+            for &(item, weight) in &self.item_weights[hit.term] {
+                score[item as usize] += weight * factor;
+            }
+        }
+        for combo in &self.combos {
+            let factor = combo
+                .parts
+                .iter()
+                .map(|&p| factor_of[p])
+                .fold(1f32, f32::min);
+            score[combo.item as usize] += combo.weight * factor;
+        }
+        for (item, sim) in self.item_similarity.query(&q.text) {
+            score[item] += self.tuning.similarity_weight * sim;
+        }
+        let mut ranked: Vec<(usize, f32)> = score
+            .into_iter()
+            .enumerate()
+            .filter(|(_, s)| *s > 0.0)
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked
+    }
+
+    fn closest_faq(&self, text: &str, item: usize) -> Option<usize> {
+        self.faq_similarity
+            .query(text)
+            .into_iter()
+            .find(|(doc, _)| self.faq_owner[*doc].0 == item)
+            .filter(|(_, sim)| *sim >= self.tuning.faq_min_similarity)
+            .map(|(doc, _)| self.faq_owner[doc].1)
+    }
+}
+
+/// A keyword that counts only when all its parts are in the question.
+struct Combo {
+    parts: Vec<usize>,
+    item: u32,
+    weight: f32,
+}
+
+/// The item words being collected: each distinct word once, with the items it points to.
+#[derive(Default)]
+struct ItemWords {
+    list: Vec<String>,
+    weights: Vec<Vec<(u32, f32)>>,
+    index: HashMap<String, usize>,
+    combos: Vec<Combo>,
+}
+
+impl ItemWords {
+    fn term(&mut self, word: &str) -> usize {
+        if let Some(&t) = self.index.get(word) {
+            return t;
+        }
+        self.list.push(word.to_string());
+        self.weights.push(Vec::new());
+        self.index.insert(word.to_string(), self.list.len() - 1);
+        self.list.len() - 1
+    }
+
+    fn add(&mut self, word: &str, item: usize, weight: f32) {
+        if word.is_empty() {
+            return;
+        }
+        let t = self.term(word);
+        match self.weights[t].iter_mut().find(|(i, _)| *i == item as u32) {
+            Some(e) => e.1 = e.1.max(weight),
+            None => self.weights[t].push((item as u32, weight)),
+        }
+    }
+
+    fn add_combo(&mut self, parts: &[String], item: usize, weight: f32) {
+        if parts.iter().any(String::is_empty) {
+            return;
+        }
+        let parts = parts.iter().map(|p| self.term(p)).collect();
+        self.combos.push(Combo {
+            parts,
+            item: item as u32,
+            weight,
+        });
+    }
+}

@@ -1,0 +1,105 @@
+//! Stage 3b: retrieval by character bigrams (TF-IDF cosine) over item names, aliases and FAQ
+//! questions. It rewards questions that share rarer wording with an item even when no listed
+//! keyword matched, and picks the FAQ entry closest to a question.
+
+use std::collections::HashMap;
+
+/// A bigram index over documents, each owned by some id (an item, a FAQ entry).
+pub struct Similarity {
+    postings: HashMap<u64, Vec<(u32, f32)>>,
+    idf: HashMap<u64, f32>,
+    owners: Vec<usize>,
+}
+
+fn bigrams(text: &str) -> Vec<u64> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out: Vec<u64> = chars
+        .windows(2)
+        .filter(|w| !w[0].is_whitespace() && !w[1].is_whitespace())
+        .map(|w| ((w[0] as u64) << 32) | w[1] as u64)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+impl Similarity {
+    /// `docs` are (owner, normalised text) pairs; several documents may share an owner.
+    pub fn new(docs: &[(usize, String)]) -> Similarity {
+        let doc_grams: Vec<Vec<u64>> = docs.iter().map(|(_, t)| bigrams(t)).collect();
+        let mut df: HashMap<u64, u32> = HashMap::new();
+        for grams in &doc_grams {
+            for g in grams {
+                *df.entry(*g).or_default() += 1;
+            }
+        }
+        let n = docs.len().max(1) as f32;
+        let idf: HashMap<u64, f32> = df
+            .iter()
+            .map(|(g, d)| (*g, (1.0 + n / *d as f32).ln()))
+            .collect();
+        let mut postings: HashMap<u64, Vec<(u32, f32)>> = HashMap::new();
+        for (doc, grams) in doc_grams.iter().enumerate() {
+            let norm = grams.iter().map(|g| idf[g].powi(2)).sum::<f32>().sqrt();
+            for g in grams {
+                postings
+                    .entry(*g)
+                    .or_default()
+                    .push((doc as u32, idf[g] / norm.max(f32::EPSILON)));
+            }
+        }
+        Similarity {
+            postings,
+            idf,
+            owners: docs.iter().map(|(o, _)| *o).collect(),
+        }
+    }
+
+    /// Cosine similarity (0–1) of `text` with every document that shares a bigram with it, as
+    /// (owner, best score among the owner's documents), best first.
+    pub fn query(&self, text: &str) -> Vec<(usize, f32)> {
+        let grams = bigrams(text);
+        let q_norm = grams
+            .iter()
+            .map(|g| self.idf.get(g).copied().unwrap_or(0.0).powi(2))
+            .sum::<f32>()
+            .sqrt();
+        if q_norm == 0.0 {
+            return Vec::new();
+        }
+        let mut by_doc: HashMap<u32, f32> = HashMap::new();
+        for g in &grams {
+            if let Some(list) = self.postings.get(g) {
+                let qw = self.idf[g] / q_norm;
+                for (doc, dw) in list {
+                    *by_doc.entry(*doc).or_default() += qw * dw;
+                }
+            }
+        }
+        let mut by_owner: HashMap<usize, f32> = HashMap::new();
+        for (doc, s) in by_doc {
+            let best = by_owner.entry(self.owners[doc as usize]).or_default();
+            *best = best.max(s);
+        }
+        let mut out: Vec<(usize, f32)> = by_owner.into_iter().collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_document_wins() {
+        let s = Similarity::new(&[
+            (0, "老人瘫痪在床去不了银行怎么激活".into()),
+            (1, "补办社保卡要多少钱".into()),
+        ]);
+        let r = s.query("瘫痪在床的老人怎么办");
+        assert_eq!(r[0].0, 0);
+        assert!(r[0].1 > 0.3 && r[0].1 <= 1.0 + f32::EPSILON);
+        assert!(s.query("今天天气").is_empty());
+    }
+}

@@ -1,0 +1,93 @@
+//! The command-line contract of DESIGN.md: `ask --json --batch`, `ask TEXT`, `check`.
+
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn bangban() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bangban"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.env_remove("BANGBAN_CONFIG");
+    cmd
+}
+
+fn batch(input: &str) -> (Vec<Value>, String) {
+    let mut child = bangban()
+        .args(["ask", "--json", "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn batch_answers_one_line_per_question_with_the_contract_fields() {
+    let input = [
+        r#"{"text": "老年卡要带什么材料", "addressed": true}"#,
+        r#"{"text": "哈哈哈", "addressed": false}"#,
+        r#"{"text": "医保", "addressed": true}"#,
+    ]
+    .join("\n");
+    let (out, _) = batch(&input);
+    assert_eq!(out.len(), 3);
+    for o in &out {
+        let keys: Vec<&str> = o.as_object().unwrap().keys().map(String::as_str).collect();
+        for k in ["decision", "item", "aspect", "candidates", "reply"] {
+            assert!(keys.contains(&k), "{k} missing in {o}");
+        }
+    }
+    assert_eq!(out[0]["decision"], "answer");
+    assert_eq!(out[0]["item"], "elder-card");
+    assert_eq!(out[0]["aspect"], "materials");
+    assert!(out[0]["reply"].as_str().unwrap().contains("1. "));
+    assert_eq!(out[1]["decision"], "ignore");
+    assert_eq!(out[1]["item"], Value::Null);
+    assert_eq!(out[1]["reply"], "");
+    assert_eq!(out[2]["decision"], "clarify");
+    assert!(out[2]["candidates"].as_array().unwrap().len() >= 2);
+    assert!(out[2]["reply"].as_str().unwrap().contains("回复数字"));
+}
+
+#[test]
+fn malformed_batch_line_gets_an_error_line_and_the_batch_goes_on() {
+    let (out, stderr) = batch("{not json\n{\"text\": \"你好\", \"addressed\": true}\n");
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0]["decision"], "ignore");
+    assert!(out[0]["error"].as_str().unwrap().starts_with("line 1"));
+    assert!(stderr.contains("line 1"));
+    assert_eq!(out[1]["decision"], "help");
+}
+
+#[test]
+fn ask_prints_the_reply_a_group_would_see() {
+    let out = bangban().args(["ask", "社保卡丢了怎么办"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("挂失"), "{text}");
+    assert!(!text.contains('{'));
+}
+
+#[test]
+fn check_passes_on_the_shipped_config_and_fails_on_a_broken_one() {
+    let out = bangban().arg("check").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = bangban()
+        .args(["check", "--config"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("catalog"), "{err}");
+}
