@@ -32,9 +32,20 @@ pub fn render(u: &Understanding, catalog: &Catalog, replies: &Replies) -> String
     }
 }
 
-/// The item's name without the parenthesised scope: 社会保障卡申领（含…） → 社会保障卡申领.
-pub fn short_name(item: &Item) -> &str {
-    item.name.split(['（', '(']).next().unwrap_or(&item.name).trim()
+/// The item's name without parenthesised parts: 社会保障卡申领（含…） → 社会保障卡申领,
+/// 医疗费用手工（零星）报销 → 医疗费用手工报销.
+pub fn short_name(item: &Item) -> String {
+    let mut out = String::with_capacity(item.name.len());
+    let mut depth = 0usize;
+    for c in item.name.chars() {
+        match c {
+            '（' | '(' => depth += 1,
+            '）' | ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim().to_string()
 }
 
 /// An answer about one item: the FAQ answer when a FAQ entry is close, else the asked aspect.
@@ -57,7 +68,7 @@ pub fn answer(item: &Item, aspect: Aspect, faq: Option<usize>, replies: &Replies
             }
         }
     }
-    let pointer_name = item.aliases.first().map_or(title, String::as_str);
+    let pointer_name = item.aliases.first().map_or(title.as_str(), String::as_str);
     let _ = write!(out, "\n{}", replies.more.replace("{item}", pointer_name));
     if item.review.status == ReviewStatus::Sample {
         out.push_str(&replies.sample_notice);
@@ -120,13 +131,19 @@ pub fn aspect_text(item: &Item, aspect: Aspect) -> String {
             push_online(&mut out, item);
         }
         Aspect::Fee => {
-            out.push_str(if item.fee.free { "不收费。" } else { "收费。" });
+            out.push_str(if item.fee.free {
+                "不收费。"
+            } else {
+                "收费。"
+            });
             push_line(&mut out, &item.fee.note);
         }
         Aspect::Conditions => numbered(&mut out, item.conditions.iter().cloned()),
         Aspect::Contact => numbered(
             &mut out,
-            item.contacts.iter().map(|c| format!("{}：{}", c.name, c.phone)),
+            item.contacts
+                .iter()
+                .map(|c| format!("{}：{}", c.name, c.phone)),
         ),
         Aspect::Overview => {
             out.push_str(&item.summary);

@@ -19,7 +19,12 @@ fn batch(input: &str) -> (Vec<Value>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let lines = String::from_utf8(out.stdout)
@@ -70,7 +75,10 @@ fn malformed_batch_line_gets_an_error_line_and_the_batch_goes_on() {
 
 #[test]
 fn ask_prints_the_reply_a_group_would_see() {
-    let out = bangban().args(["ask", "社保卡丢了怎么办"]).output().unwrap();
+    let out = bangban()
+        .args(["ask", "社保卡丢了怎么办"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("挂失"), "{text}");
@@ -80,7 +88,11 @@ fn ask_prints_the_reply_a_group_would_see() {
 #[test]
 fn check_passes_on_the_shipped_config_and_fails_on_a_broken_one() {
     let out = bangban().arg("check").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tmp = tempfile::tempdir().unwrap();
     let out = bangban()
         .args(["check", "--config"])

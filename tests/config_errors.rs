@@ -22,7 +22,12 @@ fn copy_dir(from: &Path, to: &Path) {
 fn shipped_copy() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("bot-config");
-    copy_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("bot-config").as_path(), &dir);
+    copy_dir(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("bot-config")
+            .as_path(),
+        &dir,
+    );
     (tmp, dir)
 }
 
@@ -53,7 +58,11 @@ fn syntax_error_names_file_and_line() {
     edit(&file, "name = ", "name = = ");
     let errors = errors_of(&dir);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("catalog/elder-card.toml: line "), "{}", errors[0]);
+    assert!(
+        errors[0].contains("catalog/elder-card.toml: line "),
+        "{}",
+        errors[0]
+    );
 }
 
 #[test]
@@ -61,36 +70,80 @@ fn unknown_and_missing_fields_are_named() {
     let (_tmp, dir) = shipped_copy();
     edit(&dir.join("catalog/dibao.toml"), "summary = ", "sumary = ");
     let errors = errors_of(&dir);
-    assert!(errors[0].contains("dibao.toml") && errors[0].contains("sumary"), "{errors:?}");
+    assert!(
+        errors[0].contains("dibao.toml") && errors[0].contains("sumary"),
+        "{errors:?}"
+    );
 }
 
 #[test]
 fn bad_values_name_item_and_field_and_all_are_reported() {
     let (_tmp, dir) = shipped_copy();
-    edit(&dir.join("catalog/sbk-activate.toml"), "count = 1", "count = 0");
-    edit(&dir.join("catalog/sbk-activate.toml"), "reviewed_at = \"2026-11-29\"", "reviewed_at = \"昨天\"");
-    edit(&dir.join("matcher.toml"), "sound_factor = 0.8", "sound_factor = 3.0");
+    edit(
+        &dir.join("catalog/sbk-activate.toml"),
+        "count = 1",
+        "count = 0",
+    );
+    edit(
+        &dir.join("catalog/sbk-activate.toml"),
+        "reviewed_at = \"2026-11-29\"",
+        "reviewed_at = \"昨天\"",
+    );
+    edit(
+        &dir.join("matcher.toml"),
+        "sound_factor = 0.9",
+        "sound_factor = 3.0",
+    );
     let errors = errors_of(&dir);
     let has = |needle: &str| errors.iter().any(|e| e.contains(needle));
-    assert!(has("sbk-activate.toml: item sbk-activate: materials[0].count: expected a whole number ≥ 1"), "{errors:?}");
-    assert!(has("item sbk-activate: review.reviewed_at: expected a date YYYY-MM-DD"), "{errors:?}");
-    assert!(has("matcher.toml: sound_factor: expected a number from 0 to 1"), "{errors:?}");
+    assert!(
+        has(
+            "sbk-activate.toml: item sbk-activate: materials[0].count: expected a whole number ≥ 1"
+        ),
+        "{errors:?}"
+    );
+    assert!(
+        has("item sbk-activate: review.reviewed_at: expected a date YYYY-MM-DD"),
+        "{errors:?}"
+    );
+    assert!(
+        has("matcher.toml: sound_factor: expected a number from 0 to 1"),
+        "{errors:?}"
+    );
 }
 
 #[test]
 fn alias_shared_by_two_items_is_refused() {
     let (_tmp, dir) = shipped_copy();
-    edit(&dir.join("catalog/bus-card.toml"), "aliases = [", "aliases = [\"社保卡激活\", ");
+    edit(
+        &dir.join("catalog/bus-card.toml"),
+        "aliases = [",
+        "aliases = [\"社保卡激活\", ",
+    );
     let errors = errors_of(&dir);
-    assert!(errors.iter().any(|e| e.contains("社保卡激活") && e.contains("also names item")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("社保卡激活") && e.contains("also names item")),
+        "{errors:?}"
+    );
 }
 
 #[test]
 fn id_must_match_file_name() {
     let (_tmp, dir) = shipped_copy();
-    fs::rename(dir.join("catalog/dibao.toml"), dir.join("catalog/low-income.toml")).unwrap();
+    fs::rename(
+        dir.join("catalog/dibao.toml"),
+        dir.join("catalog/low-income.toml"),
+    )
+    .unwrap();
     let errors = errors_of(&dir);
-    assert!(errors.iter().any(|e| e.contains("low-income.toml: item dibao: id: expected the file name")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("low-income.toml: item dibao: id: expected the file name")),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -101,5 +154,10 @@ fn missing_directory_and_files_are_reported() {
     let (_tmp, dir) = shipped_copy();
     fs::remove_file(dir.join("replies.toml")).unwrap();
     let errors = errors_of(&dir);
-    assert!(errors.iter().any(|e| e.contains("replies.toml: -: cannot read the file")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("replies.toml: -: cannot read the file")),
+        "{errors:?}"
+    );
 }

@@ -20,7 +20,9 @@ impl Catalog {
     /// Builds a catalog from items already parsed; the items are checked as when loading.
     pub fn from_items(mut items: Vec<Item>) -> Result<Catalog, ConfigErrors> {
         items.sort_by(|a, b| a.id.cmp(&b.id));
-        let errors = validate::catalog(&items, &|item| Path::new("catalog").join(format!("{}.toml", item.id)));
+        let errors = validate::catalog(&items, &|item| {
+            Path::new("catalog").join(format!("{}.toml", item.id))
+        });
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }

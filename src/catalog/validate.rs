@@ -19,7 +19,10 @@ pub fn catalog(items: &[Item], file_of: &dyn Fn(&Item) -> PathBuf) -> Vec<Config
             })
         };
         if *ids.entry(&item.id).and_modify(|n| *n += 1).or_insert(1) == 2 {
-            err("id".into(), "this id is used by another item; expected a unique id".into());
+            err(
+                "id".into(),
+                "this id is used by another item; expected a unique id".into(),
+            );
         }
         check_item(item, &mut err);
         for alias in std::iter::once(&item.name).chain(&item.aliases) {
@@ -28,7 +31,9 @@ pub fn catalog(items: &[Item], file_of: &dyn Fn(&Item) -> PathBuf) -> Vec<Config
             {
                 err(
                     format!("aliases \"{alias}\""),
-                    format!("also names item {other}; expected a name that points to one item only"),
+                    format!(
+                        "also names item {other}; expected a name that points to one item only"
+                    ),
                 );
             }
         }
@@ -39,10 +44,15 @@ pub fn catalog(items: &[Item], file_of: &dyn Fn(&Item) -> PathBuf) -> Vec<Config
 fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
     let valid_id = !item.id.is_empty()
         && item.id.split('-').all(|w| {
-            !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         });
     if !valid_id {
-        err("id".into(), "expected lowercase ASCII words joined by '-', e.g. sbk-apply".into());
+        err(
+            "id".into(),
+            "expected lowercase ASCII words joined by '-', e.g. sbk-apply".into(),
+        );
     }
     let mut non_empty = |field: &str, value: &str| {
         if value.trim().is_empty() {
@@ -80,7 +90,10 @@ fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
     }
     for (i, m) in item.materials.iter().enumerate() {
         if m.count == 0 {
-            err(format!("materials[{i}].count"), "expected a whole number ≥ 1".into());
+            err(
+                format!("materials[{i}].count"),
+                "expected a whole number ≥ 1".into(),
+            );
         }
     }
     for (word, w) in &item.keywords {
@@ -95,11 +108,15 @@ fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
             );
         }
         if !(*w > 0.0 && *w <= 10.0) {
-            err(format!("keywords.{word}"), "expected a weight in (0, 10]".into());
+            err(
+                format!("keywords.{word}"),
+                "expected a weight in (0, 10]".into(),
+            );
         }
     }
     let t = &item.time_limit;
-    if !t.instant && t.legal_days.is_none() && t.promised_days.is_none() && t.note.trim().is_empty() {
+    if !t.instant && t.legal_days.is_none() && t.promised_days.is_none() && t.note.trim().is_empty()
+    {
         err(
             "time_limit".into(),
             "expected instant = true, legal_days, promised_days or a note".into(),
@@ -112,7 +129,10 @@ fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
         err("places".into(), "expected at least one place".into());
     }
     if !is_date(&item.review.reviewed_at) {
-        err("review.reviewed_at".into(), "expected a date YYYY-MM-DD".into());
+        err(
+            "review.reviewed_at".into(),
+            "expected a date YYYY-MM-DD".into(),
+        );
     }
 }
 
@@ -121,6 +141,7 @@ fn is_date(s: &str) -> bool {
     b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
-

@@ -57,7 +57,10 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
             let json = match serde_json::from_str::<BatchLine>(&line) {
                 Ok(q) => to_json(config, &matcher.understand(&q.text, q.addressed), None),
                 Err(e) => {
-                    eprintln!("line {}: not a JSON question ({e}); answered with ignore", n + 1);
+                    eprintln!(
+                        "line {}: not a JSON question ({e}); answered with ignore",
+                        n + 1
+                    );
                     let ignore = matcher.understand("", false);
                     to_json(config, &ignore, Some(format!("line {}: {e}", n + 1)))
                 }
@@ -74,9 +77,21 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
         let items = config.catalog.items();
         eprintln!("normalised: {}", u.normalized);
         eprintln!("signals:    {:?}", u.signals);
-        eprintln!("decision:   {} aspect {:?}", u.decision.name(), u.aspect.map(|a| a.name()));
+        eprintln!(
+            "decision:   {} aspect {:?}",
+            u.decision.name(),
+            u.aspect.map(|a| a.name())
+        );
         for (i, score) in u.scores.iter().take(6) {
             eprintln!("  {:6.2} {}", score, items[*i].id);
+        }
+        for (word, by_sound, hits) in matcher.explain_words(text) {
+            let hits: Vec<String> = hits
+                .iter()
+                .map(|(i, w)| format!("{}:{w}", items[*i].id))
+                .collect();
+            let how = if by_sound { " (by sound)" } else { "" };
+            eprintln!("  word {word}{how} → {}", hits.join(" "));
         }
     }
     if args.json {

@@ -27,7 +27,12 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             Some(item) => {
                 pending.clear();
                 let item = &config.catalog.items()[item];
-                reply::answer(item, crate::catalog::Aspect::Overview, None, &config.replies)
+                reply::answer(
+                    item,
+                    crate::catalog::Aspect::Overview,
+                    None,
+                    &config.replies,
+                )
             }
             None => {
                 let u = matcher.understand(text, addressed);

@@ -9,10 +9,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "bangban", version, about = "帮办: the help-and-proxy chat-group bot")]
+#[command(
+    name = "bangban",
+    version,
+    about = "帮办: the help-and-proxy chat-group bot"
+)]
 struct Cli {
     /// Config directory (catalog, lexicon, matcher tuning, replies).
-    #[arg(long, global = true, env = "BANGBAN_CONFIG", default_value = "bot-config")]
+    #[arg(
+        long,
+        global = true,
+        env = "BANGBAN_CONFIG",
+        default_value = "bot-config"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,

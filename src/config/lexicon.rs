@@ -21,6 +21,17 @@ pub struct Lexicon {
     pub confusable: BTreeMap<String, String>,
     pub cues: Cues,
     pub aspects: AspectCues,
+    /// Sentence shapes (regular expressions over the normalised text) that point to an aspect.
+    #[serde(default)]
+    pub aspect_patterns: Vec<AspectPattern>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AspectPattern {
+    pub pattern: String,
+    pub aspect: String,
+    pub weight: f32,
 }
 
 /// Cue words for the decision.
@@ -68,7 +79,10 @@ impl Lexicon {
                 err("rewrite".into(), "expected a non-empty word on the left");
             }
             if from == to {
-                err(format!("rewrite.{from}"), "rewrites to itself; expected another word");
+                err(
+                    format!("rewrite.{from}"),
+                    "rewrites to itself; expected another word",
+                );
             }
         }
         for (from, to) in &self.confusable {
@@ -82,8 +96,30 @@ impl Lexicon {
         for (name, words) in self.aspects.iter() {
             for (word, w) in words {
                 if !(*w > 0.0 && *w <= 10.0) {
-                    err(format!("aspects.{name}.{word}"), "expected a weight in (0, 10]");
+                    err(
+                        format!("aspects.{name}.{word}"),
+                        "expected a weight in (0, 10]",
+                    );
                 }
+            }
+        }
+        for (i, p) in self.aspect_patterns.iter().enumerate() {
+            let key = format!("aspect_patterns[{i}]");
+            if let Err(e) = regex::Regex::new(&p.pattern) {
+                err(
+                    format!("{key}.pattern"),
+                    &format!("expected a regular expression: {e}"),
+                );
+            }
+            if !matches!(crate::catalog::Aspect::from_name(&p.aspect), Some(a) if a != crate::catalog::Aspect::Overview)
+            {
+                err(
+                    format!("{key}.aspect"),
+                    "expected one of materials, time_limit, basis, place, process, fee, conditions, contact",
+                );
+            }
+            if !(p.weight > 0.0 && p.weight <= 10.0) {
+                err(format!("{key}.weight"), "expected a weight in (0, 10]");
             }
         }
         errors

@@ -6,7 +6,7 @@ mod lexicon;
 mod replies;
 mod tuning;
 
-pub use lexicon::{AspectCues, Cues, Lexicon};
+pub use lexicon::{AspectCues, AspectPattern, Cues, Lexicon};
 pub use replies::Replies;
 pub use tuning::Tuning;
 
@@ -81,13 +81,15 @@ impl Config {
             errors.extend(t.validate(&dir.join("matcher.toml")));
         }
         match (catalog, lexicon, tuning, replies) {
-            (Ok(catalog), Ok(lexicon), Ok(tuning), Ok(replies)) if errors.is_empty() => Ok(Config {
-                dir: dir.to_path_buf(),
-                catalog,
-                lexicon,
-                tuning,
-                replies,
-            }),
+            (Ok(catalog), Ok(lexicon), Ok(tuning), Ok(replies)) if errors.is_empty() => {
+                Ok(Config {
+                    dir: dir.to_path_buf(),
+                    catalog,
+                    lexicon,
+                    tuning,
+                    replies,
+                })
+            }
             _ => Err(ConfigErrors(errors)),
         }
     }

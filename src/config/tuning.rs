@@ -46,10 +46,26 @@ impl Tuning {
             (0.0..=1.0).contains(&self.sound_factor),
             "a number from 0 to 1",
         );
-        check("min_sound_chars", self.min_sound_chars >= 1, "a whole number ≥ 1");
-        check("similarity_weight", self.similarity_weight >= 0.0, "a number ≥ 0");
-        check("answer_min_score", self.answer_min_score > 0.0, "a number > 0");
-        check("answer_min_margin", self.answer_min_margin >= 0.0, "a number ≥ 0");
+        check(
+            "min_sound_chars",
+            self.min_sound_chars >= 1,
+            "a whole number ≥ 1",
+        );
+        check(
+            "similarity_weight",
+            self.similarity_weight >= 0.0,
+            "a number ≥ 0",
+        );
+        check(
+            "answer_min_score",
+            self.answer_min_score > 0.0,
+            "a number > 0",
+        );
+        check(
+            "answer_min_margin",
+            self.answer_min_margin >= 0.0,
+            "a number ≥ 0",
+        );
         check(
             "candidate_min_score",
             self.candidate_min_score > 0.0 && self.candidate_min_score <= self.answer_min_score,

@@ -178,7 +178,10 @@ mod tests {
     #[test]
     fn one_weak_item_is_no_choice_and_goes_to_an_agent() {
         let v = decide(&[(5, 1.5)], q(), true, &tuning());
-        assert_eq!((v.decision, v.reason), (Decision::Escalate, Some(EscalateReason::Uncovered)));
+        assert_eq!(
+            (v.decision, v.reason),
+            (Decision::Escalate, Some(EscalateReason::Uncovered))
+        );
     }
 
     #[test]
@@ -191,15 +194,24 @@ mod tests {
     fn own_case_and_complaint_go_to_an_agent_even_with_a_clear_item() {
         let case = Signals { case: true, ..q() };
         let v = decide(&[(0, 5.0)], case, true, &tuning());
-        assert_eq!((v.decision, v.reason, v.item), (Decision::Escalate, Some(EscalateReason::Case), Some(0)));
-        let complaint = Signals { complaint: true, ..q() };
+        assert_eq!(
+            (v.decision, v.reason, v.item),
+            (Decision::Escalate, Some(EscalateReason::Case), Some(0))
+        );
+        let complaint = Signals {
+            complaint: true,
+            ..q()
+        };
         let v = decide(&[], complaint, true, &tuning());
         assert_eq!(v.reason, Some(EscalateReason::Complaint));
     }
 
     #[test]
     fn uncovered_question_escalates_and_greeting_gets_help() {
-        assert_eq!(decide(&[], q(), true, &tuning()).reason, Some(EscalateReason::Uncovered));
+        assert_eq!(
+            decide(&[], q(), true, &tuning()).reason,
+            Some(EscalateReason::Uncovered)
+        );
         let hello = Signals {
             greeting: true,
             ..Signals::default()
@@ -210,11 +222,26 @@ mod tests {
     #[test]
     fn unaddressed_needs_a_clear_question_about_one_item() {
         let t = tuning();
-        assert_eq!(decide(&[(0, 4.0)], q(), false, &t).decision, Decision::Answer);
-        let statement = Signals { statement: true, ..q() };
-        assert_eq!(decide(&[(0, 4.0)], statement, false, &t).decision, Decision::Ignore);
-        assert_eq!(decide(&[(0, 4.0)], Signals::default(), false, &t).decision, Decision::Ignore);
-        assert_eq!(decide(&[(0, 1.0), (1, 1.0)], q(), false, &t).decision, Decision::Ignore);
+        assert_eq!(
+            decide(&[(0, 4.0)], q(), false, &t).decision,
+            Decision::Answer
+        );
+        let statement = Signals {
+            statement: true,
+            ..q()
+        };
+        assert_eq!(
+            decide(&[(0, 4.0)], statement, false, &t).decision,
+            Decision::Ignore
+        );
+        assert_eq!(
+            decide(&[(0, 4.0)], Signals::default(), false, &t).decision,
+            Decision::Ignore
+        );
+        assert_eq!(
+            decide(&[(0, 1.0), (1, 1.0)], q(), false, &t).decision,
+            Decision::Ignore
+        );
         assert_eq!(decide(&[], q(), false, &t).decision, Decision::Ignore);
     }
 
@@ -225,6 +252,9 @@ mod tests {
             ..Signals::default()
         };
         assert_eq!(decide(&[], empty, true, &tuning()).decision, Decision::Help);
-        assert_eq!(decide(&[], empty, false, &tuning()).decision, Decision::Ignore);
+        assert_eq!(
+            decide(&[], empty, false, &tuning()).decision,
+            Decision::Ignore
+        );
     }
 }

@@ -21,7 +21,11 @@ use normalize::Normalizer;
 use pinyin::SyllableTable;
 use similarity::Similarity;
 use std::collections::HashMap;
-use terms::{Prepared, TermSet};
+use terms::{Overlap, Prepared, TermSet};
+
+/// Questions are read up to this many characters; a pasted article is not a question, and the
+/// cap keeps a hostile 1 MB message as cheap as a long one.
+pub const MAX_QUESTION_CHARS: usize = 1000;
 
 /// What the bot made of one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +72,7 @@ pub struct Matcher {
     table: SyllableTable,
     item_words: TermSet,
     item_weights: Vec<Vec<(u32, f32)>>,
+    item_words_list: Vec<String>,
     combos: Vec<Combo>,
     item_similarity: Similarity,
     faq_similarity: Similarity,
@@ -123,7 +128,7 @@ impl Matcher {
         }
         let cue = |list: &[String]| {
             let canon: Vec<String> = list.iter().map(|w| normalizer.normalize(w).text).collect();
-            TermSet::new(&canon, &table, tuning.min_sound_chars.max(2))
+            TermSet::new(&canon, &table, tuning.min_sound_chars.max(2), Overlap::All)
         };
         let cues = CueSets {
             question: cue(&lexicon.cues.question),
@@ -132,10 +137,11 @@ impl Matcher {
             complaint: cue(&lexicon.cues.complaint),
             statement: cue(&lexicon.cues.statement),
         };
-        let aspects = aspect::AspectDetector::new(&lexicon.aspects, &normalizer, &table, tuning);
+        let aspects = aspect::AspectDetector::new(lexicon, &normalizer, &table, tuning);
         Matcher {
-            item_words: TermSet::new(&words.list, &table, tuning.min_sound_chars),
+            item_words: TermSet::new(&words.list, &table, tuning.min_sound_chars, Overlap::All),
             item_weights: words.weights,
+            item_words_list: words.list,
             combos: words.combos,
             item_similarity: Similarity::new(&item_docs),
             faq_similarity: Similarity::new(&faq_docs),
@@ -150,27 +156,27 @@ impl Matcher {
     }
 
     /// Understands one message. `addressed`: the bot was @-mentioned, or the chat is private.
+    /// Only the first [`MAX_QUESTION_CHARS`] characters are read.
     pub fn understand(&self, text: &str, addressed: bool) -> Understanding {
+        let text = match text.char_indices().nth(MAX_QUESTION_CHARS) {
+            Some((cut, _)) => &text[..cut],
+            None => text,
+        };
         let norm = self.normalizer.normalize(text);
-        let q = Prepared {
-            sound: self.table.encode(&norm.text),
-            text: norm.text,
-        };
-        // Latin pinyin is spelled on purpose, not a typo: its sound matches count in full.
-        let sound_factor = if q.text.chars().any(normalize::is_cjk) {
-            self.tuning.sound_factor
-        } else {
-            1.0
-        };
+        let q = Prepared::new(norm.text, &self.table);
+        // Latin pinyin is spelled on purpose, not a typo: its sound matches count in full, and
+        // only there are cue words looked for by sound.
+        let latin = !q.text.chars().any(normalize::is_cjk);
+        let sound_factor = if latin { 1.0 } else { self.tuning.sound_factor };
         let scores = self.score_items(&q, sound_factor);
-        let aspect = self.aspects.detect(&q, sound_factor);
+        let aspect = self.aspects.detect(&q, latin);
         let signals = Signals {
             empty: q.text.trim().is_empty(),
-            question: norm.question_mark || self.cues.question.any(&q),
-            greeting: self.cues.greeting.any(&q),
-            case: self.cues.case.any(&q),
-            complaint: self.cues.complaint.any(&q),
-            statement: self.cues.statement.any(&q),
+            question: norm.question_mark || self.cues.question.any(&q, latin),
+            greeting: self.cues.greeting.any(&q, latin),
+            case: self.cues.case.any(&q, latin),
+            complaint: self.cues.complaint.any(&q, latin),
+            statement: self.cues.statement.any(&q, latin),
         };
         let verdict = decide::decide(&scores, signals, addressed, &self.tuning);
         let faq = match (verdict.decision, verdict.item) {
@@ -193,11 +199,21 @@ impl Matcher {
     fn score_items(&self, q: &Prepared, sound_factor: f32) -> Vec<(usize, f32)> {
         let mut score = vec![0f32; self.item_count];
         let mut factor_of = vec![0f32; self.item_weights.len()];
-        for hit in self.item_words.find(q) {
+        let hits = self.item_words.find(q, true);
+        // Supported hits first; a sound-only hit then counts only for items they already support.
+        for hit in hits.iter().filter(|h| !h.sound_only) {
             let factor = if hit.by_sound { sound_factor } else { 1.0 };
             factor_of[hit.term] = factor;
             for &(item, weight) in &self.item_weights[hit.term] {
                 score[item as usize] += weight * factor;
+            }
+        }
+        let supported = score.clone();
+        for hit in hits.iter().filter(|h| h.sound_only) {
+            for &(item, weight) in &self.item_weights[hit.term] {
+                if supported[item as usize] > 0.0 {
+                    score[item as usize] += weight * sound_factor;
+                }
             }
         }
         for combo in &self.combos {
@@ -218,6 +234,23 @@ impl Matcher {
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked
+    }
+
+    /// The item words found in `text` with the items they point to, for `ask --explain`.
+    pub fn explain_words(&self, text: &str) -> Vec<(String, bool, Vec<(usize, f32)>)> {
+        let text = self.normalizer.normalize(text).text;
+        let q = Prepared::new(text, &self.table);
+        self.item_words
+            .find(&q, true)
+            .into_iter()
+            .map(|hit| {
+                let items = self.item_weights[hit.term]
+                    .iter()
+                    .map(|&(i, w)| (i as usize, w))
+                    .collect();
+                (self.item_words_list[hit.term].clone(), hit.by_sound, items)
+            })
+            .collect()
     }
 
     fn closest_faq(&self, text: &str, item: usize) -> Option<usize> {

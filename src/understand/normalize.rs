@@ -245,7 +245,10 @@ mod tests {
 
     #[test]
     fn cq_codes_mentions_placeholders_and_emoji_removed() {
-        assert_eq!(norm("[CQ:at,qq=123456] 老年卡[图片]要带啥🌞"), "老年卡 要带啥");
+        assert_eq!(
+            norm("[CQ:at,qq=123456] 老年卡[图片]要带啥🌞"),
+            "老年卡 要带啥"
+        );
         assert_eq!(norm("@帮办小助手社保卡"), "社保卡");
         assert_eq!(norm("@张三 你好"), "你好");
         assert_eq!(norm("[CQ:face,id=1]"), "");

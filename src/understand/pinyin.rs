@@ -9,6 +9,8 @@ const CJK_START: u32 = 0x4E00;
 const CJK_END: u32 = 0x9FFF;
 const CODE_BASE: u32 = 0xE000;
 const NO_SYLLABLE: u16 = u16::MAX;
+/// The code for characters that have no sound (digits, punctuation, non-pinyin Latin).
+pub const GAP: char = '\u{EFFF}';
 /// Longer Latin runs are not read as pinyin (no resident types 60 letters of it).
 const MAX_PINYIN_WORD: usize = 60;
 
@@ -54,15 +56,23 @@ impl SyllableTable {
 
     /// Encodes normalised text: Chinese characters become their syllable code, runs of Latin
     /// letters that spell pinyin syllables become codes too, spaces are dropped, anything else
-    /// becomes a gap (a space).
+    /// becomes a [`GAP`]. Every code is one 3-byte character.
     pub fn encode(&self, text: &str) -> String {
+        self.encode_with_source(text).0
+    }
+
+    /// Like [`encode`](Self::encode), and for each code the character it came from (None for
+    /// Latin pinyin and gaps), so that a match by sound can tell which characters also match.
+    pub fn encode_with_source(&self, text: &str) -> (String, Vec<Option<char>>) {
         let mut out = String::with_capacity(text.len());
+        let mut source = Vec::with_capacity(text.len());
         let chars: Vec<char> = text.chars().collect();
         let mut i = 0;
         while i < chars.len() {
             let c = chars[i];
             if let Some(code) = self.code_of_char(c) {
                 out.push(code);
+                source.push(Some(c));
                 i += 1;
             } else if c.is_ascii_lowercase() {
                 let run = chars[i..]
@@ -71,28 +81,34 @@ impl SyllableTable {
                     .count();
                 let word: String = chars[i..i + run].iter().collect();
                 let split = (run <= MAX_PINYIN_WORD).then(|| self.split_pinyin(&word));
-                match split.flatten() {
-                    Some(codes) => out.extend(codes),
-                    None => out.push(' '),
-                }
+                let codes = split.flatten().unwrap_or_else(|| vec![GAP]);
+                source.extend(std::iter::repeat_n(None, codes.len()));
+                out.extend(codes);
                 i += run;
             } else {
                 // Spaces are dropped: residents typing pinyin put them between syllables or
                 // words ("dai shenme"); a gap only marks characters that have no sound.
-                if !c.is_whitespace() && !out.ends_with(' ') {
-                    out.push(' ');
+                if !c.is_whitespace() && !out.ends_with(GAP) {
+                    out.push(GAP);
+                    source.push(None);
                 }
                 i += 1;
             }
         }
-        out
+        (out, source)
     }
 
     /// Splits a Latin word into pinyin syllables, preferring long syllables but backtracking so
     /// that "xian" style ambiguity and "jihuo" both split fully. None if the word is not pinyin.
     fn split_pinyin(&self, word: &str) -> Option<Vec<char>> {
         // Depth-first with a memo of positions known not to split, so hostile input stays linear.
-        fn go(t: &SyllableTable, word: &str, at: usize, out: &mut Vec<char>, dead: &mut [bool]) -> bool {
+        fn go(
+            t: &SyllableTable,
+            word: &str,
+            at: usize,
+            out: &mut Vec<char>,
+            dead: &mut [bool],
+        ) -> bool {
             if at == word.len() {
                 return true;
             }
@@ -147,6 +163,9 @@ mod tests {
     #[test]
     fn non_pinyin_latin_is_a_gap() {
         let t = SyllableTable::new();
-        assert_eq!(t.encode("qqq"), " ");
+        assert_eq!(t.encode("qqq"), GAP.to_string());
+        let (codes, source) = t.encode_with_source("社保 ka");
+        assert_eq!(codes.chars().count(), source.len());
+        assert_eq!(source, vec![Some('社'), Some('保'), None]);
     }
 }

@@ -13,8 +13,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// One platform, as the core sees it. Every platform adapter implements it.
 ///
 /// The core builds each enabled adapter once at start-up from its configuration, keeps it as an
-/// `Arc<dyn Adapter>` for the life of the process, calls [`run`](Adapter::run) once in a task of
-/// its own, and calls [`send`](Adapter::send) from any task, concurrently.
+/// `Arc<dyn Adapter>` for the life of the process, spawns the future of [`run`](Adapter::run)
+/// once, and calls [`send`](Adapter::send) from any task, concurrently.
 pub trait Adapter: Send + Sync {
     /// Which platform this adapter speaks for.
     ///
@@ -24,18 +24,23 @@ pub trait Adapter: Send + Sync {
 
     /// Connects to the platform and reports what happens on it into `sink`, until dropped.
     ///
-    /// Called exactly once, by the core, right after start-up and before it serves HTTP (some
-    /// adapters receive through routes the core mounts; those refuse connections until `run`
-    /// has been called). The future runs for the life of the process: it keeps outbound
-    /// connections alive, reconnecting with backoff, and it never returns because the platform
-    /// went away. Dropping it is how the core shuts the adapter down: it closes the adapter's
-    /// connections.
+    /// Called exactly once, by the core, at start-up, before it serves HTTP. Takes `Arc<Self>`
+    /// so that the returned future owns what it needs and can be `tokio::spawn`ed. Adapters that
+    /// receive through routes the core mounts start accepting on the call itself, before the
+    /// future is first polled (and refuse connections before the call), so the core can spawn
+    /// the future and serve HTTP at once. The future runs for the life of the process: it keeps
+    /// outbound connections alive, reconnecting with backoff, and it never ends because the
+    /// platform went away. Dropping it is how the core shuts the adapter down: it closes the
+    /// adapter's connections.
     ///
-    /// Returns `Ok(())` only when `sink` reports [`SinkClosed`](crate::SinkClosed), and `Err`
-    /// only for a configuration the adapter cannot work with (a malformed URL, say), never for a
-    /// network failure. Must not apply business rules to events (no dedupe, no filtering beyond
-    /// dropping the bot's own messages and what is not a message).
-    fn run(&self, sink: Arc<dyn EventSink>) -> BoxFuture<'_, Result<(), AdapterError>>;
+    /// Resolves to `Ok(())` only when `sink` reports [`SinkClosed`](crate::SinkClosed), and to
+    /// `Err` only for a configuration the adapter cannot work with (a malformed URL, say), never
+    /// for a network failure. Must not apply business rules to events (no dedupe, no filtering
+    /// beyond dropping the bot's own messages and what is not a message).
+    fn run(
+        self: Arc<Self>,
+        sink: Arc<dyn EventSink>,
+    ) -> BoxFuture<'static, Result<(), AdapterError>>;
 
     /// Carries out one action on the platform and reports how it went.
     ///
@@ -44,6 +49,8 @@ pub trait Adapter: Send + Sync {
     /// retry (the core does), and must not wait for the account to come up. An action for an
     /// account that is not connected fails at once with a [`SendError::Retryable`] whose
     /// `maybe_delivered` is false. Resolves within the adapter's configured action timeout.
+    /// `Ok` means the platform confirmed the action; a [`Delivered`] without `message_id`
+    /// means it confirmed without naming the message.
     fn send<'a>(&'a self, action: &'a Outgoing) -> BoxFuture<'a, Result<Delivered, SendError>>;
 
     /// The accounts that can currently send, in no particular order.
@@ -74,8 +81,9 @@ pub trait Recall: Send + Sync {
     /// Recalls the bot's message `message_id` (as returned in [`Delivered::message_id`]) that
     /// `account` sent to `chat`.
     ///
-    /// Called by the core on an admin's or agent's request. Must not retry. Platforms limit how
-    /// long after sending a recall works; past that it fails with [`SendError::Permanent`].
+    /// Called by the core on an admin's or agent's request. Must not retry. `Ok(())` means the
+    /// platform confirmed the recall. Platforms limit how long after sending a recall works;
+    /// past that it fails with [`SendError::Permanent`].
     fn recall<'a>(
         &'a self,
         account: &'a str,
@@ -185,3 +193,57 @@ impl fmt::Display for AdapterError {
 }
 
 impl std::error::Error for AdapterError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest adapter: proves the trait is dyn-compatible and its defaults say "cannot".
+    struct Null;
+
+    impl Adapter for Null {
+        fn platform(&self) -> Platform {
+            Platform::Sandbox
+        }
+        fn run(
+            self: Arc<Self>,
+            _sink: Arc<dyn EventSink>,
+        ) -> BoxFuture<'static, Result<(), AdapterError>> {
+            Box::pin(std::future::ready(Ok(())))
+        }
+        fn send<'a>(&'a self, _: &'a Outgoing) -> BoxFuture<'a, Result<Delivered, SendError>> {
+            Box::pin(std::future::ready(Err(SendError::Permanent {
+                reason: "null".into(),
+            })))
+        }
+        fn connected_accounts(&self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn adapters_are_trait_objects_and_capabilities_optional() {
+        let adapter: Arc<dyn Adapter> = Arc::new(Null);
+        assert_eq!(adapter.platform(), Platform::Sandbox);
+        assert!(adapter.as_recall().is_none());
+        assert!(adapter.as_member_lookup().is_none());
+    }
+
+    #[test]
+    fn send_errors_say_whether_to_retry() {
+        let retry = SendError::Retryable {
+            reason: "timeout".into(),
+            maybe_delivered: true,
+        };
+        assert!(retry.is_retryable());
+        assert_eq!(
+            retry.to_string(),
+            "send failed, retryable: timeout (may have been delivered)"
+        );
+        let refuse = SendError::Permanent {
+            reason: "retcode 1400".into(),
+        };
+        assert!(!refuse.is_retryable());
+        assert_eq!(refuse.reason(), "retcode 1400");
+    }
+}

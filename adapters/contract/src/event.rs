@@ -35,3 +35,23 @@ pub enum ConnectionState {
     /// No link can: sends would fail with a retryable error until the next `Up`.
     Down,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialise_with_a_tag() {
+        let event = Event::Connection(ConnectionChange {
+            platform: Platform::Onebot,
+            account: "123".into(),
+            state: ConnectionState::Down,
+        });
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"event": "connection", "platform": "onebot", "account": "123", "state": "down"})
+        );
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
+    }
+}

@@ -22,7 +22,13 @@
 //! 1.95) and its futures carry no `Send` bound a caller can name, so every async method here
 //! returns a [`BoxFuture`] (`Pin<Box<dyn Future + Send>>`). The cost, one allocation per call,
 //! is nothing next to a network round trip. An implementation writes
-//! `Box::pin(async move { ... })`; the core simply `.await`s.
+//! `Box::pin(async move { ... })`; the core simply `.await`s. [`Adapter::run`] takes
+//! `self: Arc<Self>` and returns a `'static` future, so the core can `tokio::spawn` it
+//! directly (`Arc<Self>` receivers are dyn-compatible).
+//!
+//! A closed enum of adapters would avoid the boxing, but it would have to live in the core and
+//! grow a variant and a match arm per platform; with trait objects the core's outbox, metrics
+//! and routing handle every adapter the same way.
 //!
 //! # Architecture invariants
 //!

@@ -50,3 +50,31 @@ impl EventSink for tokio::sync::mpsc::UnboundedSender<Event> {
         Box::pin(std::future::ready(result))
     }
 }
+
+#[cfg(all(test, feature = "tokio"))]
+mod tests {
+    use super::*;
+    use crate::{ConnectionChange, ConnectionState, Platform};
+
+    fn up() -> Event {
+        Event::Connection(ConnectionChange {
+            platform: Platform::Onebot,
+            account: "1".into(),
+            state: ConnectionState::Up,
+        })
+    }
+
+    #[tokio::test]
+    async fn tokio_channels_are_sinks() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let sink: &dyn EventSink = &tx;
+        sink.deliver(up()).await.unwrap();
+        assert_eq!(rx.recv().await, Some(up()));
+        drop(rx);
+        assert_eq!(sink.deliver(up()).await, Err(SinkClosed));
+
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        drop(rx);
+        assert_eq!(EventSink::deliver(&tx, up()).await, Err(SinkClosed));
+    }
+}

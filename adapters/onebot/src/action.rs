@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bangban_contract::{Chat, SendError};
 use serde_json::{Map, Value, json};
 
+use crate::cq;
 use crate::ids::{id_of, id_param};
 use crate::segment::Segment;
 
@@ -77,12 +78,10 @@ impl From<CallError> for SendError {
             CallError::Closed
             | CallError::Timeout(_)
             | CallError::Http(_)
-            | CallError::BadResponse(_) => {
-                SendError::Retryable {
-                    reason,
-                    maybe_delivered: true,
-                }
-            }
+            | CallError::BadResponse(_) => SendError::Retryable {
+                reason,
+                maybe_delivered: true,
+            },
         }
     }
 }
@@ -141,12 +140,14 @@ pub(crate) fn response(mut object: Map<String, Value>) -> Response {
 }
 
 /// `send_group_msg` / `send_private_msg` and its parameters for a text, quoting `quote` and
-/// @-mentioning `mention` (in groups only: private chats have no mentions).
+/// @-mentioning `mention` (in groups only: private chats have no mentions). The message is a
+/// segment array, or a CQ string when `as_cq_string`.
 pub(crate) fn send_text(
     chat: &Chat,
     text: &str,
     quote: Option<&str>,
     mention: Option<&str>,
+    as_cq_string: bool,
 ) -> (&'static str, Value) {
     let mut segments = Vec::new();
     if let Some(id) = quote {
@@ -165,7 +166,11 @@ pub(crate) fn send_text(
             text.to_owned()
         }));
     }
-    let message = Value::Array(segments.iter().map(Segment::to_json).collect());
+    let message = if as_cq_string {
+        Value::String(cq::render(&segments))
+    } else {
+        Value::Array(segments.iter().map(Segment::to_json).collect())
+    };
     match chat {
         Chat::Group(id) => (
             "send_group_msg",
@@ -242,7 +247,10 @@ mod tests {
         let failure = failed.outcome.unwrap_err();
         assert_eq!((failure.retcode, failure.message.as_str()), (1400, "bad"));
         assert!(!SendError::from(CallError::Failed(failure)).is_retryable());
-        assert_eq!(r(json!({"status": "async", "retcode": 1})).outcome, Ok(Value::Null));
+        assert_eq!(
+            r(json!({"status": "async", "retcode": 1})).outcome,
+            Ok(Value::Null)
+        );
     }
 
     #[test]
@@ -252,6 +260,7 @@ mod tests {
             "带身份证和户口本",
             Some("2002"),
             Some("345678901"),
+            false,
         );
         assert_eq!(action, "send_group_msg");
         assert_eq!(
@@ -262,11 +271,21 @@ mod tests {
                 {"type": "text", "data": {"text": " 带身份证和户口本"}},
             ]})
         );
-        let (action, params) = send_text(&Chat::Private("42".into()), "好的", None, Some("42"));
+        let (action, params) =
+            send_text(&Chat::Private("42".into()), "好的", None, Some("42"), false);
         assert_eq!(action, "send_private_msg");
         assert_eq!(
             params,
             json!({"user_id": 42, "message": [{"type": "text", "data": {"text": "好的"}}]})
+        );
+    }
+
+    #[test]
+    fn send_text_as_cq_string() {
+        let (_, params) = send_text(&Chat::Group("1".into()), "[急]", Some("9"), Some("2"), true);
+        assert_eq!(
+            params,
+            json!({"group_id": 1, "message": "[CQ:reply,id=9][CQ:at,qq=2] &#91;急&#93;"})
         );
     }
 

@@ -51,11 +51,10 @@ pub(crate) fn check_signature(
         .to_str()
         .map_err(|_| StatusCode::FORBIDDEN)?
         .trim();
-    let hex = value
-        .strip_prefix("sha1=")
-        .ok_or(StatusCode::FORBIDDEN)?;
+    let hex = value.strip_prefix("sha1=").ok_or(StatusCode::FORBIDDEN)?;
     let given = decode_hex(hex).ok_or(StatusCode::FORBIDDEN)?;
-    let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).map_err(|_| StatusCode::FORBIDDEN)?;
+    let mut mac =
+        Hmac::<Sha1>::new_from_slice(secret.as_bytes()).map_err(|_| StatusCode::FORBIDDEN)?;
     mac.update(body);
     mac.verify_slice(&given).map_err(|_| StatusCode::FORBIDDEN)
 }
@@ -71,7 +70,7 @@ fn signature(secret: &str, body: &[u8]) -> String {
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 || !hex.is_ascii() {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
         return None;
     }
     (0..hex.len())
@@ -99,9 +98,15 @@ mod tests {
         let none = HeaderMap::new();
         assert_eq!(check_token(None, &none, None), Ok(()));
         assert_eq!(check_token(t, &none, None), Err(StatusCode::UNAUTHORIZED));
-        assert_eq!(check_token(t, &none, Some("x=1")), Err(StatusCode::UNAUTHORIZED));
+        assert_eq!(
+            check_token(t, &none, Some("x=1")),
+            Err(StatusCode::UNAUTHORIZED)
+        );
         for value in ["Bearer s3cret", "Token s3cret", "bearer  s3cret "] {
-            assert_eq!(check_token(t, &headers(&[("authorization", value)]), None), Ok(()));
+            assert_eq!(
+                check_token(t, &headers(&[("authorization", value)]), None),
+                Ok(())
+            );
         }
         for value in ["Bearer wrong", "Basic s3cret", "s3cret", "Bearer "] {
             assert_eq!(
@@ -110,7 +115,10 @@ mod tests {
                 "{value}"
             );
         }
-        assert_eq!(check_token(t, &none, Some("a=1&access_token=s3cret")), Ok(()));
+        assert_eq!(
+            check_token(t, &none, Some("a=1&access_token=s3cret")),
+            Ok(())
+        );
         assert_eq!(check_token(t, &none, Some("access_token=s3cre%74")), Ok(()));
         assert_eq!(
             check_token(t, &none, Some("access_token=nope")),
@@ -118,7 +126,11 @@ mod tests {
         );
         // A wrong header is not rescued by a right query.
         assert_eq!(
-            check_token(t, &headers(&[("authorization", "Bearer no")]), Some("access_token=s3cret")),
+            check_token(
+                t,
+                &headers(&[("authorization", "Bearer no")]),
+                Some("access_token=s3cret")
+            ),
             Err(StatusCode::FORBIDDEN)
         );
     }
@@ -128,14 +140,25 @@ mod tests {
         let body = br#"{"post_type":"message"}"#;
         let good = signature("key", body);
         assert_eq!(good.len(), "sha1=".len() + 40);
-        assert_eq!(check_signature("key", &headers(&[("x-signature", &good)]), body), Ok(()));
+        assert_eq!(
+            check_signature("key", &headers(&[("x-signature", &good)]), body),
+            Ok(())
+        );
         let upper = format!("sha1={}", good[5..].to_uppercase());
-        assert_eq!(check_signature("key", &headers(&[("x-signature", &upper)]), body), Ok(()));
+        assert_eq!(
+            check_signature("key", &headers(&[("x-signature", &upper)]), body),
+            Ok(())
+        );
         assert_eq!(
             check_signature("key", &HeaderMap::new(), body),
             Err(StatusCode::UNAUTHORIZED)
         );
-        for bad in [signature("other", body), signature("key", b"{}"), "sha1=zz".into(), good[5..].to_owned()] {
+        for bad in [
+            signature("other", body),
+            signature("key", b"{}"),
+            "sha1=zz".into(),
+            good[5..].to_owned(),
+        ] {
             assert_eq!(
                 check_signature("key", &headers(&[("x-signature", &bad)]), body),
                 Err(StatusCode::FORBIDDEN),

@@ -30,6 +30,9 @@ pub struct OneBotConfig {
     /// How many missed heartbeat intervals make a WebSocket connection count as dead (it is then
     /// closed, and the implementation or the forward client reconnects).
     pub heartbeat_misses: u32,
+    /// Send messages as CQ strings instead of segment arrays, for old implementations that
+    /// take only strings. NapCat, LLBot and go-cqhttp take arrays (the default).
+    pub send_cq_strings: bool,
 }
 
 impl Default for OneBotConfig {
@@ -43,6 +46,7 @@ impl Default for OneBotConfig {
             reconnect: Backoff::default(),
             max_frame_bytes: 16 << 20,
             heartbeat_misses: 3,
+            send_cq_strings: false,
         }
     }
 }
@@ -63,12 +67,27 @@ impl fmt::Debug for OneBotConfig {
         f.debug_struct("OneBotConfig")
             .field("access_token", &set(self.token()))
             .field("signature_secret", &set(self.secret()))
-            .field("forward_ws", &self.forward_ws.iter().map(|u| redact_url(u)).collect::<Vec<_>>())
-            .field("http_api", &self.http_api.iter().map(|u| redact_url(u)).collect::<Vec<_>>())
+            .field(
+                "forward_ws",
+                &self
+                    .forward_ws
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "http_api",
+                &self
+                    .http_api
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
             .field("action_timeout", &self.action_timeout)
             .field("reconnect", &self.reconnect)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("heartbeat_misses", &self.heartbeat_misses)
+            .field("send_cq_strings", &self.send_cq_strings)
             .finish()
     }
 }

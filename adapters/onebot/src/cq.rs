@@ -34,7 +34,12 @@ fn escape(s: &str, comma: bool) -> String {
 /// Undoes [`escape_text`] and [`escape_param`] in one pass, so `&amp;#91;` becomes `&#91;`.
 /// An `&` that starts no known escape stays as it is.
 pub(crate) fn unescape(s: &str) -> String {
-    const ESCAPES: [(&str, char); 4] = [("&amp;", '&'), ("&#91;", '['), ("&#93;", ']'), ("&#44;", ',')];
+    const ESCAPES: [(&str, char); 4] = [
+        ("&amp;", '&'),
+        ("&#91;", '['),
+        ("&#93;", ']'),
+        ("&#44;", ','),
+    ];
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(at) = rest.find('&') {
@@ -166,7 +171,15 @@ mod tests {
 
     #[test]
     fn escape_round_trips() {
-        for s in ["", "plain", "&", "&amp;", "[CQ:at,qq=1]", "a,b=c&#44;", "社保卡[急]&"] {
+        for s in [
+            "",
+            "plain",
+            "&",
+            "&amp;",
+            "[CQ:at,qq=1]",
+            "a,b=c&#44;",
+            "社保卡[急]&",
+        ] {
             assert_eq!(unescape(&escape_text(s)), s);
             assert_eq!(unescape(&escape_param(s)), s);
         }
@@ -190,7 +203,10 @@ mod tests {
         let segments = parse("[CQ:share,title=a&#44;b&#91;c&#93;&amp;,url=http://x/?a=1&amp;b=2]");
         assert_eq!(
             segments,
-            vec![seg("share", &[("title", "a,b[c]&"), ("url", "http://x/?a=1&b=2")])]
+            vec![seg(
+                "share",
+                &[("title", "a,b[c]&"), ("url", "http://x/?a=1&b=2")]
+            )]
         );
     }
 
@@ -211,7 +227,10 @@ mod tests {
             seg("reply", &[("id", "7")]),
             seg("at", &[("qq", "all")]),
             Segment::text("价格[暂定], R&D"),
-            seg("image", &[("file", "a,b.jpg"), ("url", "http://x/?a=[1]&b")]),
+            seg(
+                "image",
+                &[("file", "a,b.jpg"), ("url", "http://x/?a=[1]&b")],
+            ),
             Segment::text("&amp;"),
         ];
         let rendered = render(&segments);

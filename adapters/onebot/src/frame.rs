@@ -103,7 +103,9 @@ pub(crate) fn event(object: &Map<String, Value>, default_self_id: Option<&str>) 
                 let status = object.get("status");
                 EventFrame::Heartbeat {
                     self_id,
-                    online: status.and_then(|s| s.get("online")).and_then(Value::as_bool),
+                    online: status
+                        .and_then(|s| s.get("online"))
+                        .and_then(Value::as_bool),
                     interval_ms: object.get("interval").and_then(Value::as_u64),
                 }
             }
@@ -270,8 +272,10 @@ mod tests {
     #[test]
     fn meta_events() {
         assert_eq!(
-            event_of(json!({"post_type": "meta_event", "meta_event_type": "heartbeat",
-                "self_id": 7, "status": {"online": false, "good": true}, "interval": 5000})),
+            event_of(
+                json!({"post_type": "meta_event", "meta_event_type": "heartbeat",
+                "self_id": 7, "status": {"online": false, "good": true}, "interval": 5000})
+            ),
             EventFrame::Heartbeat {
                 self_id: Some("7".into()),
                 online: Some(false),
@@ -279,8 +283,10 @@ mod tests {
             }
         );
         assert_eq!(
-            event_of(json!({"post_type": "meta_event", "meta_event_type": "lifecycle",
-                "self_id": "7", "sub_type": "connect"})),
+            event_of(
+                json!({"post_type": "meta_event", "meta_event_type": "lifecycle",
+                "self_id": "7", "sub_type": "connect"})
+            ),
             EventFrame::Lifecycle {
                 self_id: Some("7".into()),
                 sub_type: "connect".into()
@@ -295,9 +301,7 @@ mod tests {
             Some("42"),
         )
         .unwrap();
-        let Frame::Event(event) = frame else {
-            panic!()
-        };
+        let Frame::Event(event) = frame else { panic!() };
         assert_eq!(event.self_id(), Some("42"));
     }
 
@@ -305,7 +309,13 @@ mod tests {
     fn bad_frames_are_errors_not_panics() {
         assert!(matches!(parse(b"{nope", None), Err(FrameError::NotJson(_))));
         assert!(matches!(parse(b"[1,2]", None), Err(FrameError::NotObject)));
-        assert!(matches!(parse(b"{\"a\":1}", None), Err(FrameError::Unrecognised)));
-        assert!(matches!(parse(&[0xff, 0xfe], None), Err(FrameError::NotJson(_))));
+        assert!(matches!(
+            parse(b"{\"a\":1}", None),
+            Err(FrameError::Unrecognised)
+        ));
+        assert!(matches!(
+            parse(&[0xff, 0xfe], None),
+            Err(FrameError::NotJson(_))
+        ));
     }
 }

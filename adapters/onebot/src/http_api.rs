@@ -74,16 +74,24 @@ impl HttpApi {
             return Err(CallError::Unauthorized(status.as_u16()));
         }
         let body = response.bytes().await.map_err(|e| classify(e, timeout))?;
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(object)) => action::response(object).outcome.map_err(CallError::Failed),
-            _ if status == StatusCode::NOT_FOUND => Err(CallError::Failed(action::Failure {
+        let response = match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(object))
+                if object.contains_key("status") || object.contains_key("retcode") =>
+            {
+                Some(object)
+            }
+            _ => None,
+        };
+        match response {
+            Some(object) => action::response(object).outcome.map_err(CallError::Failed),
+            None if status == StatusCode::NOT_FOUND => Err(CallError::Failed(action::Failure {
                 retcode: 1404,
                 message: format!("no action {action:?}"),
             })),
-            _ if status.is_success() => Err(CallError::BadResponse(format!(
-                "HTTP {status} without a JSON object"
+            None if status.is_success() => Err(CallError::BadResponse(format!(
+                "HTTP {status} without a OneBot response"
             ))),
-            _ => Err(CallError::Http(format!("HTTP {status}"))),
+            None => Err(CallError::Http(format!("HTTP {status}"))),
         }
     }
 }
@@ -103,12 +111,13 @@ fn classify(error: reqwest::Error, timeout: Duration) -> CallError {
 /// then attaches it as that account's link. Ends at shutdown.
 pub(crate) async fn probe(shared: Arc<Shared>, sink: Arc<dyn EventSink>, api: Arc<HttpApi>) {
     let mut failures = 0;
-    let mut shutdown = shared.shutdown_signal();
+    let stopped = shared.stopped();
+    tokio::pin!(stopped);
     loop {
         let attempt = api.call("get_login_info", json!({}), shared.config.action_timeout);
         let result = tokio::select! {
             result = attempt => result,
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = &mut stopped => return,
         };
         match result.map(|data| data.get("user_id").and_then(id_of)) {
             Ok(Some(account)) => {
@@ -125,7 +134,7 @@ pub(crate) async fn probe(shared: Arc<Shared>, sink: Arc<dyn EventSink>, api: Ar
         let delay = shared.config.reconnect.delay(failures);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = &mut stopped => return,
         }
     }
 }

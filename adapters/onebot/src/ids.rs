@@ -44,7 +44,10 @@ mod tests {
     #[test]
     fn params_are_numbers_when_they_can_be() {
         assert_eq!(id_param("987654321"), json!(987654321));
-        assert_eq!(id_param("18446744073709551615"), json!(18446744073709551615u64));
+        assert_eq!(
+            id_param("18446744073709551615"),
+            json!(18446744073709551615u64)
+        );
         assert_eq!(id_param("abc"), json!("abc"));
     }
 }

@@ -61,7 +61,12 @@ impl WsLink {
         }
     }
 
-    async fn call(&self, action: &str, params: Value, timeout: Duration) -> Result<Value, CallError> {
+    pub(crate) async fn call(
+        &self,
+        action: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, CallError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let ticket = self.pending.register();
         let frame = request_frame(action, &params, &ticket.echo);

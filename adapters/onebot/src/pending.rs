@@ -85,7 +85,10 @@ mod tests {
         let b = pending.register();
         assert!(pending.resolve(&b.echo, Ok(Value::from(2))));
         assert!(!pending.resolve("someone else's", Ok(Value::Null)));
-        assert_eq!(b.wait(Duration::from_secs(5)).await.unwrap(), Value::from(2));
+        assert_eq!(
+            b.wait(Duration::from_secs(5)).await.unwrap(),
+            Value::from(2)
+        );
         assert!(matches!(
             a.wait(Duration::from_millis(1)).await,
             Err(CallError::Timeout(_))

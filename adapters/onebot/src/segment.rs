@@ -104,10 +104,8 @@ pub(crate) fn digest(segments: &[Segment], self_id: &str) -> Digest {
                 let qq = segment.data.get("qq").and_then(id_of);
                 digest.mentions_self |= qq.as_deref() == Some(self_id);
             }
-            "reply" => {
-                if digest.reply_to.is_none() {
-                    digest.reply_to = segment.data.get("id").and_then(id_of);
-                }
+            "reply" if digest.reply_to.is_none() => {
+                digest.reply_to = segment.data.get("id").and_then(id_of);
             }
             "image" => has_image = true,
             _ => {}

@@ -46,9 +46,12 @@ impl Shared {
         self.shutdown.send_replace(true);
     }
 
-    /// Resolves (via `wait_for(|stop| *stop)`) when the adapter stops.
-    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
+    /// Resolves when the adapter stops (at once if it has).
+    pub(crate) fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut signal = self.shutdown.subscribe();
+        async move {
+            let _ = signal.wait_for(|stop| *stop).await;
+        }
     }
 
     pub(crate) fn next_link_id(&self) -> u64 {
