@@ -4,5 +4,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod reply;
+pub mod store;
 pub mod understand;

@@ -3,7 +3,9 @@
 //! panics on bad input.
 
 mod lexicon;
+pub mod org;
 mod replies;
+pub mod service;
 mod tuning;
 
 pub use lexicon::{AspectCues, AspectPattern, Cues, Lexicon};
@@ -55,6 +57,10 @@ pub struct Config {
     pub lexicon: Lexicon,
     pub tuning: Tuning,
     pub replies: Replies,
+    /// The organisation: centres, stations, groups, agents, admins (`org.toml`).
+    pub org: org::Org,
+    /// How the service runs: listen address, data dir, adapters, pacing (`bangban.toml`).
+    pub service: service::Service,
 }
 
 impl Config {
@@ -74,6 +80,8 @@ impl Config {
         let lexicon: Result<Lexicon, _> = read_toml(&dir.join("lexicon.toml"), &mut errors);
         let tuning: Result<Tuning, _> = read_toml(&dir.join("matcher.toml"), &mut errors);
         let replies: Result<Replies, _> = read_toml(&dir.join("replies.toml"), &mut errors);
+        let org = org::load(dir, &mut errors);
+        let service = service::load(dir, &mut errors);
         if let Ok(l) = &lexicon {
             errors.extend(l.validate(&dir.join("lexicon.toml")));
         }
@@ -88,6 +96,8 @@ impl Config {
                     lexicon,
                     tuning,
                     replies,
+                    org,
+                    service,
                 })
             }
             _ => Err(ConfigErrors(errors)),
