@@ -161,3 +161,16 @@ fn missing_directory_and_files_are_reported() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn a_rewrite_whose_result_is_rewritten_again_is_refused() {
+    let (_tmp, dir) = shipped_copy();
+    edit(&dir.join("lexicon.toml"), "\"什么事\" = \"什么事\"\n", "");
+    let errors = errors_of(&dir);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("lexicon.toml: rewrite.么事") && e.contains("什什么事")),
+        "{errors:?}"
+    );
+}

@@ -3,6 +3,7 @@
 //! question from chatter, a resident's own case from a general question, and which aspect is asked.
 
 use super::ConfigError;
+use aho_corasick::{AhoCorasick, MatchKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -48,6 +49,16 @@ pub struct Cues {
     pub complaint: Vec<String>,
     /// The message tells rather than asks (已经…了, 谢谢).
     pub statement: Vec<String>,
+    /// Sentence shapes (regular expressions) of the resident's own case: …了没有, 打到我卡上.
+    #[serde(default)]
+    pub case_patterns: Vec<String>,
+    /// Requests to act for the resident (帮我把…): their own case when the message asks nothing.
+    #[serde(default)]
+    pub request_patterns: Vec<String>,
+    /// Words that introduce the real question after context (请问, 想问一下): aspect cues after
+    /// the last of them count first.
+    #[serde(default)]
+    pub intro: Vec<String>,
 }
 
 /// Cue words per aspect, with weights; the aspect with the highest total wins.
@@ -74,14 +85,19 @@ impl Lexicon {
                 message: message.into(),
             })
         };
+        let rewriter = Rewriter::new(&self.rewrite_pairs());
         for (from, to) in &self.rewrite {
             if from.trim().is_empty() {
                 err("rewrite".into(), "expected a non-empty word on the left");
             }
-            if from == to {
+            let again = rewriter.apply(to);
+            if &again != to {
                 err(
                     format!("rewrite.{from}"),
-                    "rewrites to itself; expected another word",
+                    &format!(
+                        "\"{to}\" is rewritten again to \"{again}\"; expected a canonical word \
+                         (rewrite it directly, or add \"{to}\" = \"{to}\" to keep it)"
+                    ),
                 );
             }
         }
@@ -99,6 +115,20 @@ impl Lexicon {
                     err(
                         format!("aspects.{name}.{word}"),
                         "expected a weight in (0, 10]",
+                    );
+                }
+            }
+        }
+        let lists = [
+            ("cues.case_patterns", &self.cues.case_patterns),
+            ("cues.request_patterns", &self.cues.request_patterns),
+        ];
+        for (key, list) in lists {
+            for (i, p) in list.iter().enumerate() {
+                if let Err(e) = regex::Regex::new(p) {
+                    err(
+                        format!("{key}[{i}]"),
+                        &format!("expected a regular expression: {e}"),
                     );
                 }
             }
@@ -156,5 +186,39 @@ impl AspectCues {
             ("contact", &self.contact),
         ]
         .into_iter()
+    }
+}
+
+/// Applies the `rewrite` table: longest match first, left to right, one pass. The table is
+/// checked to be stable (a rewritten word is not rewritten again), so one pass is enough.
+pub struct Rewriter {
+    ac: Option<AhoCorasick>,
+    to: Vec<String>,
+}
+
+impl Rewriter {
+    pub fn new(pairs: &[(String, String)]) -> Rewriter {
+        let ac = (!pairs.is_empty()).then(|| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(pairs.iter().map(|(from, _)| from.as_str()))
+                .expect("rewrite patterns are plain strings")
+        });
+        Rewriter {
+            ac,
+            to: pairs.iter().map(|(_, to)| to.clone()).collect(),
+        }
+    }
+
+    pub fn apply(&self, text: &str) -> String {
+        let Some(ac) = &self.ac else {
+            return text.to_string();
+        };
+        let mut out = String::with_capacity(text.len());
+        ac.replace_all_with(text, &mut out, |m, _, dst| {
+            dst.push_str(&self.to[m.pattern().as_usize()]);
+            true
+        });
+        out
     }
 }

@@ -8,7 +8,7 @@ mod replies;
 pub mod service;
 mod tuning;
 
-pub use lexicon::{AspectCues, AspectPattern, Cues, Lexicon};
+pub use lexicon::{AspectCues, AspectPattern, Cues, Lexicon, Rewriter};
 pub use replies::Replies;
 pub use tuning::Tuning;
 

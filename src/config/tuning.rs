@@ -24,6 +24,12 @@ pub struct Tuning {
     pub candidate_min_score: f32,
     /// At most this many items are offered when asking back.
     pub clarify_max_candidates: usize,
+    /// Factor applied to a word right after 没/没有/未/不是 (context, not the asked item).
+    pub negated_factor: f32,
+    /// The item named last in the question by a word of at least `focus_min_weight` gets this
+    /// much more (the asked item usually comes last, after the context).
+    pub focus_bonus: f32,
+    pub focus_min_weight: f32,
     /// A FAQ question at least this similar to the question is answered with its FAQ answer.
     pub faq_min_similarity: f32,
 }
@@ -75,6 +81,17 @@ impl Tuning {
             "clarify_max_candidates",
             (2..=9).contains(&self.clarify_max_candidates),
             "a whole number from 2 to 9 (residents reply with one digit)",
+        );
+        check(
+            "negated_factor",
+            (0.0..=1.0).contains(&self.negated_factor),
+            "a number from 0 to 1",
+        );
+        check("focus_bonus", self.focus_bonus >= 0.0, "a number ≥ 0");
+        check(
+            "focus_min_weight",
+            self.focus_min_weight > 0.0,
+            "a number > 0",
         );
         check(
             "faq_min_similarity",

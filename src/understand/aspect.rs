@@ -7,15 +7,20 @@ use super::pinyin::SyllableTable;
 use super::terms::{Overlap, Prepared, TermSet};
 use crate::catalog::Aspect;
 use crate::config::{Lexicon, Tuning};
-use regex::RegexSet;
+use regex::{Regex, RegexSet};
 use std::collections::BTreeMap;
 
 pub struct AspectDetector {
     words: TermSet,
     weights: Vec<Vec<(Aspect, f32)>>,
     patterns: RegexSet,
+    pattern_list: Vec<Regex>,
     pattern_weights: Vec<(Aspect, f32)>,
+    intro: TermSet,
 }
+
+/// An aspect total this high means the aspect was clearly asked (one outright cue).
+const CLEARLY_ASKED: f32 = 2.0;
 
 impl AspectDetector {
     pub fn new(
@@ -46,6 +51,21 @@ impl AspectDetector {
             weights,
             patterns: RegexSet::new(patterns.iter().map(|p| p.pattern.as_str()))
                 .expect("patterns are checked when the lexicon loads"),
+            pattern_list: patterns
+                .iter()
+                .map(|p| {
+                    Regex::new(&p.pattern).expect("patterns are checked when the lexicon loads")
+                })
+                .collect(),
+            intro: {
+                let intro: Vec<String> = lexicon
+                    .cues
+                    .intro
+                    .iter()
+                    .map(|w| normalizer.normalize(w).text)
+                    .collect();
+                TermSet::new(&intro, table, usize::MAX, Overlap::All)
+            },
             pattern_weights: patterns
                 .iter()
                 .map(|p| {
@@ -60,21 +80,45 @@ impl AspectDetector {
 
     /// The asked aspect; overview when no cue is found. `by_sound`: cues may match by sound
     /// (for Latin pinyin; in Chinese text sound-alike cues misfire: 机器人 sounds like 气人).
+    ///
+    /// When several aspects are asked ("要带什么 几天能好"), the first one clearly asked wins,
+    /// as an agent would answer it first; cues after an intro (请问, 想问一下) speak for the
+    /// question over the context before it.
     pub fn detect(&self, q: &Prepared, by_sound: bool) -> Aspect {
-        let mut total = [0f32; Aspect::ALL.len()];
+        let mut cues: Vec<(Aspect, f32, u32)> = Vec::new();
         for hit in self.words.find(q, by_sound) {
             for &(aspect, w) in &self.weights[hit.term] {
-                total[aspect as usize] += w;
+                cues.push((aspect, w, hit.start));
             }
         }
         for i in self.patterns.matches(&q.text).iter() {
             let (aspect, w) = self.pattern_weights[i];
-            total[aspect as usize] += w;
+            let at = self.pattern_list[i]
+                .find(&q.text)
+                .map_or(0, |m| q.char_pos(m.start()));
+            cues.push((aspect, w, at));
         }
-        let best = Aspect::ALL
-            .into_iter()
-            .filter(|a| total[*a as usize] > 0.0)
-            .max_by(|a, b| total[*a as usize].total_cmp(&total[*b as usize]));
-        best.unwrap_or(Aspect::Overview)
+        if let Some(after) = self.intro.find(q, false).iter().map(|h| h.end).max()
+            && cues.iter().any(|c| c.2 >= after)
+        {
+            cues.retain(|c| c.2 >= after);
+        }
+        let mut total = [0f32; Aspect::ALL.len()];
+        let mut first = [u32::MAX; Aspect::ALL.len()];
+        for (aspect, w, at) in cues {
+            total[aspect as usize] += w;
+            first[aspect as usize] = first[aspect as usize].min(at);
+        }
+        let asked = || Aspect::ALL.into_iter().filter(|a| total[*a as usize] > 0.0);
+        let clearly = asked()
+            .filter(|a| total[*a as usize] >= CLEARLY_ASKED)
+            .min_by(|a, b| {
+                first[*a as usize]
+                    .cmp(&first[*b as usize])
+                    .then(total[*b as usize].total_cmp(&total[*a as usize]))
+            });
+        clearly
+            .or_else(|| asked().max_by(|a, b| total[*a as usize].total_cmp(&total[*b as usize])))
+            .unwrap_or(Aspect::Overview)
     }
 }

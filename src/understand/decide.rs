@@ -102,7 +102,7 @@ pub(crate) fn decide(scores: &[(usize, f32)], s: Signals, addressed: bool, t: &T
             return Verdict::escalate(reason, topic);
         }
         return match clear {
-            Some((item, _)) if s.question && !s.statement && !s.case && !s.complaint => Verdict {
+            Some((item, _)) if s.question && !s.case && !s.complaint => Verdict {
                 item: Some(item),
                 ..Verdict::new(Decision::Answer)
             },
@@ -151,6 +151,9 @@ mod tests {
             answer_min_margin: 1.0,
             candidate_min_score: 1.0,
             clarify_max_candidates: 4,
+            negated_factor: 0.5,
+            focus_bonus: 0.5,
+            focus_min_weight: 2.0,
             faq_min_similarity: 0.55,
         }
     }
@@ -228,7 +231,7 @@ mod tests {
         );
         let statement = Signals {
             statement: true,
-            ..q()
+            ..Signals::default()
         };
         assert_eq!(
             decide(&[(0, 4.0)], statement, false, &t).decision,

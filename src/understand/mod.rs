@@ -62,6 +62,8 @@ struct CueSets {
     question: TermSet,
     greeting: TermSet,
     case: TermSet,
+    case_patterns: regex::RegexSet,
+    request_patterns: regex::RegexSet,
     complaint: TermSet,
     statement: TermSet,
 }
@@ -134,6 +136,10 @@ impl Matcher {
             question: cue(&lexicon.cues.question),
             greeting: cue(&lexicon.cues.greeting),
             case: cue(&lexicon.cues.case),
+            case_patterns: regex::RegexSet::new(&lexicon.cues.case_patterns)
+                .expect("patterns are checked when the lexicon loads"),
+            request_patterns: regex::RegexSet::new(&lexicon.cues.request_patterns)
+                .expect("patterns are checked when the lexicon loads"),
             complaint: cue(&lexicon.cues.complaint),
             statement: cue(&lexicon.cues.statement),
         };
@@ -170,11 +176,16 @@ impl Matcher {
         let sound_factor = if latin { 1.0 } else { self.tuning.sound_factor };
         let scores = self.score_items(&q, sound_factor);
         let aspect = self.aspects.detect(&q, latin);
+        let question =
+            norm.question_mark || self.cues.question.any(&q, latin) || asks_yes_no(&q.text);
+        let request = !question && self.cues.request_patterns.is_match(&q.text);
         let signals = Signals {
             empty: q.text.trim().is_empty(),
-            question: norm.question_mark || self.cues.question.any(&q, latin),
+            question,
             greeting: self.cues.greeting.any(&q, latin),
-            case: self.cues.case.any(&q, latin),
+            case: request
+                || self.cues.case.any(&q, latin)
+                || self.cues.case_patterns.is_match(&q.text),
             complaint: self.cues.complaint.any(&q, latin),
             statement: self.cues.statement.any(&q, latin),
         };
@@ -197,24 +208,47 @@ impl Matcher {
     }
 
     fn score_items(&self, q: &Prepared, sound_factor: f32) -> Vec<(usize, f32)> {
-        let mut score = vec![0f32; self.item_count];
-        let mut factor_of = vec![0f32; self.item_weights.len()];
         let hits = self.item_words.find(q, true);
-        // Supported hits first; a sound-only hit then counts only for items they already support.
+        let chars: Vec<char> = q.text.chars().collect();
+        // Every (item, weight, hit) that counts: supported hits first; a sound-only hit then
+        // counts only for items the others already point to.
+        let mut parts: Vec<(usize, f32, &terms::Hit)> = Vec::new();
+        let mut factor_of = vec![0f32; self.item_weights.len()];
+        let mut supported = vec![false; self.item_count];
         for hit in hits.iter().filter(|h| !h.sound_only) {
-            let factor = if hit.by_sound { sound_factor } else { 1.0 };
+            let mut factor = if hit.by_sound { sound_factor } else { 1.0 };
+            if negated(&chars, hit.start) {
+                factor *= self.tuning.negated_factor;
+            }
             factor_of[hit.term] = factor;
             for &(item, weight) in &self.item_weights[hit.term] {
-                score[item as usize] += weight * factor;
+                parts.push((item as usize, weight * factor, hit));
+                supported[item as usize] = true;
             }
         }
-        let supported = score.clone();
         for hit in hits.iter().filter(|h| h.sound_only) {
             for &(item, weight) in &self.item_weights[hit.term] {
-                if supported[item as usize] > 0.0 {
-                    score[item as usize] += weight * sound_factor;
+                if supported[item as usize] {
+                    parts.push((item as usize, weight * sound_factor, hit));
                 }
             }
+        }
+        // A word inside a longer word of the same item, at the same place, adds nothing: 吃低保
+        // counts once for dibao, not again as 低保.
+        let counted: Vec<&(usize, f32, &terms::Hit)> = parts
+            .iter()
+            .filter(|(item, _, h)| {
+                !parts.iter().any(|(other, _, o)| {
+                    other == item
+                        && o.start <= h.start
+                        && h.end <= o.end
+                        && o.end - o.start > h.end - h.start
+                })
+            })
+            .collect();
+        let mut score = vec![0f32; self.item_count];
+        for (item, weight, _) in &counted {
+            score[*item] += weight;
         }
         for combo in &self.combos {
             let factor = combo
@@ -223,6 +257,20 @@ impl Matcher {
                 .map(|&p| factor_of[p])
                 .fold(1f32, f32::min);
             score[combo.item as usize] += combo.weight * factor;
+        }
+        // Focus: residents give context first and name what they ask about last ("有残疾证，没吃
+        // 低保，能领残疾人生活补贴吗"), so the item named last by a strong word gets a small lead.
+        let last = counted
+            .iter()
+            .filter(|(_, w, _)| *w >= self.tuning.focus_min_weight)
+            .map(|(_, _, h)| h.end)
+            .max();
+        if let Some(end) = last {
+            for (item, w, h) in &counted {
+                if h.end == end && *w >= self.tuning.focus_min_weight {
+                    score[*item] += self.tuning.focus_bonus;
+                }
+            }
         }
         for (item, sim) in self.item_similarity.query(&q.text) {
             score[item] += self.tuning.similarity_weight * sim;
@@ -261,6 +309,32 @@ impl Matcher {
             .filter(|(_, sim)| *sim >= self.tuning.faq_min_similarity)
             .map(|(doc, _)| self.faq_owner[doc].1)
     }
+}
+
+/// A yes/no question without a question word: "A不A" (上不上班, 要不要) or a clause ending in
+/// 不 or 没 (能办不, 交了没).
+fn asks_yes_no(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    let a_not_a = chars
+        .windows(3)
+        .any(|w| w[1] == '不' && w[0] == w[2] && normalize::is_cjk(w[0]));
+    a_not_a
+        || text
+            .split(' ')
+            .any(|clause| clause.chars().count() > 2 && clause.ends_with(['不', '没']))
+}
+
+/// Whether the word at `start` (a character position) is negated: 没有结婚证, 没吃低保, 未激活.
+/// A negated word is context ("I do not have X"), rarely the thing asked about.
+/// 有没有 and 是不是 ask, they do not negate.
+fn negated(chars: &[char], start: u32) -> bool {
+    let before = &chars[..(start as usize).min(chars.len())];
+    let asks = before.ends_with(&['有', '没', '有']) || before.ends_with(&['是', '不', '是']);
+    !asks
+        && (before.ends_with(&['没'])
+            || before.ends_with(&['未'])
+            || before.ends_with(&['没', '有'])
+            || before.ends_with(&['不', '是']))
 }
 
 /// A keyword that counts only when all its parts are in the question.

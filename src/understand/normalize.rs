@@ -5,7 +5,7 @@
 //! dialect and colloquial words rewritten to their canonical form, near-miss characters mapped.
 //! Punctuation becomes a space; whether the text carried a question mark is kept aside.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use crate::config::Rewriter;
 use std::collections::HashMap;
 
 /// What normalisation made of a message.
@@ -19,7 +19,7 @@ pub struct Normalized {
 
 /// The rewriting tables, built once from the lexicon.
 pub struct Normalizer {
-    rewrite: Option<(AhoCorasick, Vec<String>)>,
+    rewrite: Rewriter,
     confusable: HashMap<char, char>,
     bot_names: Vec<String>,
 }
@@ -32,13 +32,7 @@ impl Normalizer {
         confusable: &[(char, char)],
         bot_names: &[String],
     ) -> Normalizer {
-        let rewrite = (!rewrite.is_empty()).then(|| {
-            let ac = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(rewrite.iter().map(|(from, _)| from.as_str()))
-                .expect("rewrite patterns are plain strings");
-            (ac, rewrite.iter().map(|(_, to)| to.clone()).collect())
-        });
+        let rewrite = Rewriter::new(rewrite);
         let mut bot_names: Vec<String> = bot_names.iter().map(|n| n.to_lowercase()).collect();
         bot_names.sort_by_key(|n| std::cmp::Reverse(n.len()));
         Normalizer {
@@ -64,17 +58,7 @@ impl Normalizer {
             }
         }
         let out = rewrite_ages(out.trim_end());
-        let text = match &self.rewrite {
-            Some((ac, to)) => {
-                let mut s = String::with_capacity(out.len());
-                ac.replace_all_with(&out, &mut s, |m, _, dst| {
-                    dst.push_str(&to[m.pattern().as_usize()]);
-                    true
-                });
-                s
-            }
-            None => out,
-        };
+        let text = self.rewrite.apply(&out);
         Normalized {
             text,
             question_mark,

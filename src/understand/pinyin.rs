@@ -62,8 +62,9 @@ impl SyllableTable {
     }
 
     /// Like [`encode`](Self::encode), and for each code the character it came from (None for
-    /// Latin pinyin and gaps), so that a match by sound can tell which characters also match.
-    pub fn encode_with_source(&self, text: &str) -> (String, Vec<Option<char>>) {
+    /// Latin pinyin and gaps) and that character's index in `text`, so that a match by sound
+    /// can tell where it is and which characters also match.
+    pub fn encode_with_source(&self, text: &str) -> (String, Vec<(Option<char>, u32)>) {
         let mut out = String::with_capacity(text.len());
         let mut source = Vec::with_capacity(text.len());
         let chars: Vec<char> = text.chars().collect();
@@ -72,7 +73,7 @@ impl SyllableTable {
             let c = chars[i];
             if let Some(code) = self.code_of_char(c) {
                 out.push(code);
-                source.push(Some(c));
+                source.push((Some(c), i as u32));
                 i += 1;
             } else if c.is_ascii_lowercase() {
                 let run = chars[i..]
@@ -82,7 +83,7 @@ impl SyllableTable {
                 let word: String = chars[i..i + run].iter().collect();
                 let split = (run <= MAX_PINYIN_WORD).then(|| self.split_pinyin(&word));
                 let codes = split.flatten().unwrap_or_else(|| vec![GAP]);
-                source.extend(std::iter::repeat_n(None, codes.len()));
+                source.extend(std::iter::repeat_n((None, i as u32), codes.len()));
                 out.extend(codes);
                 i += run;
             } else {
@@ -90,7 +91,7 @@ impl SyllableTable {
                 // words ("dai shenme"); a gap only marks characters that have no sound.
                 if !c.is_whitespace() && !out.ends_with(GAP) {
                     out.push(GAP);
-                    source.push(None);
+                    source.push((None, i as u32));
                 }
                 i += 1;
             }
@@ -166,6 +167,6 @@ mod tests {
         assert_eq!(t.encode("qqq"), GAP.to_string());
         let (codes, source) = t.encode_with_source("社保 ka");
         assert_eq!(codes.chars().count(), source.len());
-        assert_eq!(source, vec![Some('社'), Some('保'), None]);
+        assert_eq!(source, vec![(Some('社'), 0), (Some('保'), 1), (None, 3)]);
     }
 }

@@ -9,6 +9,7 @@ pub struct Similarity {
     postings: HashMap<u64, Vec<(u32, f32)>>,
     idf: HashMap<u64, f32>,
     owners: Vec<usize>,
+    owner_count: usize,
 }
 
 fn bigrams(text: &str) -> Vec<u64> {
@@ -52,6 +53,7 @@ impl Similarity {
             postings,
             idf,
             owners: docs.iter().map(|(o, _)| *o).collect(),
+            owner_count: docs.iter().map(|(o, _)| o + 1).max().unwrap_or(0),
         }
     }
 
@@ -67,21 +69,31 @@ impl Similarity {
         if q_norm == 0.0 {
             return Vec::new();
         }
-        let mut by_doc: HashMap<u32, f32> = HashMap::new();
+        // Dense accumulators: one slot per document and per owner, cheaper than maps.
+        let mut by_doc = vec![0f32; self.owners.len()];
+        let mut touched: Vec<u32> = Vec::new();
         for g in &grams {
             if let Some(list) = self.postings.get(g) {
                 let qw = self.idf[g] / q_norm;
                 for (doc, dw) in list {
-                    *by_doc.entry(*doc).or_default() += qw * dw;
+                    let slot = &mut by_doc[*doc as usize];
+                    if *slot == 0.0 {
+                        touched.push(*doc);
+                    }
+                    *slot += qw * dw;
                 }
             }
         }
-        let mut by_owner: HashMap<usize, f32> = HashMap::new();
-        for (doc, s) in by_doc {
-            let best = by_owner.entry(self.owners[doc as usize]).or_default();
-            *best = best.max(s);
+        let mut best = vec![0f32; self.owner_count];
+        let mut owners: Vec<usize> = Vec::new();
+        for doc in touched {
+            let owner = self.owners[doc as usize];
+            if best[owner] == 0.0 {
+                owners.push(owner);
+            }
+            best[owner] = best[owner].max(by_doc[doc as usize]);
         }
-        let mut out: Vec<(usize, f32)> = by_owner.into_iter().collect();
+        let mut out: Vec<(usize, f32)> = owners.into_iter().map(|o| (o, best[o])).collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         out
     }

@@ -12,18 +12,28 @@ use aho_corasick::{AhoCorasick, MatchKind};
 pub struct Prepared {
     pub text: String,
     pub sound: String,
-    /// For each sound code, the character it came from (None: Latin pinyin or a gap).
-    pub sound_source: Vec<Option<char>>,
+    /// For each sound code, the character it came from (None: Latin pinyin or a gap) and that
+    /// character's index in `text`.
+    pub sound_source: Vec<(Option<char>, u32)>,
+    /// Byte offset of each character of `text`, to turn match offsets into character positions.
+    char_starts: Vec<usize>,
 }
 
 impl Prepared {
     pub fn new(text: String, table: &SyllableTable) -> Prepared {
         let (sound, sound_source) = table.encode_with_source(&text);
+        let char_starts = text.char_indices().map(|(b, _)| b).collect();
         Prepared {
             text,
             sound,
             sound_source,
+            char_starts,
         }
+    }
+
+    /// The character position of a byte offset of `text`.
+    pub fn char_pos(&self, byte: usize) -> u32 {
+        self.char_starts.partition_point(|&b| b < byte) as u32
     }
 }
 
@@ -36,6 +46,9 @@ pub struct Hit {
     /// Found by sound with no character in common and no Latin pinyin: 钱一 for 迁移. Such a
     /// hit is only a typo when other words support it (急活 next to 设保卡).
     pub sound_only: bool,
+    /// Where the (first) occurrence is, in characters of the question: `start..end`.
+    pub start: u32,
+    pub end: u32,
 }
 
 /// How words that overlap in a question count.
@@ -109,6 +122,8 @@ impl TermSet {
                         term: t,
                         by_sound: false,
                         sound_only: false,
+                        start: q.char_pos(m.start()),
+                        end: q.char_pos(m.end()),
                     });
                 }
             }
@@ -120,16 +135,19 @@ impl TermSet {
                 if seen[t] == 0 {
                     seen[t] = 1;
                     // Every code is 3 bytes, so byte offsets divide into code positions.
-                    let at = m.start() / 3;
+                    let (at, to) = (m.start() / 3, m.end() / 3);
                     let shares = self.sound_chars[p].iter().enumerate().any(|(k, c)| {
                         q.sound_source
                             .get(at + k)
-                            .is_none_or(|src| src.is_none_or(|s| s == *c))
+                            .is_none_or(|src| src.0.is_none_or(|s| s == *c))
                     });
+                    let pos = |i: usize| q.sound_source.get(i).map_or(0, |s| s.1);
                     hits.push(Hit {
                         term: t,
                         by_sound: true,
                         sound_only: !shares,
+                        start: pos(at),
+                        end: pos(to.saturating_sub(1)) + 1,
                     });
                 }
             }
@@ -193,9 +211,14 @@ mod tests {
     fn sound_alikes_with_no_common_character_are_flagged() {
         let t = SyllableTable::new();
         let set = TermSet::new(&["迁移"], &t, 2, Overlap::All);
-        let hits = set.find(&prep(&t, "钱一个人"), true);
+        let hits = set.find(&prep(&t, "这 钱一个人"), true);
         assert_eq!(hits.len(), 1);
         assert!(hits[0].sound_only);
+        assert_eq!(
+            (hits[0].start, hits[0].end),
+            (2, 4),
+            "positions are characters of the text"
+        );
         let hits = set.find(&prep(&t, "qianyi"), true);
         assert!(!hits[0].sound_only, "Latin pinyin is spelled on purpose");
     }
@@ -211,6 +234,7 @@ mod tests {
         );
         let hits = set.find(&prep(&t, "在哪里办"), false);
         assert_eq!(hits.iter().map(|h| h.term).collect::<Vec<_>>(), vec![2]);
+        assert_eq!((hits[0].start, hits[0].end), (0, 3));
         let terms: Vec<usize> = set
             .find(&prep(&t, "要去哪"), false)
             .iter()
