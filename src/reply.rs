@@ -1,7 +1,7 @@
 //! Replies residents read: short, plain, the asked aspect first, lists numbered, one line pointing
 //! to the rest of the card. Wording that is not item content comes from `bot-config/replies.toml`.
 
-use crate::catalog::{Aspect, Catalog, Item, PlaceLevel, ReviewStatus};
+use crate::catalog::{Aspect, Catalog, Item, MaterialForm, PlaceLevel, ReviewStatus};
 use crate::config::Replies;
 use crate::understand::{Decision, EscalateReason, Understanding};
 use std::fmt::Write;
@@ -32,20 +32,9 @@ pub fn render(u: &Understanding, catalog: &Catalog, replies: &Replies) -> String
     }
 }
 
-/// The item's name without parenthesised parts: 社会保障卡申领（含…） → 社会保障卡申领,
-/// 医疗费用手工（零星）报销 → 医疗费用手工报销.
+/// The item's name without parenthesised parts (see [`Item::short_name`]).
 pub fn short_name(item: &Item) -> String {
-    let mut out = String::with_capacity(item.name.len());
-    let mut depth = 0usize;
-    for c in item.name.chars() {
-        match c {
-            '（' | '(' => depth += 1,
-            '）' | ')' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    out.trim().to_string()
+    item.short_name()
 }
 
 /// An answer about one item: the FAQ answer when a FAQ entry is close, else the asked aspect.
@@ -83,7 +72,10 @@ pub fn aspect_text(item: &Item, aspect: Aspect) -> String {
         Aspect::Materials => numbered(
             &mut out,
             item.materials.iter().map(|m| {
-                let mut s = format!("{}（{}{}份）", m.name, m.form.label(), m.count);
+                let mut s = match m.form {
+                    MaterialForm::Photo => format!("{}（{}张）", m.name, m.count),
+                    form => format!("{}（{}{}份）", m.name, form.label(), m.count),
+                };
                 if !m.note.is_empty() {
                     s.push_str(&format!("，{}", m.note));
                 }

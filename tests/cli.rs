@@ -103,3 +103,31 @@ fn check_passes_on_the_shipped_config_and_fails_on_a_broken_one() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("catalog"), "{err}");
 }
+
+#[test]
+fn chat_sandbox_answers_addressed_lines_and_a_digit_picks_from_the_list() {
+    let mut child = bangban()
+        .arg("chat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("@社保卡\n2\n今天赶集的人真多\n".as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let replies: Vec<&str> = text.split("帮办小助手：").skip(1).collect();
+    assert_eq!(replies.len(), 2, "chatter gets no reply: {text}");
+    assert!(replies[0].contains("回复数字"));
+    let second_choice = replies[0]
+        .lines()
+        .find(|l| l.starts_with("2. "))
+        .unwrap()
+        .trim_start_matches("2. ");
+    assert!(replies[1].contains(second_choice), "{text}");
+}

@@ -207,3 +207,18 @@ fn holdout_set_meets_the_quality_bars() {
     assert!(wrong_rate <= 0.01, "{report}");
     assert!(aspect_rate >= 0.90, "{report}");
 }
+
+#[test]
+fn a_question_close_to_a_faq_entry_gets_its_answer() {
+    let (config, matcher) = setup();
+    let u = matcher.understand("老人瘫痪在床去不了银行 社保卡怎么激活", true);
+    let item = &config.catalog.items()[u.item.expect("an item")];
+    assert_eq!(item.id, "sbk-activate");
+    let faq = &item.faq[u.faq.expect("a FAQ entry")];
+    assert!(faq.q.contains("瘫痪"), "{}", faq.q);
+    let reply = bangban::reply::render(&u, &config.catalog, &config.replies);
+    assert!(reply.contains(&faq.a));
+    // an ordinary aspect question is answered from the card, not from a FAQ entry
+    let u = matcher.understand("社保卡激活要带什么", true);
+    assert_eq!(u.faq, None);
+}

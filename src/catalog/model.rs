@@ -58,6 +58,24 @@ pub struct Item {
     pub review: Review,
 }
 
+impl Item {
+    /// The name without parenthesised parts: 社会保障卡申领（含…） → 社会保障卡申领,
+    /// 医疗费用手工（零星）报销 → 医疗费用手工报销.
+    pub fn short_name(&self) -> String {
+        let mut out = String::with_capacity(self.name.len());
+        let mut depth = 0usize;
+        for c in self.name.chars() {
+            match c {
+                '（' | '(' => depth += 1,
+                '）' | ')' => depth = depth.saturating_sub(1),
+                _ if depth == 0 => out.push(c),
+                _ => {}
+            }
+        }
+        out.trim().to_string()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Basis {

@@ -85,13 +85,14 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
         for (i, score) in u.scores.iter().take(6) {
             eprintln!("  {:6.2} {}", score, items[*i].id);
         }
-        for (word, by_sound, hits) in matcher.explain_words(text) {
-            let hits: Vec<String> = hits
+        for found in matcher.explain_words(text) {
+            let hits: Vec<String> = found
+                .items
                 .iter()
                 .map(|(i, w)| format!("{}:{w}", items[*i].id))
                 .collect();
-            let how = if by_sound { " (by sound)" } else { "" };
-            eprintln!("  word {word}{how} → {}", hits.join(" "));
+            let how = if found.by_sound { " (by sound)" } else { "" };
+            eprintln!("  word {}{how} → {}", found.word, hits.join(" "));
         }
     }
     if args.json {

@@ -55,6 +55,13 @@ pub struct Cues {
     /// Requests to act for the resident (帮我把…): their own case when the message asks nothing.
     #[serde(default)]
     pub request_patterns: Vec<String>,
+    /// Sentence shapes (regular expressions) of a complaint: 跑了四趟.
+    #[serde(default)]
+    pub complaint_patterns: Vec<String>,
+    /// Matters outside the guide, next to items it covers: such a question goes to an agent
+    /// unless an item's name or alias is in it too.
+    #[serde(default)]
+    pub uncovered: Vec<String>,
     /// Words that introduce the real question after context (请问, 想问一下): aspect cues after
     /// the last of them count first.
     #[serde(default)]
@@ -65,6 +72,9 @@ pub struct Cues {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AspectCues {
+    /// Phrases that contain cue words but ask no aspect (怎么还没…): they hide the cues inside.
+    #[serde(default)]
+    pub not_asked: Vec<String>,
     pub materials: BTreeMap<String, f32>,
     pub time_limit: BTreeMap<String, f32>,
     pub basis: BTreeMap<String, f32>,
@@ -122,6 +132,7 @@ impl Lexicon {
         let lists = [
             ("cues.case_patterns", &self.cues.case_patterns),
             ("cues.request_patterns", &self.cues.request_patterns),
+            ("cues.complaint_patterns", &self.cues.complaint_patterns),
         ];
         for (key, list) in lists {
             for (i, p) in list.iter().enumerate() {

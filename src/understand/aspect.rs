@@ -30,6 +30,12 @@ impl AspectDetector {
         tuning: &Tuning,
     ) -> AspectDetector {
         let mut by_word: BTreeMap<String, Vec<(Aspect, f32)>> = BTreeMap::new();
+        for word in &lexicon.aspects.not_asked {
+            let w = normalizer.normalize(word).text;
+            if !w.is_empty() {
+                by_word.entry(w).or_default();
+            }
+        }
         for (name, words) in lexicon.aspects.iter() {
             let aspect = Aspect::from_name(name).expect("AspectCues names are aspect names");
             for (word, weight) in words {
@@ -84,7 +90,8 @@ impl AspectDetector {
     /// When several aspects are asked ("要带什么 几天能好"), the first one clearly asked wins,
     /// as an agent would answer it first; cues after an intro (请问, 想问一下) speak for the
     /// question over the context before it.
-    pub fn detect(&self, q: &Prepared, by_sound: bool) -> Aspect {
+    /// Also returns whether the aspect was clearly asked (a how-to question, not just a hint).
+    pub fn detect(&self, q: &Prepared, by_sound: bool) -> (Aspect, bool) {
         let mut cues: Vec<(Aspect, f32, u32)> = Vec::new();
         for hit in self.words.find(q, by_sound) {
             for &(aspect, w) in &self.weights[hit.term] {
@@ -117,8 +124,14 @@ impl AspectDetector {
                     .cmp(&first[*b as usize])
                     .then(total[*b as usize].total_cmp(&total[*a as usize]))
             });
-        clearly
-            .or_else(|| asked().max_by(|a, b| total[*a as usize].total_cmp(&total[*b as usize])))
-            .unwrap_or(Aspect::Overview)
+        match clearly {
+            Some(aspect) => (aspect, true),
+            None => (
+                asked()
+                    .max_by(|a, b| total[*a as usize].total_cmp(&total[*b as usize]))
+                    .unwrap_or(Aspect::Overview),
+                false,
+            ),
+        }
     }
 }

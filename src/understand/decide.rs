@@ -92,6 +92,26 @@ pub(crate) fn decide(scores: &[(usize, f32)], s: Signals, addressed: bool, t: &T
             Decision::Ignore
         });
     }
+    if s.uncovered {
+        return if addressed {
+            Verdict::escalate(EscalateReason::Uncovered, None)
+        } else {
+            Verdict::new(Decision::Ignore)
+        };
+    }
+    // A grievance around a clear how-to question ("公交卡到底在哪里领 踢皮球"): answer the
+    // question; a resident's own case (money missing, stuck application) still goes to an agent.
+    if s.complaint
+        && !s.case
+        && s.how_to
+        && s.question
+        && let Some((item, _)) = clear
+    {
+        return Verdict {
+            item: Some(item),
+            ..Verdict::new(Decision::Answer)
+        };
+    }
     if !addressed {
         if s.question && !s.statement && (s.case || s.complaint) && topic.is_some() {
             let reason = if s.complaint {
@@ -246,6 +266,44 @@ mod tests {
             Decision::Ignore
         );
         assert_eq!(decide(&[], q(), false, &t).decision, Decision::Ignore);
+    }
+
+    #[test]
+    fn a_grievance_around_a_clear_how_to_question_gets_the_answer() {
+        let s = Signals {
+            complaint: true,
+            how_to: true,
+            ..q()
+        };
+        let v = decide(&[(2, 4.0)], s, true, &tuning());
+        assert_eq!((v.decision, v.item), (Decision::Answer, Some(2)));
+        let own_case = Signals { case: true, ..s };
+        assert_eq!(
+            decide(&[(2, 4.0)], own_case, true, &tuning()).decision,
+            Decision::Escalate
+        );
+        let no_question = Signals { how_to: false, ..s };
+        assert_eq!(
+            decide(&[(2, 4.0)], no_question, true, &tuning()).decision,
+            Decision::Escalate
+        );
+    }
+
+    #[test]
+    fn a_matter_outside_the_guide_is_not_answered_from_a_neighbour() {
+        let s = Signals {
+            uncovered: true,
+            ..q()
+        };
+        let v = decide(&[(0, 4.0)], s, true, &tuning());
+        assert_eq!(
+            (v.decision, v.reason),
+            (Decision::Escalate, Some(EscalateReason::Uncovered))
+        );
+        assert_eq!(
+            decide(&[(0, 4.0)], s, false, &tuning()).decision,
+            Decision::Ignore
+        );
     }
 
     #[test]

@@ -47,6 +47,14 @@ pub struct Understanding {
     pub signals: Signals,
 }
 
+/// An item word found in a question, for `ask --explain`.
+pub struct WordFound {
+    pub word: String,
+    pub by_sound: bool,
+    /// (item index, weight) of every item the word points to.
+    pub items: Vec<(usize, f32)>,
+}
+
 /// Signals found in a message besides the item scores.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Signals {
@@ -56,6 +64,10 @@ pub struct Signals {
     pub case: bool,
     pub complaint: bool,
     pub statement: bool,
+    /// A matter the guide does not cover is named, and no item by its own name or alias.
+    pub uncovered: bool,
+    /// An aspect is clearly asked (要带什么, 在哪里办, 怎么申请), not merely hinted.
+    pub how_to: bool,
 }
 
 struct CueSets {
@@ -65,7 +77,9 @@ struct CueSets {
     case_patterns: regex::RegexSet,
     request_patterns: regex::RegexSet,
     complaint: TermSet,
+    complaint_patterns: regex::RegexSet,
     statement: TermSet,
+    uncovered: TermSet,
 }
 
 /// The understanding step, built once per loaded config and shared.
@@ -105,7 +119,8 @@ impl Matcher {
         let mut faq_docs = Vec::new();
         let mut faq_owner = Vec::new();
         for (i, item) in catalog.items().iter().enumerate() {
-            for name in std::iter::once(&item.name).chain(&item.aliases) {
+            let short = item.short_name();
+            for name in [&item.name, &short].into_iter().chain(&item.aliases) {
                 let canon = normalizer.normalize(name).text;
                 words.add(&canon, i, tuning.alias_weight);
                 item_docs.push((i, canon));
@@ -141,7 +156,10 @@ impl Matcher {
             request_patterns: regex::RegexSet::new(&lexicon.cues.request_patterns)
                 .expect("patterns are checked when the lexicon loads"),
             complaint: cue(&lexicon.cues.complaint),
+            complaint_patterns: regex::RegexSet::new(&lexicon.cues.complaint_patterns)
+                .expect("patterns are checked when the lexicon loads"),
             statement: cue(&lexicon.cues.statement),
+            uncovered: cue(&lexicon.cues.uncovered),
         };
         let aspects = aspect::AspectDetector::new(lexicon, &normalizer, &table, tuning);
         Matcher {
@@ -174,8 +192,8 @@ impl Matcher {
         // only there are cue words looked for by sound.
         let latin = !q.text.chars().any(normalize::is_cjk);
         let sound_factor = if latin { 1.0 } else { self.tuning.sound_factor };
-        let scores = self.score_items(&q, sound_factor);
-        let aspect = self.aspects.detect(&q, latin);
+        let (scores, named) = self.score_items(&q, sound_factor);
+        let (aspect, how_to) = self.aspects.detect(&q, latin);
         let question =
             norm.question_mark || self.cues.question.any(&q, latin) || asks_yes_no(&q.text);
         let request = !question && self.cues.request_patterns.is_match(&q.text);
@@ -186,8 +204,11 @@ impl Matcher {
             case: request
                 || self.cues.case.any(&q, latin)
                 || self.cues.case_patterns.is_match(&q.text),
-            complaint: self.cues.complaint.any(&q, latin),
+            complaint: self.cues.complaint.any(&q, latin)
+                || self.cues.complaint_patterns.is_match(&q.text),
             statement: self.cues.statement.any(&q, latin),
+            uncovered: !named && self.cues.uncovered.any(&q, latin),
+            how_to,
         };
         let verdict = decide::decide(&scores, signals, addressed, &self.tuning);
         let faq = match (verdict.decision, verdict.item) {
@@ -207,7 +228,8 @@ impl Matcher {
         }
     }
 
-    fn score_items(&self, q: &Prepared, sound_factor: f32) -> Vec<(usize, f32)> {
+    /// Item scores above zero, best first, and whether an item was named by its name or alias.
+    fn score_items(&self, q: &Prepared, sound_factor: f32) -> (Vec<(usize, f32)>, bool) {
         let hits = self.item_words.find(q, true);
         let chars: Vec<char> = q.text.chars().collect();
         // Every (item, weight, hit) that counts: supported hits first; a sound-only hit then
@@ -233,16 +255,13 @@ impl Matcher {
                 }
             }
         }
-        // A word inside a longer word of the same item, at the same place, adds nothing: 吃低保
-        // counts once for dibao, not again as 低保.
+        // A word inside a longer word found at the same place adds nothing: 吃低保 counts once
+        // for dibao, not again as 低保; 代办点 is a place, not 代办 (the home-visit service).
         let counted: Vec<&(usize, f32, &terms::Hit)> = parts
             .iter()
-            .filter(|(item, _, h)| {
-                !parts.iter().any(|(other, _, o)| {
-                    other == item
-                        && o.start <= h.start
-                        && h.end <= o.end
-                        && o.end - o.start > h.end - h.start
+            .filter(|(_, _, h)| {
+                !parts.iter().any(|(_, _, o)| {
+                    o.start <= h.start && h.end <= o.end && o.end - o.start > h.end - h.start
                 })
             })
             .collect();
@@ -250,6 +269,11 @@ impl Matcher {
         for (item, weight, _) in &counted {
             score[*item] += weight;
         }
+        let named = counted.iter().any(|(item, _, h)| {
+            self.item_weights[h.term]
+                .iter()
+                .any(|&(i, w)| i as usize == *item && w >= self.tuning.alias_weight)
+        });
         for combo in &self.combos {
             let factor = combo
                 .parts
@@ -281,11 +305,11 @@ impl Matcher {
             .filter(|(_, s)| *s > 0.0)
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        ranked
+        (ranked, named)
     }
 
     /// The item words found in `text` with the items they point to, for `ask --explain`.
-    pub fn explain_words(&self, text: &str) -> Vec<(String, bool, Vec<(usize, f32)>)> {
+    pub fn explain_words(&self, text: &str) -> Vec<WordFound> {
         let text = self.normalizer.normalize(text).text;
         let q = Prepared::new(text, &self.table);
         self.item_words
@@ -296,7 +320,11 @@ impl Matcher {
                     .iter()
                     .map(|&(i, w)| (i as usize, w))
                     .collect();
-                (self.item_words_list[hit.term].clone(), hit.by_sound, items)
+                WordFound {
+                    word: self.item_words_list[hit.term].clone(),
+                    by_sound: hit.by_sound,
+                    items,
+                }
             })
             .collect()
     }

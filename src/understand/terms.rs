@@ -3,7 +3,8 @@
 //! All words of one kind (item words, or one set of cues) go into one [`TermSet`]. Matching is
 //! overlapping: every listed word present counts once, so a long alias and the shorter words
 //! inside it both add evidence. A word found only by sound (homophone typo, Latin pinyin) is
-//! flagged `by_sound`; words shorter than `min_sound_chars` are never matched by sound.
+//! flagged `by_sound`; words shorter than `min_sound_chars` are matched by sound only where the
+//! resident typed Latin pinyin ("yibao zai na jiao" finds 交, but 胶 does not).
 
 use super::pinyin::{GAP, SyllableTable};
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -65,6 +66,8 @@ pub struct TermSet {
     exact: Option<AhoCorasick>,
     sound: Option<(AhoCorasick, Vec<usize>)>,
     sound_chars: Vec<Vec<char>>,
+    /// Sound patterns of words shorter than `min_sound_chars`: Latin pinyin only.
+    sound_short: Vec<bool>,
     len: usize,
     overlap: Overlap,
 }
@@ -88,13 +91,15 @@ impl TermSet {
         let mut sound_words = Vec::new();
         let mut sound_ids = Vec::new();
         let mut sound_chars = Vec::new();
+        let mut sound_short = Vec::new();
         for (i, w) in words.iter().enumerate() {
             let w = w.as_ref();
             let code = table.encode(w);
-            if w.chars().count() >= min_sound_chars && !code.contains(GAP) && !code.is_empty() {
+            if !code.contains(GAP) && !code.is_empty() {
                 sound_words.push(code);
                 sound_ids.push(i);
                 sound_chars.push(w.chars().collect());
+                sound_short.push(w.chars().count() < min_sound_chars);
             }
         }
         let sound =
@@ -103,6 +108,7 @@ impl TermSet {
             exact,
             sound,
             sound_chars,
+            sound_short,
             len: words.len(),
             overlap,
         }
@@ -132,10 +138,15 @@ impl TermSet {
             for m in self.matches(ac, &q.sound) {
                 let p = m.pattern().as_usize();
                 let t = ids[p];
+                // Every code is 3 bytes, so byte offsets divide into code positions.
+                let (at, to) = (m.start() / 3, m.end() / 3);
+                let latin =
+                    || (at..to).all(|i| q.sound_source.get(i).is_some_and(|s| s.0.is_none()));
+                if self.sound_short[p] && !latin() {
+                    continue;
+                }
                 if seen[t] == 0 {
                     seen[t] = 1;
-                    // Every code is 3 bytes, so byte offsets divide into code positions.
-                    let (at, to) = (m.start() / 3, m.end() / 3);
                     let shares = self.sound_chars[p].iter().enumerate().any(|(k, c)| {
                         q.sound_source
                             .get(at + k)
@@ -244,10 +255,16 @@ mod tests {
     }
 
     #[test]
-    fn single_characters_never_match_by_sound() {
+    fn single_characters_match_by_sound_only_in_latin_pinyin() {
         let t = SyllableTable::new();
         let set = TermSet::new(&["交"], &t, 2, Overlap::All);
         assert!(set.find(&prep(&t, "胶"), true).is_empty());
         assert_eq!(set.find(&prep(&t, "交"), true).len(), 1);
+        let hits = set.find(&prep(&t, "zai na jiao"), true);
+        assert_eq!(
+            hits.len(),
+            1,
+            "typed in Latin pinyin, one syllable is enough"
+        );
     }
 }
