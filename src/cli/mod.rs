@@ -1,7 +1,9 @@
-//! The `bangban` command line: `ask`, `check`, `chat`.
+//! The `bangban` command line: `ask`, `check`, `chat`, `run`.
 
 mod ask;
 mod chat;
+mod run;
+mod tickets;
 
 use crate::config::Config;
 use clap::{Parser, Subcommand};
@@ -35,6 +37,10 @@ enum Command {
     Check,
     /// A terminal sandbox: type as a resident of a village group ("@" first = addressed to the bot).
     Chat,
+    /// Run the bot: web server, chat platforms, engine, until SIGINT/SIGTERM.
+    Run(run::Args),
+    /// The ledger (帮代办服务台账): list tickets or export them as CSV/XLSX.
+    Tickets(tickets::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -57,6 +63,8 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Command::Chat => chat::run(&config),
+        Command::Run(args) => run::run(config, &args),
+        Command::Tickets(args) => tickets::run(&config, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

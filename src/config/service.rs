@@ -1,14 +1,333 @@
 //! `bot-config/bangban.toml`: how the service runs — listen address, data directory, the enabled
-//! adapters and their options, outbox pacing. Secrets never live here: they come from the
-//! environment. (Filled in by the runtime work.)
+//! adapters and their options, outbox pacing and retries. Secrets never live here: they come from
+//! the environment (`BANGBAN_ONEBOT_TOKEN`, `BANGBAN_ONEBOT_SECRET`), read by `bangban run`.
+//!
+//! The file is optional: without it every setting has the default documented on its field.
 
-use super::ConfigError;
-use std::path::Path;
+use super::{ConfigError, parse_toml};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Service {}
+/// How the service runs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Service {
+    /// The sled data directory (tickets, outbox, seen events). A relative path is taken from the
+    /// directory `bangban run` is started in. Default `data`.
+    pub data_dir: PathBuf,
+    pub server: Server,
+    pub onebot: OneBot,
+    pub pacing: Pacing,
+    pub outbox: Outbox,
+}
 
-/// Loads `bangban.toml` from the config directory; problems are pushed to `errors`.
-pub fn load(_dir: &Path, _errors: &mut Vec<ConfigError>) -> Service {
-    Service::default()
+/// The web server: OneBot routes, `/healthz`, `/metrics`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// Default `127.0.0.1:8080`. Use `0.0.0.0:8080` only when NapCat/LLBot runs on another host.
+    pub listen: SocketAddr,
+}
+
+/// The OneBot v11 adapter (QQ through NapCat, LLBot…).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OneBot {
+    /// Serve the reverse WebSocket and HTTP POST routes and run the clients below. Default true.
+    pub enabled: bool,
+    /// Forward WebSocket servers to connect to (an implementation's "WebSocket server"),
+    /// e.g. `ws://127.0.0.1:3001`. Default none: implementations connect to us (reverse WS).
+    pub forward_ws: Vec<String>,
+    /// HTTP API base URLs to send through, for implementations that report by HTTP POST,
+    /// e.g. `http://127.0.0.1:3000`. Default none.
+    pub http_api: Vec<String>,
+    /// How long one action (a send) waits for the implementation's answer. Default 15.
+    pub action_timeout_secs: u64,
+    /// Missed heartbeat intervals after which a silent connection is closed. Default 3.
+    pub heartbeat_misses: u32,
+    /// The largest frame accepted from an implementation, in KiB. Default 16384 (16 MiB).
+    pub max_frame_kib: usize,
+    /// Send CQ strings instead of segment arrays (old implementations only). Default false.
+    pub send_cq_strings: bool,
+}
+
+/// Token buckets that keep sends below QQ's risk control (风控). A bucket holds up to `burst`
+/// sends and refills `per_minute` sends a minute; a send needs a token from both its group's and
+/// its account's bucket.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pacing {
+    /// Default true. Off only for load tests.
+    pub enabled: bool,
+    /// Per chat (group or private). Default burst 3, 20 a minute: one message every 3 s.
+    pub group: Bucket,
+    /// Per bot account, over all its chats. Default burst 5, 40 a minute.
+    pub account: Bucket,
+}
+
+/// One token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bucket {
+    pub burst: u32,
+    pub per_minute: f64,
+}
+
+impl Bucket {
+    /// The time one token takes to come back.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs_f64(60.0 / self.per_minute)
+    }
+}
+
+/// The outbox: splitting and retrying.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Outbox {
+    /// Longer texts are split into several messages of at most this many characters, at a line
+    /// or sentence end when there is one. Default 800: QQ folds longer ones and old phones
+    /// show them badly.
+    pub max_chars: usize,
+    /// The first retry after a failed send waits this long, doubling each time. Default 2.
+    pub retry_initial_secs: u64,
+    /// …up to this. Default 300.
+    pub retry_max_secs: u64,
+    /// After this many failed sends a message is given up and kept in the `outbox_failed` tree
+    /// (and counted in `/metrics`). Sends not tried because the account was down do not count.
+    /// Default 10.
+    pub max_attempts: u32,
+    /// A send that may have reached QQ without a confirmation (a timeout, a connection lost
+    /// mid-call) is sent again: a resident may rarely see a reply twice, never none. Set false to
+    /// give such messages up instead (never twice, sometimes none). Default true.
+    pub resend_uncertain: bool,
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Service {
+            data_dir: PathBuf::from("data"),
+            server: Server::default(),
+            onebot: OneBot::default(),
+            pacing: Pacing::default(),
+            outbox: Outbox::default(),
+        }
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+impl Default for OneBot {
+    fn default() -> Self {
+        OneBot {
+            enabled: true,
+            forward_ws: Vec::new(),
+            http_api: Vec::new(),
+            action_timeout_secs: 15,
+            heartbeat_misses: 3,
+            max_frame_kib: 16 << 10,
+            send_cq_strings: false,
+        }
+    }
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing {
+            enabled: true,
+            group: Bucket {
+                burst: 3,
+                per_minute: 20.0,
+            },
+            account: Bucket {
+                burst: 5,
+                per_minute: 40.0,
+            },
+        }
+    }
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox {
+            max_chars: 800,
+            retry_initial_secs: 2,
+            retry_max_secs: 300,
+            max_attempts: 10,
+            resend_uncertain: true,
+        }
+    }
+}
+
+/// Loads `bangban.toml` from the config directory (defaults when it is absent); problems are
+/// pushed to `errors`.
+pub fn load(dir: &Path, errors: &mut Vec<ConfigError>) -> Service {
+    let file = dir.join("bangban.toml");
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Service::default(),
+        Err(e) => {
+            errors.push(ConfigError {
+                file,
+                key: "-".into(),
+                message: format!("cannot read the file: {e}"),
+            });
+            return Service::default();
+        }
+    };
+    match parse_toml::<Service>(&file, &text) {
+        Ok(service) => {
+            errors.extend(service.validate(&file));
+            service
+        }
+        Err(e) => {
+            errors.push(e);
+            Service::default()
+        }
+    }
+}
+
+impl Service {
+    pub fn validate(&self, file: &Path) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let mut check = |key: &str, ok: bool, expected: &str| {
+            if !ok {
+                errors.push(ConfigError {
+                    file: file.to_path_buf(),
+                    key: key.into(),
+                    message: format!("expected {expected}"),
+                });
+            }
+        };
+        check(
+            "data_dir",
+            !self.data_dir.as_os_str().is_empty(),
+            "a directory path",
+        );
+        for (i, url) in self.onebot.forward_ws.iter().enumerate() {
+            check(
+                &format!("onebot.forward_ws[{i}]"),
+                url.starts_with("ws://") || url.starts_with("wss://"),
+                "a ws:// or wss:// URL",
+            );
+        }
+        for (i, url) in self.onebot.http_api.iter().enumerate() {
+            check(
+                &format!("onebot.http_api[{i}]"),
+                url.starts_with("http://") || url.starts_with("https://"),
+                "an http:// or https:// URL",
+            );
+        }
+        check(
+            "onebot.action_timeout_secs",
+            (1..=600).contains(&self.onebot.action_timeout_secs),
+            "a whole number of seconds from 1 to 600",
+        );
+        check(
+            "onebot.heartbeat_misses",
+            self.onebot.heartbeat_misses >= 1,
+            "a whole number ≥ 1",
+        );
+        check(
+            "onebot.max_frame_kib",
+            self.onebot.max_frame_kib >= 64,
+            "at least 64 (KiB)",
+        );
+        for (key, bucket) in [
+            ("pacing.group", &self.pacing.group),
+            ("pacing.account", &self.pacing.account),
+        ] {
+            check(
+                &format!("{key}.burst"),
+                bucket.burst >= 1,
+                "a whole number ≥ 1",
+            );
+            check(
+                &format!("{key}.per_minute"),
+                bucket.per_minute.is_finite() && bucket.per_minute > 0.0,
+                "a number > 0",
+            );
+        }
+        check(
+            "outbox.max_chars",
+            self.outbox.max_chars >= 50,
+            "a whole number ≥ 50",
+        );
+        check(
+            "outbox.retry_initial_secs",
+            self.outbox.retry_initial_secs >= 1,
+            "a whole number ≥ 1",
+        );
+        check(
+            "outbox.retry_max_secs",
+            self.outbox.retry_max_secs >= self.outbox.retry_initial_secs,
+            "a number ≥ retry_initial_secs",
+        );
+        check(
+            "outbox.max_attempts",
+            self.outbox.max_attempts >= 1,
+            "a whole number ≥ 1",
+        );
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Service, Vec<ConfigError>> {
+        let file = Path::new("bangban.toml");
+        let service: Service = parse_toml(file, text).map_err(|e| vec![e])?;
+        let errors = service.validate(file);
+        if errors.is_empty() {
+            Ok(service)
+        } else {
+            Err(errors)
+        }
+    }
+
+    #[test]
+    fn the_shipped_file_is_the_defaults_spelled_out() {
+        let text = include_str!("../../bot-config/bangban.toml");
+        assert_eq!(parse(text).unwrap(), Service::default());
+    }
+
+    #[test]
+    fn partial_files_keep_the_other_defaults() {
+        let service =
+            parse("[pacing]\nenabled = false\n[server]\nlisten = \"0.0.0.0:9000\"").unwrap();
+        assert!(!service.pacing.enabled);
+        assert_eq!(service.pacing.group, Pacing::default().group);
+        assert_eq!(service.server.listen.port(), 9000);
+        assert_eq!(service.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let errors = parse(
+            "[pacing]\ngroup = { burst = 0, per_minute = 20 }\n[onebot]\nforward_ws = [\"127.0.0.1:3001\"]",
+        )
+        .unwrap_err();
+        let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["onebot.forward_ws[0]", "pacing.group.burst"]);
+        let unknown = parse("[onebot]\naccess_token = \"secret\"").unwrap_err();
+        assert!(unknown[0].message.contains("access_token"), "{unknown:?}");
+        assert!(parse("[server]\nlisten = \"localhost\"").is_err());
+    }
+
+    #[test]
+    fn a_missing_file_is_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut errors = Vec::new();
+        assert_eq!(load(dir.path(), &mut errors), Service::default());
+        assert!(errors.is_empty());
+    }
 }

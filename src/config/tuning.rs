@@ -32,6 +32,8 @@ pub struct Tuning {
     pub focus_min_weight: f32,
     /// A FAQ question at least this similar to the question is answered with its FAQ answer.
     pub faq_min_similarity: f32,
+    /// The same, when an aspect is clearly asked (then the card's aspect is usually the answer).
+    pub faq_min_similarity_for_aspect: f32,
 }
 
 impl Tuning {
@@ -97,6 +99,11 @@ impl Tuning {
             "faq_min_similarity",
             (0.0..=1.0).contains(&self.faq_min_similarity),
             "a number from 0 to 1",
+        );
+        check(
+            "faq_min_similarity_for_aspect",
+            (self.faq_min_similarity..=1.0).contains(&self.faq_min_similarity_for_aspect),
+            "a number from faq_min_similarity to 1",
         );
         errors
     }

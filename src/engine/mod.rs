@@ -1,28 +1,46 @@
 //! The engine: platform-neutral events in, platform-neutral actions out.
 //!
 //! It keeps no platform knowledge (that is the adapters') and touches sled only through
-//! [`crate::store`]. Today it answers from the guide; the help desk (tickets, agents, ladder,
-//! ratings) plugs in here.
+//! [`crate::store`]. For each message, in order: an agent's command goes to the help desk; a
+//! rating after 办结 is taken; a number picks from the list the bot just offered and a follow-up
+//! ("那要多久？") refers to the item just discussed ([`dialogue`]); personal numbers posted in a
+//! group get the privacy advice; then the understanding's decision is carried out — an answer
+//! (naming the asker's own village station and township centre when they ask where), a question
+//! back, help, or a ticket for an agent.
+//!
+//! Time is passed in (`handle_at`, `tick`), so tests drive the clock.
 
+pub mod dialogue;
+
+use crate::catalog::{Aspect, PlaceLevel};
 use crate::config::Config;
+use crate::helpdesk::commands::{self, Parsed};
+use crate::helpdesk::{Desk, fill, privacy, rating};
 use crate::reply;
+use crate::runtime::metrics::record_decision;
 use crate::store::Store;
-use crate::understand::Matcher;
+use crate::store::tickets::Reason;
+use crate::understand::{Decision, EscalateReason, Matcher, Understanding};
 use bangban_contract::{Chat, Incoming, Outgoing};
+use dialogue::{Context, Dialogue, Key};
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Everything the engine needs, built once at start-up and shared.
 pub struct Engine {
     config: Arc<Config>,
     matcher: Matcher,
-    #[allow(dead_code)]
     store: Store,
+    desk: Desk,
+    dialogue: Dialogue,
 }
 
 impl Engine {
     pub fn new(config: Arc<Config>, store: Store) -> Engine {
         let matcher = Matcher::new(&config);
         Engine {
+            desk: Desk::new(config.clone(), store.clone()),
+            dialogue: Dialogue::new(config.org.context_secs),
             config,
             matcher,
             store,
@@ -33,25 +51,281 @@ impl Engine {
         &self.config
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Handles one incoming message and returns what to send. Every write the returned actions
-    /// announce (a ticket number, say) is on disk before this returns.
+    /// announce (a ticket number, say) is on disk before this returns. Handling the same message
+    /// again (same platform, account and message id) opens no second ticket and repeats no
+    /// command: it returns the same announcement.
     pub async fn handle(&self, event: &Incoming) -> anyhow::Result<Vec<Outgoing>> {
-        let addressed = event.mentions_bot || matches!(event.chat, Chat::Private(_));
-        let u = self.matcher.understand(&event.text, addressed);
-        let text = reply::render(&u, &self.config.catalog, &self.config.replies);
-        if text.is_empty() {
+        self.handle_at(event, SystemTime::now()).await
+    }
+
+    /// [`Engine::handle`] at a given time.
+    pub async fn handle_at(
+        &self,
+        event: &Incoming,
+        now: SystemTime,
+    ) -> anyhow::Result<Vec<Outgoing>> {
+        let now_ms = unix_ms(now);
+        let now_s = (now_ms / 1000) as i64;
+        let org = &self.config.org;
+        let text = event.text.trim();
+        tracing::debug!(platform = ?event.platform, chat = %event.chat.id(),
+            text = %privacy::mask(text), "message");
+        let group = matches!(event.chat, Chat::Group(_));
+        let agents_chat = group && org.is_agents_chat(event.platform, event.chat.id());
+
+        match commands::parse(text) {
+            Some(Parsed::Command(c)) => return self.desk.command(event, c, now_ms).await,
+            Some(Parsed::Partial)
+                if org.person(event.platform, &event.sender).is_some()
+                    && (agents_chat || !group || text.starts_with(['/', '／'])) =>
+            {
+                return Ok(vec![reply_to(event, commands::USAGE.into())]);
+            }
+            _ => {}
+        }
+
+        let key = Key::new(event.platform, &event.chat, &event.sender);
+        let context = self.dialogue.get(&key, now_s);
+        let choosing = context.as_ref().is_some_and(|c| !c.candidates.is_empty());
+        if !agents_chat
+            && !choosing
+            && let Some(r) = rating::parse(text)
+            && let Some(out) = self.desk.rate(event, r, now_ms).await?
+        {
+            self.dialogue.clear(&key);
+            return Ok(out);
+        }
+
+        let addressed = event.mentions_bot || !group;
+        let mut u = self.matcher.understand(text, addressed);
+        if let Some(c) = &context {
+            if let Some(picked) = self.pick(c, text, &u) {
+                u = picked;
+            } else if let Some(follow) = self.follow_up(c, text, &u, addressed) {
+                u = follow;
+            }
+        }
+
+        record_decision(u.decision.name());
+
+        if group && !agents_chat {
+            let kinds = privacy::kinds(text);
+            if !kinds.is_empty() {
+                self.dialogue.clear(&key);
+                tracing::info!(platform = ?event.platform, chat = %event.chat.id(),
+                    "personal numbers posted in a group; advising to recall");
+                let advice = fill(
+                    &org.replies.privacy,
+                    &[("what", &privacy::describe(&kinds))],
+                );
+                if u.decision == Decision::Ignore {
+                    return Ok(vec![reply_to(event, advice)]);
+                }
+                let item = self.item_id(&u);
+                return self
+                    .desk
+                    .open_ticket(event, item, Reason::Privacy, &advice, now_ms)
+                    .await;
+            }
+        }
+
+        let catalog = &self.config.catalog;
+        let replies = &self.config.replies;
+        let text_out = match u.decision {
+            Decision::Ignore => return Ok(Vec::new()),
+            Decision::Escalate => {
+                self.dialogue.clear(&key);
+                if agents_chat {
+                    return Ok(vec![reply_to(event, commands::USAGE.into())]);
+                }
+                let lead = reply::render(&u, catalog, replies);
+                let reason = match u.reason {
+                    Some(EscalateReason::Case) => Reason::Case,
+                    Some(EscalateReason::Complaint) => Reason::Complaint,
+                    _ => Reason::Uncovered,
+                };
+                let item = self.item_id(&u);
+                return self
+                    .desk
+                    .open_ticket(event, item, reason, &lead, now_ms)
+                    .await;
+            }
+            Decision::Help => {
+                self.dialogue.clear(&key);
+                reply::render(&u, catalog, replies)
+            }
+            Decision::Clarify => {
+                self.remember(key, None, u.candidates.clone(), text, now_s);
+                reply::render(&u, catalog, replies)
+            }
+            Decision::Answer => {
+                self.remember(key, u.item, Vec::new(), text, now_s);
+                self.answer(event, &u)
+            }
+        };
+        if text_out.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(vec![reply_to(event, text)])
+        Ok(vec![reply_to(event, text_out)])
+    }
+
+    /// Called by the runtime about once a minute: unclaimed tickets climb the ladder, expired
+    /// dialogue context is dropped. Returns what to send.
+    pub async fn tick(&self, now: SystemTime) -> anyhow::Result<Vec<Outgoing>> {
+        let now_ms = unix_ms(now);
+        self.dialogue.sweep((now_ms / 1000) as i64);
+        self.desk.tick(now_ms).await
+    }
+
+    fn remember(&self, key: Key, item: Option<usize>, candidates: Vec<usize>, text: &str, at: i64) {
+        self.dialogue.set(
+            key,
+            Context {
+                item,
+                candidates,
+                question: text.to_string(),
+                at,
+            },
+        );
+    }
+
+    fn item_id(&self, u: &Understanding) -> Option<String> {
+        u.item.map(|i| self.config.catalog.items()[i].id.clone())
+    }
+
+    /// The word residents use for an item, to carry it into a follow-up.
+    fn alias(&self, item: usize) -> String {
+        let item = &self.config.catalog.items()[item];
+        item.aliases
+            .first()
+            .cloned()
+            .unwrap_or_else(|| reply::short_name(item))
+    }
+
+    /// "2" after a clarification: the second item offered, with the aspect first asked about.
+    fn pick(&self, c: &Context, text: &str, u: &Understanding) -> Option<Understanding> {
+        let n = pick_number(text)?;
+        let &item = c.candidates.get(n.checked_sub(1)?)?;
+        let again = self
+            .matcher
+            .understand(&format!("{} {}", self.alias(item), c.question), true);
+        if again.decision == Decision::Answer && again.item == Some(item) {
+            return Some(again);
+        }
+        Some(Understanding {
+            decision: Decision::Answer,
+            item: Some(item),
+            aspect: Some(Aspect::Overview),
+            candidates: Vec::new(),
+            faq: None,
+            reason: None,
+            ..u.clone()
+        })
+    }
+
+    /// "那要多久？" right after an answer: the same item, the newly asked aspect. Only a question
+    /// naming no item of its own, and only when it makes a clear question about the last item.
+    fn follow_up(
+        &self,
+        c: &Context,
+        text: &str,
+        u: &Understanding,
+        addressed: bool,
+    ) -> Option<Understanding> {
+        let item = c.item?;
+        let s = &u.signals;
+        if u.item.is_some()
+            || u.decision == Decision::Clarify
+            || s.empty
+            || s.case
+            || s.complaint
+            || s.statement
+            || !(s.question || addressed)
+        {
+            return None;
+        }
+        let again = self
+            .matcher
+            .understand(&format!("{} {}", self.alias(item), text), true);
+        (again.decision == Decision::Answer
+            && again.item == Some(item)
+            && again.aspect.is_some_and(|a| a != Aspect::Overview))
+        .then_some(again)
+    }
+
+    /// The answer, and for "where" the asker's own village station and township centre.
+    fn answer(&self, event: &Incoming, u: &Understanding) -> String {
+        let config = &self.config;
+        let mut text = reply::render(u, &config.catalog, &config.replies);
+        let (Some(i), Some(Aspect::Place)) = (u.item, u.aspect) else {
+            return text;
+        };
+        let Some(local) = self.nearby(event, i) else {
+            return text;
+        };
+        let more = config.replies.more.replace("{item}", &self.alias(i));
+        match text.rfind(&more) {
+            Some(at) => text.insert_str(at, &format!("{local}\n")),
+            None => {
+                text.push('\n');
+                text.push_str(&local);
+            }
+        }
+        text
+    }
+
+    /// `离您最近：大湖村便民服务站；庙岭镇便民服务中心（电话：…）` for the levels the item is done at.
+    fn nearby(&self, event: &Incoming, item: usize) -> Option<String> {
+        let org = &self.config.org;
+        let village = match &event.chat {
+            Chat::Group(id) => org.village_of_chat(event.platform, id)?,
+            Chat::Private(_) => return None,
+        };
+        let places = &self.config.catalog.items()[item].places;
+        let at = |level| places.iter().any(|p| p.level == level);
+        let mut parts = Vec::new();
+        if at(PlaceLevel::Village) {
+            parts.push(village.station.describe());
+        }
+        if at(PlaceLevel::Township)
+            && let Some(t) = org.township(&village.township)
+        {
+            parts.push(t.centre.describe());
+        }
+        (!parts.is_empty()).then(|| fill(&org.replies.nearby, &[("places", &parts.join("；"))]))
     }
 }
 
-impl Engine {
-    /// Called by the runtime about once a minute: unclaimed tickets climb the ladder, ratings are
-    /// asked, context expires. Returns what to send.
-    pub async fn tick(&self, _now: std::time::SystemTime) -> anyhow::Result<Vec<Outgoing>> {
-        Ok(Vec::new())
+/// "2", "２", "回复2", "选2", "第二个": the number picked from a list, 1–9.
+fn pick_number(text: &str) -> Option<usize> {
+    let mut t = text.trim();
+    for prefix in ["回复", "选择", "选", "第"] {
+        t = t.strip_prefix(prefix).unwrap_or(t).trim_start();
     }
+    let t = t.trim_end_matches(|c: char| "个项号。.!！".contains(c) || c.is_whitespace());
+    let mut chars = t.chars();
+    let c = chars.next()?;
+    if chars.next().is_some() {
+        return None;
+    }
+    match c {
+        '1'..='9' => Some(c as usize - '0' as usize),
+        '１'..='９' => Some(c as usize - '１' as usize + 1),
+        _ => "一二三四五六七八九"
+            .chars()
+            .position(|x| x == c)
+            .map(|p| p + 1),
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A reply in the chat of `event`, quoting it and (in groups) @-mentioning its sender.
@@ -64,5 +338,21 @@ pub fn reply_to(event: &Incoming, text: String) -> Outgoing {
         text,
         quote: Some(event.message_id.clone()),
         mention: group.then(|| event.sender.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_number;
+
+    #[test]
+    fn picks_as_residents_write_them() {
+        assert_eq!(pick_number("2"), Some(2));
+        assert_eq!(pick_number(" ３ "), Some(3));
+        assert_eq!(pick_number("回复1"), Some(1));
+        assert_eq!(pick_number("选2"), Some(2));
+        assert_eq!(pick_number("第二个"), Some(2));
+        assert_eq!(pick_number("12"), None);
+        assert_eq!(pick_number("好的"), None);
     }
 }

@@ -6,6 +6,10 @@
 //! big-endian so that sled's order is numeric order. Anything a resident is told about is flushed
 //! (`flush().await`) before they are told.
 
+pub mod outbox;
+pub mod seen;
+pub mod tickets;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
@@ -46,7 +50,10 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the data directory. A damaged database is an error, never a fresh start.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir).open().map_err(|e| classify(dir, e))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|e| classify(dir, e))?;
         Ok(Store {
             db,
             dir: dir.to_path_buf(),
@@ -69,7 +76,11 @@ impl Store {
 
     /// Waits until everything written so far is on disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await.map(|_| ()).map_err(|e| self.err(e))
+        self.db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(e))
     }
 
     pub(crate) fn err(&self, e: sled::Error) -> StoreError {
@@ -83,8 +94,8 @@ fn classify(dir: &Path, e: sled::Error) -> StoreError {
             dir: dir.to_path_buf(),
             detail: e.to_string(),
         },
-        sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock
-            || io.to_string().contains("lock") =>
+        sled::Error::Io(ref io)
+            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
         {
             StoreError::Locked {
                 dir: dir.to_path_buf(),
@@ -114,10 +125,11 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// Decodes a record written by [`encode`]; a record from a newer schema is an error.
 pub(crate) fn decode<T: DeserializeOwned>(tree: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| StoreError::Record {
-        tree: tree.into(),
-        detail: e.to_string(),
-    })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Record {
+            tree: tree.into(),
+            detail: e.to_string(),
+        })?;
     let v = value.get("v").and_then(|v| v.as_u64()).unwrap_or(0);
     if v == 0 || v > SCHEMA_VERSION as u64 {
         return Err(StoreError::Record {
@@ -166,7 +178,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            store.tree("t").unwrap().insert(key(1), encode(&R { a: "y".into() })).unwrap();
+            store
+                .tree("t")
+                .unwrap()
+                .insert(key(1), encode(&R { a: "y".into() }))
+                .unwrap();
             store.flush().await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();

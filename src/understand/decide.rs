@@ -175,6 +175,7 @@ mod tests {
             focus_bonus: 0.5,
             focus_min_weight: 2.0,
             faq_min_similarity: 0.55,
+            faq_min_similarity_for_aspect: 0.8,
         }
     }
 

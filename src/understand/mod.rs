@@ -212,7 +212,17 @@ impl Matcher {
         };
         let verdict = decide::decide(&scores, signals, addressed, &self.tuning);
         let faq = match (verdict.decision, verdict.item) {
-            (Decision::Answer, Some(item)) => self.closest_faq(&q.text, item),
+            (Decision::Answer, Some(item)) => {
+                // A clearly asked aspect is answered from the card unless a FAQ entry is
+                // nearly the same question: "老年卡在哪办" wants the places, not the FAQ
+                // "老年卡丢了在哪补办".
+                let min = if how_to {
+                    self.tuning.faq_min_similarity_for_aspect
+                } else {
+                    self.tuning.faq_min_similarity
+                };
+                self.closest_faq(&q.text, item, min)
+            }
             _ => None,
         };
         Understanding {
@@ -329,12 +339,12 @@ impl Matcher {
             .collect()
     }
 
-    fn closest_faq(&self, text: &str, item: usize) -> Option<usize> {
+    fn closest_faq(&self, text: &str, item: usize, min_similarity: f32) -> Option<usize> {
         self.faq_similarity
             .query(text)
             .into_iter()
             .find(|(doc, _)| self.faq_owner[*doc].0 == item)
-            .filter(|(_, sim)| *sim >= self.tuning.faq_min_similarity)
+            .filter(|(_, sim)| *sim >= min_similarity)
             .map(|(doc, _)| self.faq_owner[doc].1)
     }
 }

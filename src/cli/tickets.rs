@@ -1,0 +1,235 @@
+//! `bangban tickets list|export`: the ledger (帮代办服务台账) from the data directory, or — while the
+//! bot is running and holds the directory (sled allows one process) — from the running bot over
+//! HTTP (`GET /api/tickets…`, see `helpdesk::http`). Either way the command says which it used.
+
+use crate::config::Config;
+use crate::helpdesk::ledger::{self, Period, Row};
+use crate::store::{Store, StoreError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Data directory [default: data_dir of bangban.toml, i.e. data].
+    #[arg(long, env = "BANGBAN_DATA", global = true)]
+    data: Option<PathBuf>,
+    /// The running bot, asked when the data directory is in use
+    /// [default: http:// + the listen address of bangban.toml, i.e. http://127.0.0.1:8080].
+    #[arg(long, global = true)]
+    server: Option<String>,
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Print the tickets, one a line.
+    List(PeriodArgs),
+    /// Write the ledger as CSV or XLSX.
+    Export {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+        #[command(flatten)]
+        period: PeriodArgs,
+        /// The file to write [default: CSV to standard output, XLSX to 帮代办服务台账.xlsx].
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct PeriodArgs {
+    /// First day, YYYY-MM-DD (tickets opened on or after it).
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day, YYYY-MM-DD (tickets opened on or before it).
+    #[arg(long)]
+    to: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq)]
+enum Format {
+    Csv,
+    Xlsx,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+        }
+    }
+}
+
+/// Where the ledger comes from.
+enum Source {
+    Local(Store),
+    Running(String),
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
+    let period_args = match &args.command {
+        Sub::List(p) => p,
+        Sub::Export { period, .. } => period,
+    };
+    let (from, to) = (period_args.from.as_deref(), period_args.to.as_deref());
+    let period = Period::parse(from, to).map_err(anyhow::Error::msg)?;
+    let dir = args
+        .data
+        .clone()
+        .unwrap_or_else(|| config.service.data_dir.clone());
+    let server = args.server.clone().unwrap_or_else(|| {
+        let mut addr = config.service.server.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip([127, 0, 0, 1].into());
+        }
+        format!("http://{addr}")
+    });
+    let source = open(&dir, &server)?;
+    match &args.command {
+        Sub::List(_) => {
+            let rows = match &source {
+                Source::Local(store) => ledger::load(config, store, period)?,
+                Source::Running(url) => {
+                    let body = fetch(url, "/api/tickets", &query(None, from, to))?;
+                    serde_json::from_slice(&body)?
+                }
+            };
+            print_list(&rows)?;
+        }
+        Sub::Export { format, out, .. } => {
+            let bytes = match &source {
+                Source::Local(store) => {
+                    let rows = ledger::load(config, store, period)?;
+                    eprintln!("台账共 {} 件工单。", rows.len());
+                    match format {
+                        Format::Csv => ledger::csv(&rows)?,
+                        Format::Xlsx => ledger::xlsx(&rows)?,
+                    }
+                }
+                Source::Running(url) => fetch(
+                    url,
+                    "/api/tickets/export",
+                    &query(Some(format.name()), from, to),
+                )?,
+            };
+            let out = out.clone().or_else(|| {
+                (*format == Format::Xlsx).then(|| PathBuf::from("帮代办服务台账.xlsx"))
+            });
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &bytes)
+                        .map_err(|e| anyhow::anyhow!("写不了 {}：{e}", path.display()))?;
+                    eprintln!("已导出到 {}。", path.display());
+                }
+                None => std::io::stdout().lock().write_all(&bytes)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens the data directory, or falls back to the running bot when it holds the directory.
+fn open(dir: &Path, server: &str) -> anyhow::Result<Source> {
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "没有找到数据目录 {}。用 --data 指定，或设置 BANGBAN_DATA。",
+            dir.display()
+        );
+    }
+    match Store::open(dir) {
+        Ok(store) => {
+            eprintln!("从数据目录 {} 读取台账。", dir.display());
+            Ok(Source::Local(store))
+        }
+        Err(StoreError::Locked { .. }) => {
+            eprintln!(
+                "数据目录 {} 正被运行中的机器人使用，改为通过 {server} 向机器人读取台账。",
+                dir.display()
+            );
+            Ok(Source::Running(server.trim_end_matches('/').to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn query(
+    format: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut q = Vec::new();
+    if let Some(f) = format {
+        q.push(("format", f.to_string()));
+    }
+    if let Some(f) = from {
+        q.push(("from", f.to_string()));
+    }
+    if let Some(t) = to {
+        q.push(("to", t.to_string()));
+    }
+    q
+}
+
+/// GETs `path` from the running bot, with the admin token from `BANGBAN_ADMIN_TOKEN` if set.
+fn fetch(base: &str, path: &str, query: &[(&str, String)]) -> anyhow::Result<Vec<u8>> {
+    // The values are checked dates and format names: nothing to escape.
+    let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let url = if query.is_empty() {
+        format!("{base}{path}")
+    } else {
+        format!("{base}{path}?{}", query.join("&"))
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut req = reqwest::Client::new().get(&url);
+        if let Ok(token) = std::env::var("BANGBAN_ADMIN_TOKEN")
+            && !token.trim().is_empty()
+        {
+            req = req.bearer_auth(token.trim());
+        }
+        let res = req.send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "连不上运行中的机器人 {base}（{e}）。\n请确认机器人在运行（bangban run），地址用 --server 指定；\
+                 或者先停下机器人再导出。"
+            )
+        })?;
+        let status = res.status();
+        let body = res.bytes().await?.to_vec();
+        if !status.is_success() {
+            anyhow::bail!(
+                "机器人拒绝了请求（{status}）：{}",
+                String::from_utf8_lossy(&body).trim()
+            );
+        }
+        Ok(body)
+    })
+}
+
+fn print_list(rows: &[Row]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "工单号\t阶段\t建单时间\t村\t居民\t事项\t受理人\t评价\t问题"
+    )?;
+    for r in rows {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            r.id,
+            r.stage,
+            r.created_at,
+            r.village,
+            r.resident,
+            r.item,
+            r.claimed_by,
+            r.rating,
+            r.question.replace(['\n', '\t'], " ")
+        )?;
+    }
+    writeln!(out, "共 {} 件。", rows.len())?;
+    Ok(())
+}

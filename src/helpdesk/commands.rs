@@ -1,0 +1,190 @@
+//! Agents' commands as typed in chat: Chinese verbs with slash aliases.
+//!
+//! `接单 12`, `回复 12 内容`, `转办 12 庙岭镇`, `办结 12`, `我的工单`, `工单 12`; also `/接单 12`,
+//! `/claim 12`, `/reply 12 …`, `/transfer 12 …`, `/resolve 12` (`/done`), `/mine`, `/ticket 12`,
+//! `/help`. Numbers may be full-width or written `#12` / `12号`.
+//!
+//! A resident may type something that looks like a verb ("回复1" answering a numbered list), so a
+//! Chinese verb without a slash is a command only in its full shape; anything else that starts
+//! with a verb is [`Parsed::Partial`], which the engine treats as a usage question from agents and
+//! as an ordinary message from anyone else.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Claim(u64),
+    Reply(u64, String),
+    Transfer(u64, String),
+    Resolve(u64),
+    Mine,
+    Show(u64),
+    Help,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Command(Command),
+    /// Starts like a command but is not one in full.
+    Partial,
+}
+
+/// What agents are shown when they ask for help or mistype a command.
+pub const USAGE: &str = "专员命令：
+接单 N —— 认领工单
+回复 N 内容 —— 回复会发到居民群里，引用并@居民
+转办 N 对象 —— 对象写专员名字、村名、乡镇名或“区中心”
+办结 N —— 办好了，请居民评价
+我的工单 —— 看自己手上和待接的工单
+工单 N —— 看工单详情
+也可以写成 /接单 N、/claim N 等。";
+
+#[derive(Clone, Copy)]
+enum Verb {
+    Claim,
+    Reply,
+    Transfer,
+    Resolve,
+    Mine,
+    Show,
+    Help,
+}
+
+/// Verbs, longest first so that 我的工单 is found before 工单. `true`: also without a slash.
+const VERBS: &[(&str, Verb, bool)] = &[
+    ("我的工单", Verb::Mine, true),
+    ("接单", Verb::Claim, true),
+    ("回复", Verb::Reply, true),
+    ("转办", Verb::Transfer, true),
+    ("办结", Verb::Resolve, true),
+    ("工单", Verb::Show, true),
+    ("帮助", Verb::Help, false),
+    ("transfer", Verb::Transfer, false),
+    ("resolve", Verb::Resolve, false),
+    ("ticket", Verb::Show, false),
+    ("claim", Verb::Claim, false),
+    ("reply", Verb::Reply, false),
+    ("done", Verb::Resolve, false),
+    ("mine", Verb::Mine, false),
+    ("help", Verb::Help, false),
+];
+
+pub fn parse(text: &str) -> Option<Parsed> {
+    let text = text.trim();
+    let (slash, body) = match text.strip_prefix(['/', '／']) {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, text),
+    };
+    let (verb, rest) = VERBS.iter().find_map(|&(word, verb, bare)| {
+        let rest = strip_prefix_ignore_case(body, word)?;
+        (slash || bare).then_some((verb, rest))
+    })?;
+    // A Latin verb must end at a word boundary: /claimed is not /claim.
+    if rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let command = match verb {
+        Verb::Mine => rest.trim().is_empty().then_some(Command::Mine),
+        Verb::Help => rest.trim().is_empty().then_some(Command::Help),
+        Verb::Claim => number_only(rest).map(Command::Claim),
+        Verb::Resolve => number_only(rest).map(Command::Resolve),
+        Verb::Show => number_only(rest).map(Command::Show),
+        Verb::Reply => number_then_text(rest).map(|(n, t)| Command::Reply(n, t)),
+        Verb::Transfer => number_then_text(rest).map(|(n, t)| Command::Transfer(n, t)),
+    };
+    Some(match command {
+        Some(c) => Parsed::Command(c),
+        None => Parsed::Partial,
+    })
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, word: &str) -> Option<&'a str> {
+    let head = text.get(..word.len())?;
+    head.eq_ignore_ascii_case(word).then(|| &text[word.len()..])
+}
+
+/// A ticket number at the start of `text` (`12`, `#12`, `１２`, `12号`), and what follows it.
+fn number(text: &str) -> Option<(u64, &str)> {
+    let text = text.trim_start();
+    let text = text.strip_prefix(['#', '＃']).unwrap_or(text);
+    let mut n: u64 = 0;
+    let mut len = 0;
+    for c in text.chars() {
+        let d = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            '０'..='９' => c as u32 - '０' as u32,
+            _ => break,
+        };
+        n = n.checked_mul(10)?.checked_add(d as u64)?;
+        len += c.len_utf8();
+    }
+    if len == 0 || n == 0 {
+        return None;
+    }
+    let rest = &text[len..];
+    Some((n, rest.strip_prefix('号').unwrap_or(rest)))
+}
+
+fn number_only(text: &str) -> Option<u64> {
+    let (n, rest) = number(text)?;
+    rest.trim_matches(|c: char| c.is_whitespace() || "。.!！".contains(c))
+        .is_empty()
+        .then_some(n)
+}
+
+fn number_then_text(text: &str) -> Option<(u64, String)> {
+    let (n, rest) = number(text)?;
+    // The number must end: `回复 12内容` is fine, `回复 123` is not "12" + "3".
+    let rest = rest.trim_start_matches(|c: char| c.is_whitespace() || ":：,，".contains(c));
+    let rest = rest.trim();
+    (!rest.is_empty()).then(|| (n, rest.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(text: &str) -> Option<Command> {
+        match parse(text) {
+            Some(Parsed::Command(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn chinese_verbs_and_slash_aliases() {
+        assert_eq!(cmd("接单 12"), Some(Command::Claim(12)));
+        assert_eq!(cmd("接单12号"), Some(Command::Claim(12)));
+        assert_eq!(cmd("/接单 #１２"), Some(Command::Claim(12)));
+        assert_eq!(cmd("/claim 3"), Some(Command::Claim(3)));
+        assert_eq!(cmd("/CLAIM 3"), Some(Command::Claim(3)));
+        assert_eq!(
+            cmd("回复 12 带身份证去村里就行"),
+            Some(Command::Reply(12, "带身份证去村里就行".into()))
+        );
+        assert_eq!(
+            cmd("/reply 12：明天上午来"),
+            Some(Command::Reply(12, "明天上午来".into()))
+        );
+        assert_eq!(
+            cmd("转办 7 庙岭镇"),
+            Some(Command::Transfer(7, "庙岭镇".into()))
+        );
+        assert_eq!(cmd("办结 7"), Some(Command::Resolve(7)));
+        assert_eq!(cmd("/done 7"), Some(Command::Resolve(7)));
+        assert_eq!(cmd("我的工单"), Some(Command::Mine));
+        assert_eq!(cmd("/mine"), Some(Command::Mine));
+        assert_eq!(cmd("工单 7"), Some(Command::Show(7)));
+        assert_eq!(cmd("/help"), Some(Command::Help));
+    }
+
+    #[test]
+    fn what_residents_say_is_not_a_command() {
+        // Answering a numbered list, or ordinary sentences that begin with a verb.
+        assert_eq!(parse("回复1"), Some(Parsed::Partial));
+        assert_eq!(parse("回复一下我的问题"), Some(Parsed::Partial));
+        assert_eq!(parse("工单是什么"), Some(Parsed::Partial));
+        assert_eq!(parse("帮助"), None);
+        assert_eq!(parse("老年卡要带什么"), None);
+        assert_eq!(parse("/claimed 3"), None);
+        assert_eq!(parse("接单 0"), Some(Parsed::Partial));
+    }
+}

@@ -1,0 +1,142 @@
+//! Opening a ticket for a resident's message, and announcing it.
+
+use super::{Desk, fill, notify, secs};
+use crate::config::org::Org;
+use crate::runtime::metrics::record_ticket;
+use crate::store::tickets::{
+    Actor, Change, Handler, Level, Reason, Role, Stage, Ticket, source_key,
+};
+use bangban_contract::{Chat, Incoming, Outgoing};
+
+impl Desk {
+    /// Opens a ticket for `event` (or finds the one already opened for it), flushes it, and
+    /// returns the reply to the resident — `lead`, then the ticket number and who follows up, and
+    /// when to expect an answer if it came in outside office hours — and the agents'
+    /// notification. `item`: the catalog item id the question is about, if known.
+    pub async fn open_ticket(
+        &self,
+        event: &Incoming,
+        item: Option<String>,
+        reason: Reason,
+        lead: &str,
+        now: u64,
+    ) -> anyhow::Result<Vec<Outgoing>> {
+        let org = &self.config.org;
+        let village = match &event.chat {
+            Chat::Group(id) => org.village_of_chat(event.platform, id),
+            Chat::Private(_) => None,
+        };
+        let handler = first_handler(org, village.map(|v| v.id.as_str()));
+        let draft = Ticket {
+            id: 0,
+            source: source_key(event.platform, &event.account, &event.message_id),
+            platform: event.platform,
+            account: event.account.clone(),
+            chat: event.chat.clone(),
+            message_id: event.message_id.clone(),
+            resident: event.sender.clone(),
+            resident_name: event.sender_name.clone(),
+            village: village.map(|v| v.id.clone()),
+            item,
+            question: event.text.trim().to_string(),
+            reason,
+            follow_up_of: None,
+            stage: Stage::Pending,
+            level: notify::level_of(org, &handler),
+            handler,
+            assignee: None,
+            waiting_since: now,
+            created_at: now,
+            claimed_at: None,
+            resolved_at: None,
+            rating: None,
+            events: vec![crate::store::tickets::TicketEvent {
+                at: now,
+                by: Actor {
+                    role: Role::Resident,
+                    id: event.sender.clone(),
+                    name: event.sender_name.clone().unwrap_or_default(),
+                },
+                change: Change::Created,
+                source: Some(source_key(
+                    event.platform,
+                    &event.account,
+                    &event.message_id,
+                )),
+            }],
+        };
+        let tickets = self.store.tickets()?;
+        let (ticket, created) = tickets.create_once(&draft)?;
+        // Flush even when the ticket existed: the earlier attempt may have failed before its own.
+        self.store.flush().await?;
+        if created {
+            tracing::info!(ticket = ticket.id, village = ?ticket.village, reason = ?reason, "ticket opened");
+            record_ticket("opened");
+        }
+        let mut out = vec![notify::to_resident(&ticket, self.told(&ticket, lead))];
+        out.extend(self.announce_new(&ticket, "新工单"));
+        Ok(out)
+    }
+
+    /// What the resident is told when a ticket is opened. Depends only on the ticket, so a replay
+    /// says the same.
+    fn told(&self, t: &Ticket, lead: &str) -> String {
+        let org = &self.config.org;
+        let mut text = String::new();
+        if !lead.is_empty() {
+            text.push_str(lead);
+            text.push('\n');
+        }
+        let id = t.id.to_string();
+        text.push_str(&fill(
+            &org.replies.ticket,
+            &[("ticket", &id), ("who", &notify::who(org, &t.handler))],
+        ));
+        let created = secs(t.created_at);
+        if !org.hours.is_open(created)
+            && let Some(open) = org.hours.next_open(created)
+        {
+            text.push('\n');
+            text.push_str(&fill(
+                &org.replies.after_hours,
+                &[("when", &org.hours.describe(created, open))],
+            ));
+        }
+        text
+    }
+
+    /// The agents' notification of a new ticket; `title` such as 新工单 or 差评回访.
+    pub(crate) fn announce_new(&self, t: &Ticket, title: &str) -> Vec<Outgoing> {
+        let org = &self.config.org;
+        let who = notify::who(org, &t.handler);
+        notify::to_agents(org, t, &t.handler, |private| {
+            format!(
+                "【{title} {id}】{summary}\n请{who}发“接单 {id}”认领，用“回复 {id} 内容”答复居民。",
+                id = t.id,
+                summary = notify::summary(org, &self.config.catalog, t, !private),
+            )
+        })
+    }
+}
+
+/// Where a new ticket starts: the village's own agents, else its township centre; the district
+/// centre when the village is not known (a private chat, an unregistered group).
+pub fn first_handler(org: &Org, village: Option<&str>) -> Handler {
+    match village.and_then(|v| org.village(v)) {
+        Some(v) if !org.village_agents(&v.id).is_empty() => Handler::Village(v.id.clone()),
+        Some(v) => Handler::Township(v.township.clone()),
+        None => Handler::District,
+    }
+}
+
+/// The handler for a ladder rung, for a ticket from `village`.
+pub fn handler_at(org: &Org, level: Level, village: Option<&str>) -> Handler {
+    let township = village
+        .and_then(|v| org.village(v))
+        .map(|v| v.township.clone());
+    match (level, township) {
+        (Level::Village, _) => first_handler(org, village),
+        (Level::Township, Some(t)) => Handler::Township(t),
+        _ => Handler::District,
+    }
+}

@@ -1,0 +1,200 @@
+//! Who hears about a ticket, and how: the resident in their chat (quoted and @-mentioned), the
+//! agents behind a handler in the agents' chats and, if they asked for it, privately.
+
+use super::privacy;
+use crate::catalog::Catalog;
+use crate::config::org::{Agent, Org};
+use crate::reply::short_name;
+use crate::store::tickets::{Handler, Level, Ticket};
+use bangban_contract::{Chat, Outgoing, Platform};
+
+/// A message to the ticket's resident: in their chat, quoting their message, @-mentioning them in
+/// a group.
+pub fn to_resident(t: &Ticket, text: String) -> Outgoing {
+    Outgoing::SendText {
+        platform: t.platform,
+        account: t.account.clone(),
+        chat: t.chat.clone(),
+        text,
+        quote: Some(t.message_id.clone()),
+        mention: matches!(t.chat, Chat::Group(_)).then(|| t.resident.clone()),
+    }
+}
+
+/// The agents behind `handler`. A village without its own agent falls back to its township
+/// centre, a township centre without agents to the district centre.
+pub fn agents_of<'a>(org: &'a Org, handler: &Handler) -> Vec<&'a Agent> {
+    let found = match handler {
+        Handler::Village(v) => {
+            let direct = org.village_agents(v);
+            if direct.is_empty() {
+                org.village(v)
+                    .map(|v| org.township_agents(&v.township))
+                    .unwrap_or_default()
+            } else {
+                direct
+            }
+        }
+        Handler::Township(t) => org.township_agents(t),
+        Handler::District => Vec::new(),
+        Handler::Agent(a) => org.agent(a).into_iter().collect(),
+    };
+    if found.is_empty() {
+        org.district_agents()
+    } else {
+        found
+    }
+}
+
+/// Who follows up, as residents read it: the agents' names, or the centre's name.
+pub fn who(org: &Org, handler: &Handler) -> String {
+    match handler {
+        Handler::Township(t) => match org.township(t) {
+            Some(t) => t.centre.name.clone(),
+            None => org.district.name.clone(),
+        },
+        Handler::District => org.district.name.clone(),
+        _ => names(&agents_of(org, handler)),
+    }
+}
+
+/// The ladder rung a handler stands on.
+pub fn level_of(org: &Org, handler: &Handler) -> Level {
+    match handler {
+        Handler::Village(_) => Level::Village,
+        Handler::Township(_) => Level::Township,
+        Handler::District => Level::District,
+        Handler::Agent(id) => match org.agent(id) {
+            Some(a) if a.district => Level::District,
+            Some(a) if !a.townships.is_empty() => Level::Township,
+            Some(_) => Level::Village,
+            None => Level::District,
+        },
+    }
+}
+
+pub fn level_label(level: Level) -> &'static str {
+    match level {
+        Level::Village => "村便民服务站",
+        Level::Township => "乡镇便民服务中心",
+        Level::District => "区政务服务中心",
+    }
+}
+
+pub fn names(agents: &[&Agent]) -> String {
+    agents
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect::<Vec<_>>()
+        .join("、")
+}
+
+/// `QQ群900001`, `私聊`: where a ticket came from.
+pub fn chat_label(platform: Platform, chat: &Chat) -> String {
+    let p = match platform {
+        Platform::Onebot | Platform::Qqbot => "QQ",
+        Platform::Wecom => "企业微信",
+        Platform::Telegram => "Telegram",
+        Platform::Sandbox => "体验",
+    };
+    match chat {
+        Chat::Group(id) => format!("{p}群{id}"),
+        Chat::Private(_) => format!("{p}私聊"),
+    }
+}
+
+/// The catalog item's short name, or 未识别.
+pub fn item_label(catalog: &Catalog, item: Option<&str>) -> String {
+    item.and_then(|id| catalog.items().iter().find(|i| i.id == id))
+        .map_or_else(|| "未识别".to_string(), short_name)
+}
+
+/// `老张（700001）`.
+pub fn resident_label(t: &Ticket) -> String {
+    match &t.resident_name {
+        Some(name) if !name.is_empty() => format!("{name}（{}）", t.resident),
+        _ => t.resident.clone(),
+    }
+}
+
+/// The ticket in a few lines for agents. `masked`: personal numbers hidden (for groups).
+pub fn summary(org: &Org, catalog: &Catalog, t: &Ticket, masked: bool) -> String {
+    let village = t
+        .village
+        .as_deref()
+        .and_then(|v| org.village(v))
+        .map_or("未登记的群", |v| v.name.as_str());
+    let question = if masked {
+        privacy::mask(&t.question)
+    } else {
+        t.question.clone()
+    };
+    format!(
+        "{village}（{}） 居民：{}\n事项：{}（{}）\n问题：{question}",
+        chat_label(t.platform, &t.chat),
+        resident_label(t),
+        item_label(catalog, t.item.as_deref()),
+        t.reason.label(),
+    )
+}
+
+/// A message to the agents behind `handler` about ticket `t`: into every agents' chat (with the
+/// agent @-mentioned when there is exactly one) and privately to agents who asked for it.
+/// `text(private)` writes it; groups get personal numbers masked, private chats the full text.
+pub fn to_agents(
+    org: &Org,
+    t: &Ticket,
+    handler: &Handler,
+    text: impl Fn(bool) -> String,
+) -> Vec<Outgoing> {
+    let agents = agents_of(org, handler);
+    let mut out = Vec::new();
+    for chat in &org.agents_chats {
+        let Some(account) = bot_account(org, t, chat.platform) else {
+            tracing::warn!(platform = ?chat.platform, chat = %chat.chat, ticket = t.id,
+                "no bot account known for the agents' chat; set `account` in org.toml");
+            continue;
+        };
+        let on_platform: Vec<&str> = agents
+            .iter()
+            .filter_map(|a| a.accounts.on(chat.platform))
+            .collect();
+        out.push(Outgoing::SendText {
+            platform: chat.platform,
+            account,
+            chat: Chat::Group(chat.chat.0.clone()),
+            text: text(false),
+            quote: None,
+            mention: (on_platform.len() == 1).then(|| on_platform[0].to_string()),
+        });
+    }
+    for agent in agents.iter().filter(|a| a.private) {
+        let target = agent
+            .accounts
+            .iter()
+            .filter_map(|(p, id)| Some((p, id.as_ref()?, bot_account(org, t, p)?)))
+            .next();
+        if let Some((platform, id, account)) = target {
+            out.push(Outgoing::SendText {
+                platform,
+                account,
+                chat: Chat::Private(id.0.clone()),
+                text: text(true),
+                quote: None,
+                mention: None,
+            });
+        }
+    }
+    out
+}
+
+/// The bot account that speaks on `platform` for ticket `t`: the one the ticket came in on, or
+/// the one configured for an agents' chat on that platform.
+fn bot_account(org: &Org, t: &Ticket, platform: Platform) -> Option<String> {
+    let configured = org
+        .agents_chats
+        .iter()
+        .filter(|c| c.platform == platform)
+        .find_map(|c| c.account.as_ref().map(|a| a.0.clone()));
+    configured.or_else(|| (t.platform == platform).then(|| t.account.clone()))
+}

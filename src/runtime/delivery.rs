@@ -1,0 +1,413 @@
+//! The outbox's delivery worker: sends what the event loop stored, paced, in order per chat,
+//! retried with backoff, and removes a message from the store only when its platform confirmed
+//! it.
+//!
+//! - **Order.** Each chat has a queue and at most one send in flight, so a reply split in parts
+//!   arrives in order and a retry never overtakes the message after it.
+//! - **Pacing.** A send takes a token from its chat's bucket and its account's bucket
+//!   ([`TokenBucket`]). Chats are served round-robin: a chat that just sent goes to the back.
+//! - **Connections.** Nothing is sent for an account that is down. On `Up` every waiting message
+//!   of the account is tried at once, retry delays forgotten: that is how replies queued during a
+//!   disconnect, or left from before a restart, go out.
+//! - **Failures.** A permanent refusal gives the message up (moved to `outbox_failed`). A
+//!   retryable one is tried again after a doubling delay, up to `max_attempts`; a send that
+//!   failed because the account went down does not count. A send that may have reached the
+//!   platform (`maybe_delivered`) is sent again when `resend_uncertain` is set (the default):
+//!   a resident may rarely see a reply twice, never none.
+
+use super::metrics::Metrics;
+use super::pacing::TokenBucket;
+use crate::config::service::{Outbox, Pacing};
+use crate::store::Store;
+use crate::store::outbox::Queued;
+use crate::store::seen::platform_name;
+use bangban_contract::{
+    Adapter, Chat, ConnectionChange, ConnectionState, Delivered, Outgoing, Platform, SendError,
+};
+use futures_util::FutureExt;
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+/// What the rest of the runtime tells the worker.
+pub(crate) enum Command {
+    /// Messages stored and flushed: send them.
+    Queued(Vec<Queued>),
+    /// An account came up or went down.
+    Connection(ConnectionChange),
+    /// Start no more sends; answer when the sends in flight have finished.
+    Stop(oneshot::Sender<()>),
+}
+
+pub(crate) struct Settings {
+    pub(crate) pacing: Pacing,
+    pub(crate) outbox: Outbox,
+}
+
+type AccountKey = (Platform, String);
+type ChatKey = (Platform, String, Chat);
+
+struct Account {
+    key: AccountKey,
+    up: bool,
+    bucket: TokenBucket,
+    /// The chats of this account, to wake them on `Up`.
+    chats: Vec<usize>,
+}
+
+struct ChatQueue {
+    account: usize,
+    entries: VecDeque<Queued>,
+    bucket: TokenBucket,
+    /// Whether the head of `entries` is being sent.
+    busy: bool,
+    /// Whether the chat is in `active`.
+    active: bool,
+    /// Failed sends of the head entry (not counting sends to a down account).
+    attempts: u32,
+    /// The head entry waits for its retry until then.
+    retry_at: Option<Instant>,
+}
+
+type SendOutcome = Result<Delivered, SendError>;
+
+pub(crate) struct Worker {
+    store: Store,
+    adapters: HashMap<Platform, Arc<dyn Adapter>>,
+    metrics: Arc<Metrics>,
+    settings: Settings,
+    account_ids: HashMap<AccountKey, usize>,
+    accounts: Vec<Account>,
+    chat_ids: HashMap<ChatKey, usize>,
+    chats: Vec<ChatQueue>,
+    /// Chats with entries, in serving order.
+    active: VecDeque<usize>,
+    inflight: JoinSet<(usize, SendOutcome)>,
+    depth: i64,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        store: Store,
+        adapters: HashMap<Platform, Arc<dyn Adapter>>,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+    ) -> Worker {
+        Worker {
+            store,
+            adapters,
+            metrics,
+            settings,
+            account_ids: HashMap::new(),
+            accounts: Vec::new(),
+            chat_ids: HashMap::new(),
+            chats: Vec::new(),
+            active: VecDeque::new(),
+            inflight: JoinSet::new(),
+            depth: 0,
+        }
+    }
+
+    /// Runs until [`Command::Stop`] (or until every sender of `commands` is gone).
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut stopping: Option<Option<oneshot::Sender<()>>> = None;
+        loop {
+            let wake = match stopping {
+                None => self.start_ready(Instant::now()),
+                Some(_) => None,
+            };
+            if let Some(reply) = &mut stopping
+                && self.inflight.is_empty()
+            {
+                if let Some(reply) = reply.take() {
+                    let _ = reply.send(());
+                }
+                info!(
+                    queued = self.depth,
+                    "delivery stopped; what is queued stays stored"
+                );
+                return;
+            }
+            tokio::select! {
+                command = commands.recv(), if stopping.is_none() => match command {
+                    Some(Command::Queued(queued)) => self.push(queued),
+                    Some(Command::Connection(change)) => self.on_connection(change),
+                    Some(Command::Stop(reply)) => stopping = Some(Some(reply)),
+                    None => stopping = Some(None),
+                },
+                Some(done) = self.inflight.join_next(), if !self.inflight.is_empty() => {
+                    match done {
+                        Ok((chat, outcome)) => self.on_done(chat, outcome, Instant::now()),
+                        Err(e) => error!(error = %e, "a send task failed"),
+                    }
+                }
+                () = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
+            }
+        }
+    }
+
+    /// Adds stored messages to their chats' queues.
+    pub(crate) fn push(&mut self, queued: Vec<Queued>) {
+        let now = Instant::now();
+        for q in queued {
+            let Outgoing::SendText {
+                platform,
+                account,
+                chat,
+                ..
+            } = &q.action;
+            let key = (*platform, account.clone(), chat.clone());
+            let account = self.account(*platform, account, now);
+            let chat = self.chat(account, key, now);
+            let queue = &mut self.chats[chat];
+            queue.entries.push_back(q);
+            if !queue.active {
+                queue.active = true;
+                self.active.push_back(chat);
+            }
+            self.depth += 1;
+        }
+        self.metrics.set("bangban_outbox_depth", &[], self.depth);
+    }
+
+    fn on_connection(&mut self, change: ConnectionChange) {
+        let up = change.state == ConnectionState::Up;
+        let account = self.account(change.platform, &change.account, Instant::now());
+        self.set_up(account, up);
+    }
+
+    fn set_up(&mut self, account: usize, up: bool) {
+        let a = &mut self.accounts[account];
+        a.up = up;
+        if up {
+            // Flush on Up: what waited for this account goes now, retry delays forgotten.
+            for &chat in &a.chats {
+                self.chats[chat].retry_at = None;
+            }
+        }
+        let a = &self.accounts[account];
+        self.metrics.set(
+            "bangban_connection_up",
+            &[("platform", platform_name(a.key.0)), ("account", &a.key.1)],
+            i64::from(up),
+        );
+    }
+
+    /// Starts every send that may go at `now`; when to look again for the ones that must wait.
+    fn start_ready(&mut self, now: Instant) -> Option<Instant> {
+        let mut wake: Option<Instant> = None;
+        let mut later = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
+        let mut waiting = VecDeque::with_capacity(self.active.len());
+        let mut served = Vec::new();
+        while let Some(chat) = self.active.pop_front() {
+            let queue = &mut self.chats[chat];
+            if queue.entries.is_empty() {
+                queue.active = false;
+                continue;
+            }
+            let account = &mut self.accounts[queue.account];
+            let blocked = if queue.busy || !account.up {
+                true
+            } else if let Some(at) = queue.retry_at.filter(|at| *at > now) {
+                later(at);
+                true
+            } else if self.settings.pacing.enabled {
+                let ready = queue.bucket.ready_at().max(account.bucket.ready_at());
+                if ready > now {
+                    later(ready);
+                    true
+                } else {
+                    queue.bucket.take(now);
+                    account.bucket.take(now);
+                    false
+                }
+            } else {
+                false
+            };
+            if blocked {
+                waiting.push_back(chat);
+            } else {
+                self.start(chat);
+                served.push(chat);
+            }
+        }
+        waiting.extend(served);
+        self.active = waiting;
+        wake
+    }
+
+    fn start(&mut self, chat: usize) {
+        let queue = &mut self.chats[chat];
+        queue.busy = true;
+        queue.retry_at = None;
+        let action = queue.entries.front().expect("checked").action.clone();
+        let platform = action_platform(&action);
+        let adapter = self.adapters.get(&platform).cloned();
+        self.inflight.spawn(async move {
+            let outcome = match adapter {
+                Some(adapter) => AssertUnwindSafe(adapter.send(&action))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(SendError::Retryable {
+                            reason: "the adapter panicked while sending".into(),
+                            maybe_delivered: true,
+                        })
+                    }),
+                None => Err(SendError::Retryable {
+                    reason: format!("{} is not enabled", platform_name(platform)),
+                    maybe_delivered: false,
+                }),
+            };
+            (chat, outcome)
+        });
+    }
+
+    fn on_done(&mut self, chat: usize, outcome: SendOutcome, now: Instant) {
+        let queue = &mut self.chats[chat];
+        queue.busy = false;
+        let head = queue
+            .entries
+            .front()
+            .expect("the head was in flight")
+            .clone();
+        let platform = action_platform(&head.action);
+        let name = platform_name(platform);
+        match outcome {
+            Ok(delivered) => {
+                debug!(id = head.id, platform = name, message_id = ?delivered.message_id, "sent");
+                self.metrics
+                    .inc("bangban_messages_out_total", &[("platform", name)]);
+                if let Err(e) = self.store.delivered(head.id) {
+                    error!(id = head.id, error = %e, "sent, but could not remove it from the outbox");
+                }
+                self.pop(chat);
+            }
+            Err(SendError::Permanent { reason }) => {
+                self.metrics.inc(
+                    "bangban_send_failures_total",
+                    &[("platform", name), ("kind", "permanent")],
+                );
+                self.give_up(chat, &reason);
+            }
+            Err(SendError::Retryable {
+                reason,
+                maybe_delivered,
+            }) => {
+                self.metrics.inc(
+                    "bangban_send_failures_total",
+                    &[("platform", name), ("kind", "retryable")],
+                );
+                let account = self.chats[chat].account;
+                let account_name = action_account(&head.action).to_owned();
+                let connected = self
+                    .adapters
+                    .get(&platform)
+                    .is_some_and(|a| a.connected_accounts().contains(&account_name));
+                if maybe_delivered && !self.settings.outbox.resend_uncertain {
+                    self.give_up(
+                        chat,
+                        &format!("{reason}; may have been delivered, not sent again"),
+                    );
+                } else if !connected {
+                    // Waits for the account's next Up; does not count as an attempt.
+                    info!(id = head.id, platform = name, account = %account_name, %reason,
+                        "account not connected: the message waits for it");
+                    if self.accounts[account].up {
+                        self.set_up(account, false);
+                    }
+                } else {
+                    self.chats[chat].attempts += 1;
+                    let attempts = self.chats[chat].attempts;
+                    if attempts >= self.settings.outbox.max_attempts {
+                        self.give_up(chat, &format!("{attempts} tries failed, last: {reason}"));
+                    } else {
+                        let delay = self.backoff(attempts);
+                        self.chats[chat].retry_at = Some(now + delay);
+                        warn!(id = head.id, platform = name, %reason, maybe_delivered,
+                            attempt = attempts, retry_in = ?delay, "send failed; will retry");
+                    }
+                }
+            }
+        }
+        self.metrics.set("bangban_outbox_depth", &[], self.depth);
+    }
+
+    fn backoff(&self, attempts: u32) -> Duration {
+        let o = &self.settings.outbox;
+        let initial = Duration::from_secs(o.retry_initial_secs);
+        initial
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+            .min(Duration::from_secs(o.retry_max_secs))
+    }
+
+    fn give_up(&mut self, chat: usize, reason: &str) {
+        let head = self.chats[chat].entries.front().expect("checked").clone();
+        let name = platform_name(action_platform(&head.action));
+        error!(id = head.id, platform = name, %reason, "message given up (kept in outbox_failed)");
+        self.metrics
+            .inc("bangban_outbox_gave_up_total", &[("platform", name)]);
+        if let Err(e) = self.store.give_up(head.id, reason) {
+            error!(id = head.id, error = %e, "could not move the message to outbox_failed");
+        }
+        self.pop(chat);
+    }
+
+    fn pop(&mut self, chat: usize) {
+        let queue = &mut self.chats[chat];
+        queue.entries.pop_front();
+        queue.attempts = 0;
+        queue.retry_at = None;
+        self.depth -= 1;
+    }
+
+    fn account(&mut self, platform: Platform, account: &str, now: Instant) -> usize {
+        let key = (platform, account.to_owned());
+        if let Some(&i) = self.account_ids.get(&key) {
+            return i;
+        }
+        let i = self.accounts.len();
+        self.accounts.push(Account {
+            key: key.clone(),
+            up: false,
+            bucket: TokenBucket::new(self.settings.pacing.account, now),
+            chats: Vec::new(),
+        });
+        self.account_ids.insert(key, i);
+        i
+    }
+
+    fn chat(&mut self, account: usize, key: ChatKey, now: Instant) -> usize {
+        if let Some(&i) = self.chat_ids.get(&key) {
+            return i;
+        }
+        let i = self.chats.len();
+        self.chats.push(ChatQueue {
+            account,
+            entries: VecDeque::new(),
+            bucket: TokenBucket::new(self.settings.pacing.group, now),
+            busy: false,
+            active: false,
+            attempts: 0,
+            retry_at: None,
+        });
+        self.accounts[account].chats.push(i);
+        self.chat_ids.insert(key, i);
+        i
+    }
+}
+
+fn action_platform(action: &Outgoing) -> Platform {
+    let Outgoing::SendText { platform, .. } = action;
+    *platform
+}
+
+fn action_account(action: &Outgoing) -> &str {
+    let Outgoing::SendText { account, .. } = action;
+    account
+}

@@ -1,0 +1,206 @@
+//! Counters and gauges for `/metrics`, in the Prometheus text format.
+//!
+//! The runtime keeps one [`Metrics`] per running service. What only the engine knows (decisions,
+//! tickets) it reports through [`record_decision`] and [`record_ticket`], into a process-wide
+//! registry that `/metrics` prints too.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Mutex, OnceLock};
+
+/// Every metric, its type and help text, in the order `/metrics` prints them.
+const METRICS: &[(&str, &str, &str)] = &[
+    (
+        "bangban_messages_in_total",
+        "counter",
+        "Messages received from chats, per platform (duplicates included).",
+    ),
+    (
+        "bangban_messages_duplicate_total",
+        "counter",
+        "Messages received again (same platform, account and message id) and not handled again.",
+    ),
+    (
+        "bangban_handled_total",
+        "counter",
+        "Messages handled by the engine, by outcome: replied, silent or error.",
+    ),
+    (
+        "bangban_decisions_total",
+        "counter",
+        "The engine's decisions: answer, clarify, escalate, ignore, help.",
+    ),
+    (
+        "bangban_tickets_total",
+        "counter",
+        "Ticket events reported by the help desk, by kind.",
+    ),
+    (
+        "bangban_messages_out_total",
+        "counter",
+        "Messages the platform confirmed sending, per platform.",
+    ),
+    (
+        "bangban_send_failures_total",
+        "counter",
+        "Failed sends, per platform and kind (retryable, permanent).",
+    ),
+    (
+        "bangban_outbox_gave_up_total",
+        "counter",
+        "Messages given up on (kept in the outbox_failed tree), per platform.",
+    ),
+    (
+        "bangban_outbox_depth",
+        "gauge",
+        "Messages stored and not yet confirmed by the platform.",
+    ),
+    (
+        "bangban_connection_up",
+        "gauge",
+        "Whether a bot account can send (1) or not (0), per platform and account.",
+    ),
+];
+
+type Labels = Vec<(&'static str, String)>;
+
+/// A set of counters and gauges, safe to share between tasks.
+#[derive(Default)]
+pub struct Metrics {
+    values: Mutex<BTreeMap<(&'static str, Labels), i64>>,
+}
+
+impl Metrics {
+    /// Adds one to counter `name` with `labels`.
+    pub fn inc(&self, name: &'static str, labels: &[(&'static str, &str)]) {
+        self.add(name, labels, 1);
+    }
+
+    /// Adds `delta` to `name` with `labels`.
+    pub fn add(&self, name: &'static str, labels: &[(&'static str, &str)], delta: i64) {
+        *self.lock().entry(key(name, labels)).or_insert(0) += delta;
+    }
+
+    /// Sets gauge `name` with `labels`.
+    pub fn set(&self, name: &'static str, labels: &[(&'static str, &str)], value: i64) {
+        self.lock().insert(key(name, labels), value);
+    }
+
+    /// The current value of `name` with `labels` (0 when never set).
+    pub fn get(&self, name: &'static str, labels: &[(&'static str, &str)]) -> i64 {
+        self.lock().get(&key(name, labels)).copied().unwrap_or(0)
+    }
+
+    /// These metrics and the engine's, in the Prometheus text format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut all = self.lock().clone();
+        for (k, v) in engine().lock().iter() {
+            *all.entry(k.clone()).or_insert(0) += v;
+        }
+        let mut out = String::new();
+        for (name, kind, help) in METRICS {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            let mut any = false;
+            for ((_, labels), value) in all
+                .range((*name, Vec::new())..)
+                .take_while(|((n, _), _)| n == name)
+            {
+                any = true;
+                out.push_str(name);
+                if !labels.is_empty() {
+                    out.push('{');
+                    for (i, (label, value)) in labels.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        let _ = write!(out, "{label}=\"{}\"", escape(value));
+                    }
+                    out.push('}');
+                }
+                let _ = writeln!(out, " {value}");
+            }
+            if !any && labels_free(name) {
+                let _ = writeln!(out, "{name} 0");
+            }
+        }
+        out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(&'static str, Labels), i64>> {
+        self.values.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Metrics without labels are printed even at zero, so dashboards see them from the start.
+fn labels_free(name: &str) -> bool {
+    name == "bangban_outbox_depth"
+}
+
+fn key(name: &'static str, labels: &[(&'static str, &str)]) -> (&'static str, Labels) {
+    debug_assert!(
+        METRICS.iter().any(|(n, ..)| *n == name),
+        "unknown metric {name}"
+    );
+    (
+        name,
+        labels.iter().map(|(l, v)| (*l, (*v).to_owned())).collect(),
+    )
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn engine() -> &'static Metrics {
+    static ENGINE: OnceLock<Metrics> = OnceLock::new();
+    ENGINE.get_or_init(Metrics::default)
+}
+
+/// For the engine: one decision taken (`answer`, `clarify`, `escalate`, `ignore`, `help`).
+pub fn record_decision(decision: &str) {
+    engine().inc("bangban_decisions_total", &[("decision", decision)]);
+}
+
+/// For the help desk: one ticket event (`opened`, `claimed`, `resolved`, `rated`, `escalated`…).
+pub fn record_ticket(event: &str) {
+    engine().inc("bangban_tickets_total", &[("event", event)]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_prometheus_text_format() {
+        let m = Metrics::default();
+        m.inc("bangban_messages_in_total", &[("platform", "onebot")]);
+        m.inc("bangban_messages_in_total", &[("platform", "onebot")]);
+        m.set(
+            "bangban_connection_up",
+            &[("platform", "onebot"), ("account", "12\"3")],
+            1,
+        );
+        let text = m.render();
+        assert!(text.contains(
+            "# HELP bangban_messages_in_total Messages received from chats, per platform (duplicates included).\n\
+             # TYPE bangban_messages_in_total counter\n\
+             bangban_messages_in_total{platform=\"onebot\"} 2\n"
+        ), "{text}");
+        assert!(
+            text.contains("bangban_connection_up{platform=\"onebot\",account=\"12\\\"3\"} 1\n")
+        );
+        assert!(text.contains("\nbangban_outbox_depth 0\n"));
+        assert_eq!(
+            m.get("bangban_messages_in_total", &[("platform", "onebot")]),
+            2
+        );
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            assert!(series.starts_with("bangban_"), "{line}");
+            value.parse::<i64>().unwrap();
+        }
+    }
+}

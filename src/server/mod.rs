@@ -1,0 +1,156 @@
+//! The service: one web server carrying the adapters' routes (OneBot's reverse WebSocket and
+//! HTTP POST), `/healthz` and `/metrics`, around the [`Runtime`].
+//!
+//! [`serve`] is what `bangban run` runs, and what the integration tests run on a loopback port.
+
+mod routes;
+
+use crate::config::Config;
+use crate::config::service;
+use crate::engine::Engine;
+use crate::runtime::Runtime;
+use crate::store::Store;
+use axum::serve::ListenerExt;
+use bangban_contract::Adapter;
+use bangban_onebot::{OneBot, OneBotConfig};
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tracing::{error, info, warn};
+
+/// Secrets, from the environment only; `Debug` says whether each is set, never its value.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// `BANGBAN_ONEBOT_TOKEN`: the access token OneBot implementations must present.
+    pub onebot_token: Option<String>,
+    /// `BANGBAN_ONEBOT_SECRET`: the HMAC-SHA1 key of OneBot HTTP POST reports.
+    pub onebot_secret: Option<String>,
+}
+
+impl Secrets {
+    pub fn from_env() -> Secrets {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Secrets {
+            onebot_token: var("BANGBAN_ONEBOT_TOKEN"),
+            onebot_secret: var("BANGBAN_ONEBOT_SECRET"),
+        }
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |s: &Option<String>| if s.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("Secrets")
+            .field("onebot_token", &set(&self.onebot_token))
+            .field("onebot_secret", &set(&self.onebot_secret))
+            .finish()
+    }
+}
+
+/// Runs the service on `listener` until `shutdown` resolves, then stops in order (see
+/// [`Runtime::shutdown`]): nothing received is lost and nothing queued is unrecorded.
+pub async fn serve(
+    config: Arc<Config>,
+    store: Store,
+    secrets: Secrets,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let engine = Arc::new(Engine::new(config.clone(), store.clone()));
+    let mut app = axum::Router::new();
+    let mut adapters: Vec<Arc<dyn Adapter>> = Vec::new();
+    if config.service.onebot.enabled {
+        let onebot = Arc::new(OneBot::new(onebot_config(&config.service.onebot, &secrets)));
+        app = app.merge(onebot.router());
+        adapters.push(onebot);
+    }
+    // The help desk's ledger API (/api/tickets…).
+    app = app.merge(crate::helpdesk::http::routes(engine.clone()));
+    let runtime = Runtime::start(config.clone(), store, engine, adapters.clone())?;
+    app = app.merge(routes::router(runtime.metrics(), adapters));
+
+    let addr = listener.local_addr()?;
+    info!(%addr, "listening");
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    // Replies are small frames on long-lived WebSockets: without TCP_NODELAY, Nagle's algorithm
+    // and the peer's delayed ACKs hold each one back by up to 40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    let mut http = tokio::spawn(
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = http_stopped.await;
+        })
+        .into_future(),
+    );
+    tokio::select! {
+        () = shutdown => info!("shutting down"),
+        result = &mut http => error!(?result, "the web server stopped; shutting down"),
+    }
+    let _ = stop_http.send(());
+    runtime.shutdown().await;
+    // Upgraded WebSockets are closed by now; give plain requests a moment to finish.
+    let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    Ok(())
+}
+
+/// The OneBot adapter's settings from `bangban.toml` and the environment.
+pub fn onebot_config(onebot: &service::OneBot, secrets: &Secrets) -> OneBotConfig {
+    OneBotConfig {
+        access_token: secrets.onebot_token.clone(),
+        signature_secret: secrets.onebot_secret.clone(),
+        forward_ws: onebot.forward_ws.clone(),
+        http_api: onebot.http_api.clone(),
+        action_timeout: Duration::from_secs(onebot.action_timeout_secs),
+        heartbeat_misses: onebot.heartbeat_misses,
+        max_frame_bytes: onebot.max_frame_kib << 10,
+        send_cq_strings: onebot.send_cq_strings,
+        ..OneBotConfig::default()
+    }
+}
+
+/// What to tell the operator at start-up, in plain Chinese: where the bot listens and how to
+/// connect NapCat or LLBot to it.
+pub fn connect_hint(config: &Config, listen: SocketAddr, secrets: &Secrets) -> String {
+    let onebot = &config.service.onebot;
+    let host = if listen.ip().is_unspecified() {
+        format!("本机IP:{}", listen.port())
+    } else {
+        listen.to_string()
+    };
+    let mut hint =
+        format!("帮办已启动：http://{host} （健康检查 /healthz，运行指标 /metrics）。\n");
+    if !onebot.enabled {
+        hint.push_str(
+            "还没有启用任何聊天平台。要接入 QQ 群：在 bot-config/bangban.toml 的 [onebot] 里写 \
+             enabled = true，重启后按下面的说明连接 NapCat 或 LLBot。\n",
+        );
+        return hint;
+    }
+    if !onebot.forward_ws.is_empty() || !onebot.http_api.is_empty() {
+        hint.push_str("正在连接 bangban.toml 里配置的 OneBot 地址，连上后日志会显示 QQ 号上线。\n");
+    }
+    hint.push_str(&format!(
+        "接入 QQ 群：在 NapCat 或 LLBot 里添加“反向 WebSocket”（NapCat 叫 WebSocket 客户端）：\n\
+         \x20 地址  ws://{host}/onebot/v11/ws\n\
+         \x20 消息格式  array\n"
+    ));
+    match secrets.onebot_token {
+        Some(_) => hint.push_str("  Token  填环境变量 BANGBAN_ONEBOT_TOKEN 的值（两边必须一样）\n"),
+        None => hint.push_str(
+            "  Token  还没设置！请先设置环境变量 BANGBAN_ONEBOT_TOKEN 再启动，\
+             并在 NapCat/LLBot 里填同样的值；不设置的话任何人都能冒充 QQ 连上来。\n",
+        ),
+    }
+    hint.push_str("连上后日志会出现 “OneBot account state … Up”。详细步骤见 README。");
+    hint
+}

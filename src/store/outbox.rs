@@ -1,0 +1,262 @@
+//! The outbox: every message the bot is going to send, stored before it is sent and removed only
+//! when the platform confirmed it. After a crash or restart whatever is left is sent.
+//!
+//! Keys are sled-generated ids, big-endian, so the tree's order is the order messages were
+//! queued in. A message the runtime gives up on moves to the `outbox_failed` tree with the reason,
+//! so nothing queued disappears unrecorded.
+
+use super::{Store, StoreError, decode, encode, key, seen};
+use bangban_contract::{Incoming, Outgoing};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::time::SystemTime;
+
+pub(crate) const TREE: &str = "outbox";
+pub(crate) const FAILED_TREE: &str = "outbox_failed";
+
+/// A queued message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// Its key in the outbox; later messages have larger ids.
+    pub id: u64,
+    pub action: Outgoing,
+}
+
+/// A message given up on, kept for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GivenUp {
+    pub id: u64,
+    pub action: Outgoing,
+    pub reason: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    action: Outgoing,
+    queued_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl Store {
+    /// Marks `event` seen and queues `actions` (the replies to it) in one transaction. `None`
+    /// when the event was already seen: nothing is queued then. Not flushed: call
+    /// [`Store::flush`] before sending.
+    pub fn accept(
+        &self,
+        event: &Incoming,
+        actions: &[Outgoing],
+    ) -> Result<Option<Vec<Queued>>, StoreError> {
+        let seen_tree = self.tree(seen::TREE)?;
+        let outbox = self.tree(TREE)?;
+        let event_key = seen::event_key(event);
+        let now = SystemTime::now();
+        let queued = self.number(actions)?;
+        let records: Vec<_> = queued.iter().map(|q| record(&q.action, now)).collect();
+        let seen_value = seen::record(now);
+        let result = (&seen_tree, &outbox).transaction(|(seen_tree, outbox)| {
+            if seen_tree.get(&event_key)?.is_some() {
+                return Err(ConflictableTransactionError::Abort(()));
+            }
+            seen_tree.insert(event_key.as_slice(), seen_value.as_slice())?;
+            for (q, r) in queued.iter().zip(&records) {
+                outbox.insert(&key(q.id), r.as_slice())?;
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(Some(queued)),
+            Err(TransactionError::Abort(())) => Ok(None),
+            Err(TransactionError::Storage(e)) => Err(self.err(e)),
+        }
+    }
+
+    /// Queues `actions` not tied to an incoming event (ladder notices, agents' replies). Not
+    /// flushed: call [`Store::flush`] before sending.
+    pub fn enqueue(&self, actions: &[Outgoing]) -> Result<Vec<Queued>, StoreError> {
+        let outbox = self.tree(TREE)?;
+        let now = SystemTime::now();
+        let queued = self.number(actions)?;
+        let mut batch = sled::Batch::default();
+        for q in &queued {
+            batch.insert(&key(q.id), record(&q.action, now));
+        }
+        outbox.apply_batch(batch).map_err(|e| self.err(e))?;
+        Ok(queued)
+    }
+
+    /// Everything queued and not yet confirmed, oldest first.
+    pub fn queued(&self) -> Result<Vec<Queued>, StoreError> {
+        self.tree(TREE)?
+            .iter()
+            .map(|entry| {
+                let (k, v) = entry.map_err(|e| self.err(e))?;
+                let r: Record = decode(TREE, &v)?;
+                Ok(Queued {
+                    id: id_of(&k),
+                    action: r.action,
+                })
+            })
+            .collect()
+    }
+
+    /// How many messages are queued.
+    pub fn queued_len(&self) -> Result<usize, StoreError> {
+        Ok(self.tree(TREE)?.len())
+    }
+
+    /// The platform confirmed message `id`: it leaves the outbox. (sled flushes on its own
+    /// within half a second; a crash before that sends the message once more.)
+    pub fn delivered(&self, id: u64) -> Result<(), StoreError> {
+        self.tree(TREE)?
+            .remove(key(id))
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Message `id` will not be sent: it moves to the failed tree with `reason`, in one
+    /// transaction.
+    pub fn give_up(&self, id: u64, reason: &str) -> Result<(), StoreError> {
+        let outbox = self.tree(TREE)?;
+        let failed = self.tree(FAILED_TREE)?;
+        let result = (&outbox, &failed).transaction(|(outbox, failed)| {
+            let Some(value) = outbox.remove(&key(id))? else {
+                return Ok(());
+            };
+            let mut r: Record = decode(TREE, &value)
+                .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+            r.reason = Some(reason.to_owned());
+            failed.insert(&key(id), encode(&r))?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(detail)) => Err(StoreError::Record {
+                tree: TREE.into(),
+                detail,
+            }),
+            Err(TransactionError::Storage(e)) => Err(self.err(e)),
+        }
+    }
+
+    /// The messages given up on, oldest first.
+    pub fn given_up(&self) -> Result<Vec<GivenUp>, StoreError> {
+        self.tree(FAILED_TREE)?
+            .iter()
+            .map(|entry| {
+                let (k, v) = entry.map_err(|e| self.err(e))?;
+                let r: Record = decode(FAILED_TREE, &v)?;
+                Ok(GivenUp {
+                    id: id_of(&k),
+                    action: r.action,
+                    reason: r.reason.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Fresh ids for `actions`, in order.
+    fn number(&self, actions: &[Outgoing]) -> Result<Vec<Queued>, StoreError> {
+        actions
+            .iter()
+            .map(|action| {
+                Ok(Queued {
+                    id: self.db().generate_id().map_err(|e| self.err(e))?,
+                    action: action.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+fn record(action: &Outgoing, now: SystemTime) -> Vec<u8> {
+    encode(&Record {
+        action: action.clone(),
+        queued_ms: seen::now_ms(now),
+        reason: None,
+    })
+}
+
+fn id_of(k: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = k.len().min(8);
+    bytes[8 - n..].copy_from_slice(&k[k.len() - n..]);
+    u64::from_be_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bangban_contract::{Chat, Platform};
+
+    fn event(message_id: &str) -> Incoming {
+        Incoming {
+            platform: Platform::Onebot,
+            account: "10001".into(),
+            chat: Chat::Group("900001".into()),
+            sender: "345".into(),
+            sender_name: None,
+            message_id: message_id.into(),
+            text: "老年卡要带什么".into(),
+            mentions_bot: true,
+            reply_to: None,
+        }
+    }
+
+    fn text(t: &str) -> Outgoing {
+        Outgoing::SendText {
+            platform: Platform::Onebot,
+            account: "10001".into(),
+            chat: Chat::Group("900001".into()),
+            text: t.into(),
+            quote: Some("1".into()),
+            mention: Some("345".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn accepted_replies_survive_a_restart_in_order_and_leave_when_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<u64>;
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let queued = store
+                .accept(&event("1"), &[text("一"), text("二")])
+                .unwrap()
+                .unwrap();
+            ids = queued.iter().map(|q| q.id).collect();
+            assert!(ids[0] < ids[1]);
+            // The same event again queues nothing.
+            assert_eq!(store.accept(&event("1"), &[text("一")]).unwrap(), None);
+            store.enqueue(&[text("三")]).unwrap();
+            store.flush().await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let queued = store.queued().unwrap();
+        let texts: Vec<_> = queued
+            .iter()
+            .map(|q| match &q.action {
+                Outgoing::SendText { text, .. } => text.as_str(),
+            })
+            .collect();
+        assert_eq!(texts, ["一", "二", "三"]);
+        assert_eq!(&queued[..2].iter().map(|q| q.id).collect::<Vec<_>>(), &ids);
+        // New ids after a restart stay above the old ones.
+        let later = store.enqueue(&[text("四")]).unwrap();
+        assert!(later[0].id > queued[2].id);
+
+        store.delivered(ids[0]).unwrap();
+        store
+            .give_up(ids[1], "retcode 1400: group_id invalid")
+            .unwrap();
+        assert_eq!(store.queued_len().unwrap(), 2);
+        let failed = store.given_up().unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].id, ids[1]);
+        assert_eq!(failed[0].reason, "retcode 1400: group_id invalid");
+        // Giving up twice, or a message already delivered, changes nothing.
+        store.give_up(ids[0], "late").unwrap();
+        assert_eq!(store.given_up().unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,708 @@
+//! The help desk through the engine, on real sled files: tickets, agents' commands, the ladder,
+//! ratings, the privacy guard, and dialogue context across messages.
+
+mod helpdesk_common;
+
+use bangban::helpdesk::ledger::{self, Period};
+use bangban::store::tickets::{Change, Handler, Level, Rating, Role, Stage};
+use bangban_contract::Chat;
+use helpdesk_common::*;
+use std::time::Duration;
+
+const UNCOVERED: &str = "@村里的路灯坏了找谁";
+
+#[tokio::test]
+async fn a_ticket_from_question_to_rating_with_its_audit_trail() {
+    let (bot, _dir) = bot();
+    // A question the guide cannot answer, in 大湖村's group.
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m1", UNCOVERED), monday(9, 0))
+        .await
+        .unwrap();
+    let told = one_to_group(&out, DAHU_GROUP);
+    assert!(told.text.contains("工单号：1"), "{}", told.text);
+    assert!(told.text.contains("大湖村帮办专员"), "{}", told.text);
+    assert!(
+        !told.text.contains("下班"),
+        "in office hours: {}",
+        told.text
+    );
+    assert_eq!(told.quote.as_deref(), Some("m1"));
+    assert_eq!(told.mention.as_deref(), Some(RESIDENT));
+    // The agent is notified in the agents' group, @-mentioned, with village, resident, question.
+    let note = one_to_group(&out, AGENTS_GROUP);
+    assert_eq!(note.mention.as_deref(), Some(DAHU_AGENT));
+    for part in ["新工单 1", "大湖村", RESIDENT, "路灯坏了", "接单 1"] {
+        assert!(note.text.contains(part), "{part} missing: {}", note.text);
+    }
+    // Written before the resident was told.
+    let tickets = bot.store().tickets().unwrap();
+    let t = tickets.get(1).unwrap().unwrap();
+    assert_eq!(
+        (t.stage, t.village.as_deref()),
+        (Stage::Pending, Some("v01"))
+    );
+    assert_eq!(t.message_id, "m1");
+
+    // A resident cannot claim; an agent of another village may not.
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, "700002", "m2", "接单 1"), monday(9, 1))
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, DAHU_GROUP).text.contains("只有帮办专员"));
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, OTHER_VILLAGE_AGENT, "a0", "接单 1"),
+            monday(9, 1),
+        )
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, AGENTS_GROUP).text.contains("不归您负责"));
+    assert_eq!(tickets.get(1).unwrap().unwrap().stage, Stage::Pending);
+
+    // The village's agent claims, replies, resolves.
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a1", "接单 1"),
+            monday(9, 5),
+        )
+        .await
+        .unwrap();
+    assert!(
+        one_to_group(&out, AGENTS_GROUP)
+            .text
+            .contains("已接单：工单1")
+    );
+    let out = bot
+        .handle_at(
+            &said(
+                AGENTS_GROUP,
+                DAHU_AGENT,
+                "a2",
+                "回复 1 路灯归村委会管，已经报修了",
+            ),
+            monday(9, 20),
+        )
+        .await
+        .unwrap();
+    let relayed = one_to_group(&out, DAHU_GROUP);
+    assert!(relayed.text.contains("路灯归村委会管，已经报修了"));
+    assert!(relayed.text.contains("大湖村帮办专员"), "{}", relayed.text);
+    assert_eq!(relayed.quote.as_deref(), Some("m1"), "quotes the question");
+    assert_eq!(
+        relayed.mention.as_deref(),
+        Some(RESIDENT),
+        "@-mentions the resident"
+    );
+    assert!(one_to_group(&out, AGENTS_GROUP).text.contains("已转达"));
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a3", "/resolve 1"),
+            monday(10, 5),
+        )
+        .await
+        .unwrap();
+    let asked = one_to_group(&out, DAHU_GROUP);
+    assert!(asked.text.contains("已办结") && asked.text.contains("1 非常满意"));
+    assert_eq!(asked.mention.as_deref(), Some(RESIDENT));
+
+    // The resident rates it 2 (满意).
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m3", "2"), monday(10, 30))
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, DAHU_GROUP).text.contains("谢谢"));
+    assert!(to_group(&out, AGENTS_GROUP).is_empty());
+
+    let t = tickets.get(1).unwrap().unwrap();
+    assert_eq!(t.stage, Stage::Rated);
+    assert_eq!(t.rating, Some(Rating::Satisfied));
+    let trail: Vec<(&str, Role)> = t
+        .events
+        .iter()
+        .map(|e| (e.change.label(), e.by.role))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            ("建单", Role::Resident),
+            ("接单", Role::Agent),
+            ("回复", Role::Agent),
+            ("办结", Role::Agent),
+            ("评价", Role::Resident),
+        ]
+    );
+    assert!(t.events.windows(2).all(|w| w[0].at <= w[1].at));
+    assert_eq!(t.events[1].by.id, "a01", "who: the agent's id in org.toml");
+
+    // In the ledger, CSV and XLSX alike.
+    let rows = ledger::load(&config(), bot.store(), Period::default()).unwrap();
+    assert_eq!(rows.len(), 1);
+    let expected = [
+        "1",
+        "大湖村",
+        "QQ群900001",
+        "用户700001（700001）",
+        "未识别",
+        "村里的路灯坏了找谁",
+        "2026-12-07 09:05",
+        "大湖村帮办专员（示例）",
+        "2026-12-07 10:05",
+        "1小时5分钟",
+        "满意",
+    ];
+    assert_eq!(rows[0].cells(), expected.map(String::from));
+    let csv = ledger::csv(&rows).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    let mut lines = csv.trim_start_matches('\u{feff}').lines();
+    assert_eq!(lines.next().unwrap(), ledger::COLUMNS.join(","));
+    assert_eq!(lines.next().unwrap(), expected.join(","));
+    let sheet = xlsx::cells(&ledger::xlsx(&rows).unwrap());
+    assert_eq!(sheet[0], ledger::COLUMNS.map(String::from));
+    assert_eq!(sheet[1], expected.map(String::from));
+}
+
+#[tokio::test]
+async fn the_same_message_twice_gives_one_ticket_and_the_same_reply() {
+    let (bot, _dir) = bot();
+    let question = said(DAHU_GROUP, RESIDENT, "m1", UNCOVERED);
+    let first = bot.handle_at(&question, monday(9, 0)).await.unwrap();
+    let again = bot.handle_at(&question, monday(9, 3)).await.unwrap();
+    assert_eq!(first, again);
+    let tickets = bot.store().tickets().unwrap();
+    assert_eq!(tickets.all().unwrap().len(), 1);
+
+    // Commands too: a replayed 回复 relays once in the trail and says the same.
+    let claim = said(AGENTS_GROUP, DAHU_AGENT, "a1", "回复 1 明天上午来村里");
+    let first = bot.handle_at(&claim, monday(9, 5)).await.unwrap();
+    let again = bot.handle_at(&claim, monday(9, 6)).await.unwrap();
+    assert_eq!(first, again);
+    let t = tickets.get(1).unwrap().unwrap();
+    let replies = t
+        .events
+        .iter()
+        .filter(|e| matches!(e.change, Change::Replied { .. }))
+        .count();
+    assert_eq!(replies, 1);
+    // A different message with the same words is a new question: a second ticket.
+    bot.handle_at(&said(DAHU_GROUP, RESIDENT, "m2", UNCOVERED), monday(9, 7))
+        .await
+        .unwrap();
+    assert_eq!(tickets.all().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn tickets_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = bangban::store::Store::open(dir.path()).unwrap();
+        let bot = bangban::engine::Engine::new(config(), store);
+        bot.handle_at(&said(DAHU_GROUP, RESIDENT, "m1", UNCOVERED), monday(9, 0))
+            .await
+            .unwrap();
+    }
+    let store = bangban::store::Store::open(dir.path()).unwrap();
+    let bot = bangban::engine::Engine::new(config(), store);
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a1", "工单 1"),
+            monday(9, 5),
+        )
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, AGENTS_GROUP).text.contains("路灯坏了"));
+    // The counter goes on after the restart.
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m2", UNCOVERED), monday(9, 6))
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, DAHU_GROUP).text.contains("工单号：2"));
+}
+
+#[tokio::test]
+async fn unclaimed_tickets_climb_the_ladder_in_office_time_only() {
+    let (bot, _dir) = bot();
+    // Friday 17:20: ten minutes of office time left that day.
+    let friday = at(2026, 12, 4, 17, 20);
+    bot.handle_at(&said(DAHU_GROUP, RESIDENT, "m1", UNCOVERED), friday)
+        .await
+        .unwrap();
+    // The weekend does not count; nor does Monday before 08:50 (10 + 20 minutes = T1).
+    for quiet in [
+        at(2026, 12, 5, 12, 0),
+        at(2026, 12, 6, 23, 0),
+        monday(8, 49),
+    ] {
+        assert!(bot.tick(quiet).await.unwrap().is_empty());
+    }
+    let out = bot.tick(monday(8, 51)).await.unwrap();
+    let note = one_to_group(&out, AGENTS_GROUP);
+    assert_eq!(note.mention.as_deref(), Some(MIAOLING_AGENT));
+    assert!(
+        note.text.contains("升级到乡镇便民服务中心"),
+        "{}",
+        note.text
+    );
+    let tickets = bot.store().tickets().unwrap();
+    let t = tickets.get(1).unwrap().unwrap();
+    assert_eq!(
+        (t.stage, t.level, &t.handler),
+        (
+            Stage::Escalated,
+            Level::Township,
+            &Handler::Township("miaoling".into())
+        )
+    );
+    // Ticks are idempotent: nothing more until T2 (120 minutes: Monday 10:20).
+    assert!(bot.tick(monday(8, 52)).await.unwrap().is_empty());
+    assert!(bot.tick(monday(10, 19)).await.unwrap().is_empty());
+    let out = bot.tick(monday(10, 21)).await.unwrap();
+    let note = one_to_group(&out, AGENTS_GROUP);
+    assert_eq!(note.mention.as_deref(), Some(DISTRICT_AGENT));
+    assert!(note.text.contains("升级到区政务服务中心"));
+    let t = tickets.get(1).unwrap().unwrap();
+    assert_eq!((t.level, &t.handler), (Level::District, &Handler::District));
+    assert_eq!(
+        t.events
+            .iter()
+            .filter(|e| matches!(e.change, Change::Escalated { .. }))
+            .count(),
+        2
+    );
+    // Anyone up the ladder may now claim it; the ladder stops.
+    bot.handle_at(
+        &said(AGENTS_GROUP, DISTRICT_AGENT, "a1", "接单 1"),
+        monday(10, 30),
+    )
+    .await
+    .unwrap();
+    assert!(bot.tick(monday(17, 0)).await.unwrap().is_empty());
+    assert_eq!(tickets.get(1).unwrap().unwrap().stage, Stage::Claimed);
+}
+
+#[tokio::test]
+async fn after_hours_the_resident_is_told_when_to_expect_an_answer() {
+    let (bot, _dir) = bot();
+    let saturday = at(2026, 12, 5, 10, 0);
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m1", UNCOVERED), saturday)
+        .await
+        .unwrap();
+    let told = one_to_group(&out, DAHU_GROUP).text;
+    assert!(told.contains("下班时间"), "{told}");
+    assert!(told.contains("12月7日（周一）8:30"), "{told}");
+    // Lunch on a working day: this afternoon.
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m2", UNCOVERED), monday(12, 30))
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, DAHU_GROUP).text.contains("今天14:00"));
+}
+
+#[tokio::test]
+async fn a_bad_rating_opens_a_follow_up_for_the_township_centre() {
+    let (bot, _dir) = bot();
+    bot.handle_at(&said(DAHU_GROUP, RESIDENT, "m1", UNCOVERED), monday(9, 0))
+        .await
+        .unwrap();
+    bot.handle_at(
+        &said(AGENTS_GROUP, DAHU_AGENT, "a1", "办结 1"),
+        monday(9, 30),
+    )
+    .await
+    .unwrap();
+    let rating = said(DAHU_GROUP, RESIDENT, "m2", "4");
+    let out = bot.handle_at(&rating, monday(9, 40)).await.unwrap();
+    let told = one_to_group(&out, DAHU_GROUP);
+    assert!(told.text.contains("庙岭镇便民服务中心"), "{}", told.text);
+    assert!(told.text.contains("工单号：2"), "{}", told.text);
+    let note = one_to_group(&out, AGENTS_GROUP);
+    assert_eq!(note.mention.as_deref(), Some(MIAOLING_AGENT));
+    assert!(note.text.contains("差评回访 2") && note.text.contains("不满意"));
+
+    let tickets = bot.store().tickets().unwrap();
+    let rated = tickets.get(1).unwrap().unwrap();
+    assert_eq!(
+        (rated.stage, rated.rating),
+        (Stage::Rated, Some(Rating::Dissatisfied))
+    );
+    assert!(
+        rated
+            .events
+            .iter()
+            .any(|e| e.change == Change::FollowUp { ticket: 2 })
+    );
+    let follow = tickets.get(2).unwrap().unwrap();
+    assert_eq!(follow.follow_up_of, Some(1));
+    assert_eq!(follow.handler, Handler::Township("miaoling".into()));
+    // The rating message again (a replay): same answer, no third ticket.
+    assert_eq!(bot.handle_at(&rating, monday(9, 41)).await.unwrap(), out);
+    assert_eq!(tickets.all().unwrap().len(), 2);
+    // Afterwards a "1" in the group is not a rating any more.
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m3", "1"), monday(9, 50))
+        .await
+        .unwrap();
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[tokio::test]
+async fn transfer_hands_the_ticket_over_and_notifies_the_new_handler() {
+    let (bot, _dir) = bot();
+    bot.handle_at(&said(DAHU_GROUP, RESIDENT, "m1", UNCOVERED), monday(9, 0))
+        .await
+        .unwrap();
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a1", "转办 1 庙岭镇"),
+            monday(9, 5),
+        )
+        .await
+        .unwrap();
+    let notes = to_group(&out, AGENTS_GROUP);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.text.contains("已转给庙岭镇便民服务中心"))
+    );
+    let note = notes
+        .iter()
+        .find(|n| n.text.contains("转办工单 1"))
+        .expect("the township centre is notified");
+    assert_eq!(note.mention.as_deref(), Some(MIAOLING_AGENT));
+    let tickets = bot.store().tickets().unwrap();
+    assert_eq!(tickets.get(1).unwrap().unwrap().stage, Stage::Transferred);
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, "700009", "x", "转办 1 区中心"),
+            monday(9, 6),
+        )
+        .await
+        .unwrap();
+    assert!(
+        one_to_group(&out, AGENTS_GROUP)
+            .text
+            .contains("只有帮办专员")
+    );
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a2", "转办 1 火星"),
+            monday(9, 6),
+        )
+        .await
+        .unwrap();
+    assert!(
+        one_to_group(&out, AGENTS_GROUP)
+            .text
+            .contains("找不到转办对象")
+    );
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, MIAOLING_AGENT, "a3", "/claim 1"),
+            monday(9, 10),
+        )
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, AGENTS_GROUP).text.contains("已接单"));
+    let t = tickets.get(1).unwrap().unwrap();
+    assert_eq!(t.assignee.unwrap().id, "miaoling");
+    // Claimed by someone else: a clear answer, nothing changed.
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a4", "接单 1"),
+            monday(9, 11),
+        )
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, AGENTS_GROUP).text.contains("已由"));
+}
+
+#[tokio::test]
+async fn agents_see_their_tickets_and_details() {
+    let (bot, _dir) = bot();
+    for (i, m) in ["m1", "m2"].iter().enumerate() {
+        bot.handle_at(
+            &said(DAHU_GROUP, RESIDENT, m, UNCOVERED),
+            monday(9, i as u64),
+        )
+        .await
+        .unwrap();
+    }
+    bot.handle_at(
+        &said(AGENTS_GROUP, DAHU_AGENT, "a1", "接单 2"),
+        monday(9, 5),
+    )
+    .await
+    .unwrap();
+    let out = bot
+        .handle_at(&private(DAHU_AGENT, "p1", "我的工单"), monday(9, 6))
+        .await
+        .unwrap();
+    let text = match &sent(&out)[..] {
+        [one] => one.text.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        text.contains("在办（1件）") && text.contains("工单2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("待接（1件）") && text.contains("工单1"),
+        "{text}"
+    );
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a2", "工单 2"),
+            monday(9, 7),
+        )
+        .await
+        .unwrap();
+    let text = one_to_group(&out, AGENTS_GROUP).text;
+    assert!(
+        text.contains("已受理") && text.contains("建单") && text.contains("接单"),
+        "{text}"
+    );
+    // A mistyped command from an agent gets the usage; a resident's "回复1" is no command.
+    let out = bot
+        .handle_at(&said(AGENTS_GROUP, DAHU_AGENT, "a3", "接单"), monday(9, 8))
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, AGENTS_GROUP).text.contains("专员命令"));
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a4", "办结 99"),
+            monday(9, 8),
+        )
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, AGENTS_GROUP).text.contains("没有工单99"));
+}
+
+#[tokio::test]
+async fn personal_numbers_in_a_group_get_advice_and_go_private() {
+    let (bot, _dir) = bot();
+    let id_card = "420703195501011234";
+    let text = format!("@我身份证{id_card}，低保怎么还没到账");
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m1", &text), monday(9, 0))
+        .await
+        .unwrap();
+    let told = one_to_group(&out, DAHU_GROUP).text;
+    assert!(told.contains("身份证号") && told.contains("撤回"), "{told}");
+    assert!(told.contains("工单号：1"), "{told}");
+    let note = one_to_group(&out, AGENTS_GROUP).text;
+    assert!(
+        !note.contains(id_card),
+        "masked for the agents' group: {note}"
+    );
+    for s in sent(&out) {
+        assert!(
+            !s.text.contains(id_card),
+            "never echoed into a group: {s:?}"
+        );
+    }
+    // The ticket keeps what the agent needs; they read it privately.
+    let tickets = bot.store().tickets().unwrap();
+    assert!(tickets.get(1).unwrap().unwrap().question.contains(id_card));
+    let out = bot
+        .handle_at(&private(DAHU_AGENT, "p1", "工单 1"), monday(9, 5))
+        .await
+        .unwrap();
+    assert!(sent(&out)[0].text.contains(id_card));
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a1", "工单 1"),
+            monday(9, 5),
+        )
+        .await
+        .unwrap();
+    assert!(!one_to_group(&out, AGENTS_GROUP).text.contains(id_card));
+    // An agent's reply with a phone number is not relayed into the group.
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a2", "回复 1 打我电话13812345678"),
+            monday(9, 6),
+        )
+        .await
+        .unwrap();
+    assert!(to_group(&out, DAHU_GROUP).is_empty());
+    assert!(
+        one_to_group(&out, AGENTS_GROUP)
+            .text
+            .contains("不能发到居民群里")
+    );
+    // Chatter with a phone number, not to the bot: advice only, no ticket.
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, "700002", "m2", "我换号了 139 1234 5678"),
+            monday(9, 7),
+        )
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, DAHU_GROUP).text.contains("手机号"));
+    assert!(to_group(&out, AGENTS_GROUP).is_empty());
+    assert_eq!(tickets.all().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_follow_up_refers_to_the_item_just_discussed_until_context_expires() {
+    let (bot, _dir) = bot();
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, RESIDENT, "m1", "@老年卡要带什么"),
+            monday(9, 0),
+        )
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, DAHU_GROUP).text.contains("申请材料"));
+    // Not @-mentioned, no item named: still about 老年卡.
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, RESIDENT, "m2", "那要多久？"),
+            monday(9, 2),
+        )
+        .await
+        .unwrap();
+    let answer = one_to_group(&out, DAHU_GROUP).text;
+    assert!(
+        answer.contains("老年") && answer.contains("办理时限"),
+        "{answer}"
+    );
+    // Someone else's follow-up is not about this resident's item.
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, "700002", "m3", "那要多久？"),
+            monday(9, 3),
+        )
+        .await
+        .unwrap();
+    assert!(out.is_empty(), "{out:?}");
+    // Context lasts 10 minutes from the last answer: at 09:11 (9 minutes) it holds and is renewed,
+    // at 09:22 (11 minutes) it is gone.
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m4", "在哪办？"), monday(9, 11))
+        .await
+        .unwrap();
+    let text = one_to_group(&out, DAHU_GROUP).text;
+    assert!(text.contains("老年") && text.contains("离您最近"), "{text}");
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, RESIDENT, "m5", "那要多久？"),
+            monday(9, 22),
+        )
+        .await
+        .unwrap();
+    assert!(out.is_empty(), "expired context must not answer: {out:?}");
+}
+
+#[tokio::test]
+async fn a_number_picks_from_the_list_just_offered_until_it_expires() {
+    let (bot, _dir) = bot();
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, RESIDENT, "m1", "@社保卡怎么办"),
+            monday(9, 0),
+        )
+        .await
+        .unwrap();
+    let list = one_to_group(&out, DAHU_GROUP).text;
+    let second = list
+        .lines()
+        .find_map(|l| l.strip_prefix("2. "))
+        .unwrap_or_else(|| panic!("a numbered list: {list}"))
+        .to_string();
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m2", "2"), monday(9, 1))
+        .await
+        .unwrap();
+    let answer = one_to_group(&out, DAHU_GROUP).text;
+    assert!(answer.starts_with(&format!("【{second}")), "{answer}");
+
+    bot.handle_at(
+        &said(DAHU_GROUP, RESIDENT, "m3", "@社保卡怎么办"),
+        monday(9, 30),
+    )
+    .await
+    .unwrap();
+    let late = monday(9, 30) + Duration::from_secs(11 * 60);
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m4", "2"), late)
+        .await
+        .unwrap();
+    assert!(out.is_empty(), "expired: {out:?}");
+}
+
+#[tokio::test]
+async fn where_answers_name_the_askers_own_station_and_township_centre() {
+    let (bot, _dir) = bot();
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, RESIDENT, "m1", "@老年卡在哪办"),
+            monday(9, 0),
+        )
+        .await
+        .unwrap();
+    let text = one_to_group(&out, DAHU_GROUP).text;
+    assert!(
+        text.contains("离您最近：大湖村便民服务站；庙岭镇便民服务中心"),
+        "{text}"
+    );
+    // 周汤村 (v76) is in 华容镇.
+    let out = bot
+        .handle_at(
+            &said("900076", RESIDENT, "m2", "@老年卡在哪办"),
+            monday(9, 0),
+        )
+        .await
+        .unwrap();
+    let text = one_to_group(&out, "900076").text;
+    assert!(
+        text.contains("周汤村便民服务站；华容镇便民服务中心"),
+        "{text}"
+    );
+    // Private chats have no village: the guide's answer alone.
+    let out = bot
+        .handle_at(&private(RESIDENT, "p1", "老年卡在哪办"), monday(9, 0))
+        .await
+        .unwrap();
+    assert!(!sent(&out)[0].text.contains("离您最近"));
+    assert_eq!(sent(&out)[0].chat, Chat::Private(RESIDENT.into()));
+}
+
+#[tokio::test]
+async fn agents_who_ask_for_it_are_also_notified_privately_with_the_full_text() {
+    let mut config = (*config()).clone();
+    let agent = config
+        .org
+        .agents
+        .iter_mut()
+        .find(|a| a.id == "a01")
+        .unwrap();
+    agent.private = true;
+    let dir = tempfile::tempdir().unwrap();
+    let store = bangban::store::Store::open(dir.path()).unwrap();
+    let bot = bangban::engine::Engine::new(std::sync::Arc::new(config), store);
+    let phone = "13812345678";
+    let out = bot
+        .handle_at(
+            &said(
+                DAHU_GROUP,
+                RESIDENT,
+                "m1",
+                &format!("@我电话{phone}，村里的路灯坏了找谁"),
+            ),
+            monday(9, 0),
+        )
+        .await
+        .unwrap();
+    let private: Vec<Sent> = sent(&out)
+        .into_iter()
+        .filter(|s| s.chat == Chat::Private(DAHU_AGENT.into()))
+        .collect();
+    assert_eq!(private.len(), 1, "{out:#?}");
+    assert!(
+        private[0].text.contains(phone),
+        "the agent gets what they need"
+    );
+    assert!(!one_to_group(&out, AGENTS_GROUP).text.contains(phone));
+}
