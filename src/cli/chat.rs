@@ -1,51 +1,72 @@
-//! `bangban chat`: a terminal sandbox group. Each line is a resident's message; a line starting
-//! with "@" is addressed to the bot. A digit answers the bot's last "回复数字" question.
+//! `bangban chat`: a terminal sandbox group of village v01, served by the real engine (dialogue
+//! context, help desk) on a throw-away data directory unless `--data` is given. Each line is a
+//! resident's message; a line starting with "@" is addressed to the bot. What the engine sends to
+//! other chats (agents' notifications) is shown too.
 
 use crate::config::Config;
-use crate::reply;
-use crate::understand::{Decision, Matcher};
+use crate::engine::Engine;
+use crate::store::Store;
+use bangban_contract::{Chat, Incoming, Outgoing, Platform};
 use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-pub fn run(config: &Config) -> anyhow::Result<()> {
-    let matcher = Matcher::new(config);
+/// The sandbox chat's id; `org.toml` maps it to a village.
+pub const SANDBOX_GROUP: &str = "sandbox";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Keep the sandbox's tickets in this data directory (default: a temporary one).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+pub fn run(config: Config, args: &Args) -> anyhow::Result<()> {
+    let temp;
+    let dir = match &args.data {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let store = Store::open(&dir)?;
+    let engine = Engine::new(Arc::new(config), store);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "帮办沙盒群：输入居民的话，回车发送。以 @ 开头表示@机器人；Ctrl-D 退出。"
+        "帮办沙盒群（大湖村）：输入居民的话，回车发送。以 @ 开头表示@机器人；Ctrl-D 退出。"
     )?;
-    let mut pending: Vec<usize> = Vec::new();
-    for line in std::io::stdin().lock().lines() {
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line?;
         let text = line.trim();
-        let addressed = text.starts_with('@') || text.starts_with('＠');
-        let text = text.trim_start_matches(['@', '＠']);
-        let picked = text
-            .parse::<usize>()
-            .ok()
-            .and_then(|n| pending.get(n.wrapping_sub(1)).copied());
-        let reply = match picked {
-            Some(item) => {
-                pending.clear();
-                let item = &config.catalog.items()[item];
-                reply::answer(
-                    item,
-                    crate::catalog::Aspect::Overview,
-                    None,
-                    &config.replies,
-                )
-            }
-            None => {
-                let u = matcher.understand(text, addressed);
-                pending = if u.decision == Decision::Clarify {
-                    u.candidates.clone()
-                } else {
-                    Vec::new()
-                };
-                reply::render(&u, &config.catalog, &config.replies)
-            }
+        let addressed = text.starts_with(['@', '＠']);
+        let event = Incoming {
+            platform: Platform::Sandbox,
+            account: "sandbox".into(),
+            chat: Chat::Group(SANDBOX_GROUP.into()),
+            sender: "resident".into(),
+            sender_name: Some("居民".into()),
+            message_id: format!("chat-{n}"),
+            text: text.trim_start_matches(['@', '＠']).to_string(),
+            mentions_bot: addressed,
+            reply_to: None,
         };
-        if !reply.is_empty() {
-            writeln!(out, "帮办小助手：{reply}\n")?;
+        for action in runtime.block_on(engine.handle(&event))? {
+            let Outgoing::SendText {
+                platform,
+                chat,
+                text,
+                ..
+            } = action;
+            if platform == Platform::Sandbox && chat.id() == SANDBOX_GROUP {
+                writeln!(out, "帮办小助手：{text}\n")?;
+            } else {
+                writeln!(out, "（发往 {platform:?} {}：{text}）\n", chat.id())?;
+            }
         }
     }
     Ok(())

@@ -36,7 +36,7 @@ enum Command {
     /// Validate the config and catalog; exits non-zero with every error found.
     Check,
     /// A terminal sandbox: type as a resident of a village group ("@" first = addressed to the bot).
-    Chat,
+    Chat(chat::Args),
     /// Run the bot: web server, chat platforms, engine, until SIGINT/SIGTERM.
     Run(run::Args),
     /// The ledger (帮代办服务台账): list tickets or export them as CSV/XLSX.
@@ -62,7 +62,7 @@ pub fn main() -> ExitCode {
             );
             Ok(())
         }
-        Command::Chat => chat::run(&config),
+        Command::Chat(args) => chat::run(config, &args),
         Command::Run(args) => run::run(config, &args),
         Command::Tickets(args) => tickets::run(&config, &args),
     };
