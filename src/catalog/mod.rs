@@ -26,12 +26,17 @@ impl Catalog {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
+        Ok(Catalog::indexed(items))
+    }
+
+    /// Items already checked and sorted by id, with their id index.
+    fn indexed(items: Vec<Item>) -> Catalog {
         let index = items
             .iter()
             .enumerate()
             .map(|(i, it)| (it.id.clone(), i))
             .collect();
-        Ok(Catalog { items, index })
+        Catalog { items, index }
     }
 
     /// Loads every `*.toml` file of `dir`; each holds one item whose id is the file name.
@@ -90,12 +95,7 @@ impl Catalog {
             return Err(ConfigErrors(errors));
         }
         items.sort_by(|a, b| a.id.cmp(&b.id));
-        let index = items
-            .iter()
-            .enumerate()
-            .map(|(i, it)| (it.id.clone(), i))
-            .collect();
-        Ok(Catalog { items, index })
+        Ok(Catalog::indexed(items))
     }
 
     pub fn items(&self) -> &[Item] {

@@ -105,6 +105,22 @@ impl Config {
     }
 }
 
+/// A check that records "KEY: expected …" for `file` when `ok` is false.
+pub(crate) fn checker<'a>(
+    file: &'a Path,
+    errors: &'a mut Vec<ConfigError>,
+) -> impl FnMut(&str, bool, &str) + 'a {
+    move |key, ok, expected| {
+        if !ok {
+            errors.push(ConfigError {
+                file: file.to_path_buf(),
+                key: key.into(),
+                message: format!("expected {expected}"),
+            });
+        }
+    }
+}
+
 /// Reads and parses one TOML file; a problem is pushed to `errors` with the file named.
 pub(crate) fn read_toml<T: DeserializeOwned>(
     path: &Path,

@@ -197,15 +197,7 @@ pub fn load(dir: &Path, errors: &mut Vec<ConfigError>) -> Service {
 impl Service {
     pub fn validate(&self, file: &Path) -> Vec<ConfigError> {
         let mut errors = Vec::new();
-        let mut check = |key: &str, ok: bool, expected: &str| {
-            if !ok {
-                errors.push(ConfigError {
-                    file: file.to_path_buf(),
-                    key: key.into(),
-                    message: format!("expected {expected}"),
-                });
-            }
-        };
+        let mut check = super::checker(file, &mut errors);
         check(
             "data_dir",
             !self.data_dir.as_os_str().is_empty(),
@@ -275,6 +267,7 @@ impl Service {
             self.outbox.max_attempts >= 1,
             "a whole number ≥ 1",
         );
+        drop(check);
         errors
     }
 }

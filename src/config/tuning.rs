@@ -39,15 +39,7 @@ pub struct Tuning {
 impl Tuning {
     pub fn validate(&self, file: &Path) -> Vec<ConfigError> {
         let mut errors = Vec::new();
-        let mut check = |key: &str, ok: bool, expected: &str| {
-            if !ok {
-                errors.push(ConfigError {
-                    file: file.to_path_buf(),
-                    key: key.into(),
-                    message: format!("expected {expected}"),
-                });
-            }
-        };
+        let mut check = super::checker(file, &mut errors);
         check("alias_weight", self.alias_weight > 0.0, "a number > 0");
         check(
             "sound_factor",
@@ -105,6 +97,7 @@ impl Tuning {
             (self.faq_min_similarity..=1.0).contains(&self.faq_min_similarity_for_aspect),
             "a number from faq_min_similarity to 1",
         );
+        drop(check);
         errors
     }
 }
