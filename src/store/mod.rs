@@ -49,15 +49,33 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the data directory. A damaged database is an error, never a fresh start.
+    ///
+    /// sled releases its directory lock from a background thread a moment after the last handle
+    /// of a database is dropped, so a reopen in the same process (a restart of the service, a
+    /// test) may briefly find it locked: the lock is tried again for up to a second before
+    /// [`StoreError::Locked`] is returned.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| classify(dir, e))?;
-        Ok(Store {
-            db,
-            dir: dir.to_path_buf(),
-        })
+        let mut wait = std::time::Duration::from_millis(10);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            match sled::Config::new()
+                .path(dir)
+                .open()
+                .map_err(|e| classify(dir, e))
+            {
+                Ok(db) => {
+                    return Ok(Store {
+                        db,
+                        dir: dir.to_path_buf(),
+                    });
+                }
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(std::time::Duration::from_millis(200));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub fn dir(&self) -> &Path {
