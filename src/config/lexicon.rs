@@ -62,6 +62,9 @@ pub struct Cues {
     /// unless an item's name or alias is in it too.
     #[serde(default)]
     pub uncovered: Vec<String>,
+    /// Sentence shapes (regular expressions) of matters outside the guide.
+    #[serde(default)]
+    pub uncovered_patterns: Vec<String>,
     /// Words that introduce the real question after context (请问, 想问一下): aspect cues after
     /// the last of them count first.
     #[serde(default)]
@@ -133,6 +136,7 @@ impl Lexicon {
             ("cues.case_patterns", &self.cues.case_patterns),
             ("cues.request_patterns", &self.cues.request_patterns),
             ("cues.complaint_patterns", &self.cues.complaint_patterns),
+            ("cues.uncovered_patterns", &self.cues.uncovered_patterns),
         ];
         for (key, list) in lists {
             for (i, p) in list.iter().enumerate() {

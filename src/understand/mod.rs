@@ -80,6 +80,7 @@ struct CueSets {
     complaint_patterns: regex::RegexSet,
     statement: TermSet,
     uncovered: TermSet,
+    uncovered_patterns: regex::RegexSet,
 }
 
 /// The understanding step, built once per loaded config and shared.
@@ -160,6 +161,8 @@ impl Matcher {
                 .expect("patterns are checked when the lexicon loads"),
             statement: cue(&lexicon.cues.statement),
             uncovered: cue(&lexicon.cues.uncovered),
+            uncovered_patterns: regex::RegexSet::new(&lexicon.cues.uncovered_patterns)
+                .expect("patterns are checked when the lexicon loads"),
         };
         let aspects = aspect::AspectDetector::new(lexicon, &normalizer, &table, tuning);
         Matcher {
@@ -207,7 +210,8 @@ impl Matcher {
             complaint: self.cues.complaint.any(&q, latin)
                 || self.cues.complaint_patterns.is_match(&q.text),
             statement: self.cues.statement.any(&q, latin),
-            uncovered: !named && self.cues.uncovered.any(&q, latin),
+            uncovered: self.cues.uncovered_patterns.is_match(&q.text)
+                || (!named && self.cues.uncovered.any(&q, latin)),
             how_to,
         };
         let verdict = decide::decide(&scores, signals, addressed, &self.tuning);
