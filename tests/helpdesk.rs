@@ -289,7 +289,7 @@ async fn after_hours_the_resident_is_told_when_to_expect_an_answer() {
         .await
         .unwrap();
     let told = one_to_group(&out, DAHU_GROUP).text;
-    assert!(told.contains("下班时间"), "{told}");
+    assert!(told.contains("不在岗"), "{told}");
     assert!(told.contains("12月7日（周一）8:30"), "{told}");
     // Lunch on a working day: this afternoon.
     let out = bot
@@ -705,4 +705,144 @@ async fn agents_who_ask_for_it_are_also_notified_privately_with_the_full_text() 
         "the agent gets what they need"
     );
     assert!(!one_to_group(&out, AGENTS_GROUP).text.contains(phone));
+}
+
+/// 郭垱村 (v30, 蒲团乡): its sample agent is on duty 08:00–12:00, Monday to Saturday.
+const GUODANG_GROUP: &str = "900030";
+const PUTUAN_AGENT: &str = "800103";
+
+#[tokio::test]
+async fn residents_are_told_when_the_agents_who_follow_up_are_on_duty() {
+    let (bot, _dir) = bot();
+    let saturday = |h, min| at(2026, 12, 5, h, min);
+    // Saturday morning: 郭垱村's agent is on duty, so no after-hours notice…
+    let out = bot
+        .handle_at(
+            &said(GUODANG_GROUP, RESIDENT, "m1", UNCOVERED),
+            saturday(9, 0),
+        )
+        .await
+        .unwrap();
+    let told = one_to_group(&out, GUODANG_GROUP).text;
+    assert!(told.contains("郭垱村帮办专员"), "{told}");
+    assert!(!told.contains("下班"), "{told}");
+    // …while 大湖村's agent has no `duty` and keeps office hours.
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m2", UNCOVERED), saturday(9, 0))
+        .await
+        .unwrap();
+    assert!(
+        one_to_group(&out, DAHU_GROUP)
+            .text
+            .contains("专员现在不在岗，12月7日（周一）8:30上班后回复您")
+    );
+    // Saturday afternoon and Monday afternoon (the office is open): 郭垱村's agent is off duty.
+    for (id, when, expect) in [
+        ("m3", saturday(13, 0), "12月7日（周一）8:00上班后"),
+        ("m4", monday(14, 30), "专员明天8:00上班后"),
+    ] {
+        let out = bot
+            .handle_at(&said(GUODANG_GROUP, RESIDENT, id, UNCOVERED), when)
+            .await
+            .unwrap();
+        let told = one_to_group(&out, GUODANG_GROUP).text;
+        assert!(told.contains(expect), "{expect}: {told}");
+    }
+}
+
+#[tokio::test]
+async fn with_several_agents_the_earliest_on_duty_counts() {
+    // A second agent for 大湖村, on duty on Saturday mornings only.
+    let mut config = (*config()).clone();
+    let org = &mut config.org;
+    let spec = bangban::helpdesk::hours::DutySpec {
+        weekdays: vec![6],
+        periods: vec!["08:00-12:00".into()],
+    };
+    let mut errors = Vec::new();
+    let duty = org.hours.duty(
+        &spec,
+        "agents.a01b.duty",
+        std::path::Path::new("org.toml"),
+        &mut errors,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut second = org.agent("a01").unwrap().clone();
+    second.id = "a01b".into();
+    second.name = "大湖村周六值班专员（示例）".into();
+    second.duty = Some(duty);
+    org.agents.push(second);
+    let dir = tempfile::tempdir().unwrap();
+    let store = bangban::store::Store::open(dir.path()).unwrap();
+    let bot = bangban::engine::Engine::new(std::sync::Arc::new(config), store);
+    // Friday evening: the Saturday agent is on duty first.
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, RESIDENT, "m1", UNCOVERED),
+            at(2026, 12, 4, 20, 0),
+        )
+        .await
+        .unwrap();
+    assert!(
+        one_to_group(&out, DAHU_GROUP)
+            .text
+            .contains("专员明天8:00上班后"),
+        "{out:#?}"
+    );
+    // The ladder runs while either of them is on duty: Saturday 08:00–08:30 is T1.
+    assert!(bot.tick(at(2026, 12, 5, 8, 29)).await.unwrap().is_empty());
+    let out = bot.tick(at(2026, 12, 5, 8, 30)).await.unwrap();
+    assert!(
+        one_to_group(&out, AGENTS_GROUP)
+            .text
+            .contains("升级到乡镇便民服务中心")
+    );
+}
+
+#[tokio::test]
+async fn the_ladder_counts_the_duty_time_of_the_agents_responsible() {
+    let (bot, _dir) = bot();
+    let tickets = bot.store().tickets().unwrap();
+    // Saturday 09:00 in 郭垱村: its agent is on duty, so T1 (30 minutes) runs out at 09:30.
+    bot.handle_at(
+        &said(GUODANG_GROUP, RESIDENT, "m1", UNCOVERED),
+        at(2026, 12, 5, 9, 0),
+    )
+    .await
+    .unwrap();
+    assert!(bot.tick(at(2026, 12, 5, 9, 29)).await.unwrap().is_empty());
+    let out = bot.tick(at(2026, 12, 5, 9, 30)).await.unwrap();
+    let note = one_to_group(&out, AGENTS_GROUP);
+    assert_eq!(note.mention.as_deref(), Some(PUTUAN_AGENT));
+    assert_eq!(
+        tickets.get(1).unwrap().unwrap().handler,
+        Handler::Township("putuan".into())
+    );
+    // The township centre keeps office hours: its T2 − T1 (90 minutes) runs from Monday 08:30.
+    for quiet in [at(2026, 12, 6, 12, 0), monday(9, 59)] {
+        assert!(bot.tick(quiet).await.unwrap().is_empty());
+    }
+    let out = bot.tick(monday(10, 0)).await.unwrap();
+    assert_eq!(
+        one_to_group(&out, AGENTS_GROUP).mention.as_deref(),
+        Some(DISTRICT_AGENT)
+    );
+    assert_eq!(tickets.get(1).unwrap().unwrap().level, Level::District);
+
+    // Monday 14:30: the office is open but 郭垱村's agent is not; the clock waits for them.
+    bot.handle_at(
+        &said(GUODANG_GROUP, RESIDENT, "m2", UNCOVERED),
+        monday(14, 30),
+    )
+    .await
+    .unwrap();
+    for quiet in [monday(17, 30), at(2026, 12, 8, 8, 29)] {
+        assert!(bot.tick(quiet).await.unwrap().is_empty());
+    }
+    let out = bot.tick(at(2026, 12, 8, 8, 30)).await.unwrap();
+    assert!(
+        one_to_group(&out, AGENTS_GROUP)
+            .text
+            .contains("工单 2 升级到乡镇")
+    );
 }

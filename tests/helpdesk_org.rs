@@ -50,6 +50,11 @@ fn the_sample_is_the_1_5_76_network_with_its_groups_and_agents() {
             Some(Person::Agent(a)) if a.townships.len() == 1
         ));
     }
+    // Agents keep office hours unless they have their own duty, like 郭垱村's sample agent.
+    assert!(org.agent("a01").unwrap().duty.is_none());
+    let guodang = org.agent("a30").unwrap();
+    assert!(guodang.duty.is_some());
+    assert_ne!(org.duty(guodang), &org.hours);
     assert!(org.is_agents_chat(Platform::Onebot, "900100"));
     assert!(org.village_of_chat(Platform::Onebot, "900100").is_none());
     assert!(org.person(Platform::Onebot, "700001").is_none());
@@ -165,5 +170,39 @@ fn unknown_keys_and_a_missing_file_are_named() {
         errors
             .iter()
             .any(|e| e.contains("org.toml: -: cannot read the file"))
+    );
+}
+
+#[test]
+fn a_broken_duty_is_reported_under_the_agent() {
+    let errors = errors_with(&[
+        (
+            "weekdays = [1, 2, 3, 4, 5, 6]",
+            "weekdays = [1, 2, 3, 4, 5, 6, 8]",
+        ),
+        (r#"periods = ["08:00-12:00"]"#, r#"periods = ["8点-12点"]"#),
+    ]);
+    assert!(
+        has(&errors, "agents.a30.duty.weekdays[6]", "8 is not a weekday"),
+        "{errors:#?}"
+    );
+    assert!(
+        has(
+            &errors,
+            "agents.a30.duty.periods[0]",
+            "expected \"HH:MM-HH:MM\""
+        ),
+        "{errors:#?}"
+    );
+    // The calendar is the office's: a holiday list under `duty` is refused by name.
+    let errors = errors_with(&[(
+        r#"periods = ["08:00-12:00"] }"#,
+        r#"periods = ["08:00-12:00"], holidays = [] }"#,
+    )]);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("org.toml: line") && e.contains("holidays")),
+        "{errors:#?}"
     );
 }

@@ -1,13 +1,13 @@
 //! `bot-config/org.toml`: the organisation — the district centre, the township centres, the village
-//! stations and their chat groups per platform, the agents (帮办代办专员) and what they cover, the
-//! admins, the agents' chats, office hours, the ladder's escalation times, how long dialogue
-//! context lasts, and the help desk's wording for residents.
+//! stations and their chat groups per platform, the agents (帮办代办专员), what they cover and
+//! their own duty hours, the admins, the agents' chats, office hours, the ladder's escalation
+//! times, how long dialogue context lasts, and the help desk's wording for residents.
 //!
 //! Tables are keyed by a stable id (`[villages] v01 = { … }`) so that an error names
 //! `villages.v01.township` and other records refer to each other by id.
 
 use super::{ConfigError, read_toml};
-use crate::helpdesk::hours::{HoursSpec, OfficeHours};
+use crate::helpdesk::hours::{DutySpec, HoursSpec, OfficeHours};
 use bangban_contract::Platform;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -45,7 +45,8 @@ pub struct Centre {
     pub address: String,
     #[serde(default)]
     pub phone: String,
-    /// Opening hours as residents read them (display only; the ladder uses `[office_hours]`).
+    /// Opening hours as residents read them (display only; the help desk uses `[office_hours]`
+    /// and the agents' `duty`).
     #[serde(default)]
     pub hours: String,
 }
@@ -104,6 +105,9 @@ pub struct Agent {
     pub accounts: PerPlatform<Option<Id>>,
     /// Also notify the agent in a private chat (besides the agents' group).
     pub private: bool,
+    /// The agent's own duty hours (on the office's calendar); `None`: office hours. See
+    /// [`Org::duty`].
+    pub duty: Option<OfficeHours>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,7 +129,8 @@ pub struct AgentsChat {
 }
 
 /// The ladder: an unclaimed ticket goes to the township centre after `t1` and to the district
-/// centre after `t2` of working time (seconds).
+/// centre after `t2` (seconds, both from when it began to wait) of the responsible agents' duty
+/// time (see `helpdesk::ladder`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Escalation {
     pub t1: i64,
@@ -148,7 +153,8 @@ impl Default for Escalation {
 pub struct DeskReplies {
     /// Added to the hand-over reply: `{ticket}` number, `{who}` follows up.
     pub ticket: String,
-    /// Added when the ticket came in outside office hours: `{when}` the service next opens.
+    /// Added when the ticket came in while none of the agents who follow it up was on duty:
+    /// `{when}` the earliest of them is next on duty.
     pub after_hours: String,
     /// An ID-card, phone or bank-card number was posted in a group: `{what}` names which.
     pub privacy: String,
@@ -305,6 +311,11 @@ impl Org {
         self.agents.iter().find(|a| a.id == id)
     }
 
+    /// When `agent` is on duty: their own `duty`, or office hours.
+    pub fn duty<'a>(&'a self, agent: &'a Agent) -> &'a OfficeHours {
+        agent.duty.as_ref().unwrap_or(&self.hours)
+    }
+
     /// Agents who serve `village` directly (its station's agents).
     pub fn village_agents(&self, village: &str) -> Vec<&Agent> {
         self.agents
@@ -399,6 +410,9 @@ struct AgentSpec {
     accounts: PerPlatform<Option<Id>>,
     #[serde(default)]
     private: bool,
+    /// Absent: the agent follows `[office_hours]`.
+    #[serde(default)]
+    duty: Option<DutySpec>,
 }
 
 #[derive(Deserialize)]
@@ -526,6 +540,8 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
             );
         }
     }
+    // Before the agents: their duty hours take its calendar.
+    let hours = OfficeHours::from_spec(&spec.office_hours, file, v.errors);
     let mut people = HashMap::new();
     let mut agents = Vec::new();
     for (id, s) in spec.agents {
@@ -562,6 +578,9 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
             &s.accounts,
             PersonRef::Agent(agents.len()),
         );
+        let duty = s
+            .duty
+            .map(|d| hours.duty(&d, &format!("{key}.duty"), file, v.errors));
         agents.push(Agent {
             id,
             name: s.name,
@@ -570,6 +589,7 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
             district: s.district,
             accounts: s.accounts,
             private: s.private,
+            duty,
         });
     }
     let mut admins = Vec::new();
@@ -617,7 +637,6 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
              every agent",
         );
     }
-    let hours = OfficeHours::from_spec(&spec.office_hours, file, v.errors);
     let e = &spec.escalation;
     if e.t1_minutes < 1 {
         v.err(

@@ -11,8 +11,9 @@ use bangban_contract::{Chat, Incoming, Outgoing};
 impl Desk {
     /// Opens a ticket for `event` (or finds the one already opened for it), flushes it, and
     /// returns the reply to the resident — `lead`, then the ticket number and who follows up, and
-    /// when to expect an answer if it came in outside office hours — and the agents'
-    /// notification. `item`: the catalog item id the question is about, if known.
+    /// when to expect an answer if none of them is on duty (their `duty` hours in `org.toml`, or
+    /// office hours) — and the agents' notification. `item`: the catalog item id the question is
+    /// about, if known.
     pub async fn open_ticket(
         &self,
         event: &Incoming,
@@ -92,9 +93,14 @@ impl Desk {
             &org.replies.ticket,
             &[("ticket", &id), ("who", &notify::who(org, &t.handler))],
         ));
+        // When the earliest of the agents who follow up is next on duty (now, if one is).
         let created = secs(t.created_at);
-        if !org.hours.is_open(created)
-            && let Some(open) = org.hours.next_open(created)
+        let next = notify::duty_of(org, &t.handler)
+            .iter()
+            .filter_map(|h| h.next_open(created))
+            .min();
+        if let Some(open) = next
+            && open > created
         {
             text.push('\n');
             text.push_str(&fill(

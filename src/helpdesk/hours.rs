@@ -1,8 +1,8 @@
-//! Office hours and the local calendar: whether the service is open, how much working time lies
-//! between two instants (the ladder's clock runs only then), when it next opens, and dates as
-//! offices write them. China keeps one fixed UTC offset and no daylight saving, so a fixed offset
-//! from `org.toml` is the whole time-zone story; the calendar arithmetic is done here rather than
-//! with a date crate.
+//! Office hours, agents' duty hours and the local calendar: whether the service (or an agent) is
+//! open, how much working time lies between two instants (the ladder's clock runs only then), when
+//! it next opens, and dates as offices write them. China keeps one fixed UTC offset and no
+//! daylight saving, so a fixed offset from `org.toml` is the whole time-zone story; the calendar
+//! arithmetic is done here rather than with a date crate.
 //!
 //! All instants are Unix seconds; "days" are local day numbers (days since 1970-01-01 local).
 
@@ -31,7 +31,18 @@ pub struct HoursSpec {
     pub workdays: Vec<String>,
 }
 
-/// When the service centres are open.
+/// An agent's `duty` in `org.toml`, as written: their own weekdays and periods. The UTC offset,
+/// the holidays and the 调休 make-up days are the organisation's (`[office_hours]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DutySpec {
+    /// Weekdays on duty, 1 = Monday … 7 = Sunday.
+    pub weekdays: Vec<u32>,
+    /// Periods on duty on those days, e.g. `["08:00-12:00"]`.
+    pub periods: Vec<String>,
+}
+
+/// When the service centres are open, or when one agent is on duty (see [`OfficeHours::duty`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OfficeHours {
     /// Local time minus UTC, in seconds.
@@ -60,18 +71,8 @@ impl Default for OfficeHours {
 impl OfficeHours {
     /// Checks and converts the spec; every problem is pushed to `errors` naming `file` and the key.
     pub fn from_spec(spec: &HoursSpec, file: &Path, errors: &mut Vec<ConfigError>) -> OfficeHours {
-        let mut err = |key: String, message: String| {
-            errors.push(ConfigError {
-                file: file.to_path_buf(),
-                key,
-                message,
-            })
-        };
-        let mut hours = OfficeHours {
-            weekdays: [false; 7],
-            periods: Vec::new(),
-            ..OfficeHours::default()
-        };
+        let mut err = reporter(file, errors);
+        let mut hours = OfficeHours::default();
         match parse_offset(&spec.utc_offset) {
             Some(o) => hours.offset = o,
             None => err(
@@ -82,47 +83,7 @@ impl OfficeHours {
                 ),
             ),
         }
-        if spec.weekdays.is_empty() {
-            err(
-                "office_hours.weekdays".into(),
-                "expected at least one working weekday (1 = Monday … 7 = Sunday)".into(),
-            );
-        }
-        for (i, &d) in spec.weekdays.iter().enumerate() {
-            if (1..=7).contains(&d) {
-                hours.weekdays[d as usize - 1] = true;
-            } else {
-                err(
-                    format!("office_hours.weekdays[{i}]"),
-                    format!("{d} is not a weekday; expected 1 (Monday) to 7 (Sunday)"),
-                );
-            }
-        }
-        if spec.periods.is_empty() {
-            err(
-                "office_hours.periods".into(),
-                "expected at least one period such as \"08:30-12:00\"".into(),
-            );
-        }
-        for (i, p) in spec.periods.iter().enumerate() {
-            match parse_period(p) {
-                Some(period) => hours.periods.push(period),
-                None => err(
-                    format!("office_hours.periods[{i}]"),
-                    format!(
-                        "\"{p}\" is not a period; expected \"HH:MM-HH:MM\" with start before end"
-                    ),
-                ),
-            }
-        }
-        hours.periods.sort();
-        if hours.periods.windows(2).any(|w| w[1].0 < w[0].1) {
-            err(
-                "office_hours.periods".into(),
-                "periods overlap; expected separate periods such as [\"08:30-12:00\", \"14:00-17:30\"]"
-                    .into(),
-            );
-        }
+        hours.set_week(&spec.weekdays, &spec.periods, "office_hours", &mut err);
         for (key, list, set) in [
             ("holidays", &spec.holidays, &mut hours.holidays),
             ("workdays", &spec.workdays, &mut hours.workdays),
@@ -140,6 +101,79 @@ impl OfficeHours {
             }
         }
         hours
+    }
+
+    /// An agent's duty hours: `spec`'s weekdays and periods on this calendar (its UTC offset,
+    /// holidays and 调休 make-up days). Problems are pushed to `errors` under `key`, such as
+    /// `agents.a30.duty`.
+    pub fn duty(
+        &self,
+        spec: &DutySpec,
+        key: &str,
+        file: &Path,
+        errors: &mut Vec<ConfigError>,
+    ) -> OfficeHours {
+        let mut hours = self.clone();
+        hours.set_week(
+            &spec.weekdays,
+            &spec.periods,
+            key,
+            &mut reporter(file, errors),
+        );
+        hours
+    }
+
+    /// Replaces the working weekdays and periods with those written under `key`.
+    fn set_week(
+        &mut self,
+        weekdays: &[u32],
+        periods: &[String],
+        key: &str,
+        err: &mut impl FnMut(String, String),
+    ) {
+        self.weekdays = [false; 7];
+        self.periods.clear();
+        if weekdays.is_empty() {
+            err(
+                format!("{key}.weekdays"),
+                "expected at least one working weekday (1 = Monday … 7 = Sunday)".into(),
+            );
+        }
+        for (i, &d) in weekdays.iter().enumerate() {
+            if (1..=7).contains(&d) {
+                self.weekdays[d as usize - 1] = true;
+            } else {
+                err(
+                    format!("{key}.weekdays[{i}]"),
+                    format!("{d} is not a weekday; expected 1 (Monday) to 7 (Sunday)"),
+                );
+            }
+        }
+        if periods.is_empty() {
+            err(
+                format!("{key}.periods"),
+                "expected at least one period such as \"08:30-12:00\"".into(),
+            );
+        }
+        for (i, p) in periods.iter().enumerate() {
+            match parse_period(p) {
+                Some(period) => self.periods.push(period),
+                None => err(
+                    format!("{key}.periods[{i}]"),
+                    format!(
+                        "\"{p}\" is not a period; expected \"HH:MM-HH:MM\" with start before end"
+                    ),
+                ),
+            }
+        }
+        self.periods.sort();
+        if self.periods.windows(2).any(|w| w[1].0 < w[0].1) {
+            err(
+                format!("{key}.periods"),
+                "periods overlap; expected separate periods such as [\"08:30-12:00\", \"14:00-17:30\"]"
+                    .into(),
+            );
+        }
     }
 
     /// (local day number, seconds since local midnight) of a Unix instant.
@@ -168,26 +202,7 @@ impl OfficeHours {
     /// Seconds of opening time in `[from, to)`. The ladder's clock: it stands still at night, at
     /// lunch, at weekends and on holidays.
     pub fn working_secs(&self, from: i64, to: i64) -> i64 {
-        if to <= from {
-            return 0;
-        }
-        let (first, _) = self.local(from);
-        let (last, _) = self.local(to);
-        // A ticket left unclaimed for years still costs one pass over ten years at most.
-        let last = last.min(first + 3660);
-        let mut total = 0;
-        for day in first..=last {
-            if !self.is_working_day(day) {
-                continue;
-            }
-            let base = self.midnight(day);
-            for &(a, b) in &self.periods {
-                let start = (base + a).max(from);
-                let end = (base + b).min(to);
-                total += (end - start).max(0);
-            }
-        }
-        total
+        open_secs(&[self], from, to)
     }
 
     /// The first instant at or after `unix` when the service is open (within a year).
@@ -227,6 +242,60 @@ impl OfficeHours {
             secs / 3600,
             secs % 3600 / 60
         )
+    }
+}
+
+/// Seconds in `[from, to)` when at least one of `schedules` is open (their union): the ladder's
+/// clock for a rung with several agents. The schedules share one UTC offset, as agents' duty hours
+/// take the office's.
+pub fn open_secs(schedules: &[&OfficeHours], from: i64, to: i64) -> i64 {
+    let Some(first) = schedules.first() else {
+        return 0;
+    };
+    if to <= from {
+        return 0;
+    }
+    let (start, _) = first.local(from);
+    let (last, _) = first.local(to);
+    // A ticket left unclaimed for years still costs one pass over ten years at most.
+    let last = last.min(start + 3660);
+    let mut total = 0;
+    let mut open = Vec::new();
+    for day in start..=last {
+        open.clear();
+        for h in schedules.iter().filter(|h| h.is_working_day(day)) {
+            let base = h.midnight(day);
+            open.extend(
+                h.periods
+                    .iter()
+                    .map(|&(a, b)| ((base + a).max(from), (base + b).min(to))),
+            );
+        }
+        open.sort_unstable();
+        // Count each second once where periods of several schedules overlap.
+        let mut counted = i64::MIN;
+        for &(a, b) in &open {
+            let a = a.max(counted);
+            if b > a {
+                total += b - a;
+                counted = b;
+            }
+        }
+    }
+    total
+}
+
+/// Pushes a configuration error about `file`.
+fn reporter<'e>(
+    file: &'e Path,
+    errors: &'e mut Vec<ConfigError>,
+) -> impl FnMut(String, String) + 'e {
+    move |key, message| {
+        errors.push(ConfigError {
+            file: file.to_path_buf(),
+            key,
+            message,
+        })
     }
 }
 
@@ -365,6 +434,59 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert!(!h.is_open(at(2026, 12, 7, 9, 0)));
         assert!(h.is_open(at(2026, 12, 5, 9, 0)));
+    }
+
+    #[test]
+    fn duty_hours_keep_the_office_calendar_and_add_up_as_a_union() {
+        let spec = HoursSpec {
+            utc_offset: "+08:00".into(),
+            weekdays: vec![1, 2, 3, 4, 5],
+            periods: vec!["08:30-12:00".into(), "14:00-17:30".into()],
+            holidays: vec!["2026-12-08".into()],
+            workdays: vec![],
+        };
+        let mut errors = Vec::new();
+        let office = OfficeHours::from_spec(&spec, Path::new("org.toml"), &mut errors);
+        let mornings = DutySpec {
+            weekdays: vec![1, 2, 3, 4, 5, 6],
+            periods: vec!["08:00-12:00".into()],
+        };
+        let duty = office.duty(
+            &mornings,
+            "agents.a30.duty",
+            Path::new("org.toml"),
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(duty.is_open(at(2026, 12, 5, 9, 0)), "Saturday morning");
+        assert!(!duty.is_open(at(2026, 12, 7, 14, 30)), "Monday afternoon");
+        assert!(!duty.is_open(at(2026, 12, 8, 9, 0)), "the office's holiday");
+        // Saturday: the agent's 4 hours; together with the office nothing more.
+        let (sat, sun) = (at(2026, 12, 5, 0, 0), at(2026, 12, 6, 0, 0));
+        assert_eq!(open_secs(&[&duty, &office], sat, sun), 4 * 3600);
+        // Monday: 08:00–12:00 and 14:00–17:30, the overlap of the mornings counted once.
+        let (mon, tue) = (at(2026, 12, 7, 0, 0), at(2026, 12, 8, 0, 0));
+        assert_eq!(open_secs(&[&duty, &office], mon, tue), 7 * 3600 + 1800);
+        assert_eq!(
+            open_secs(&[&office], mon, tue),
+            office.working_secs(mon, tue)
+        );
+        assert_eq!(open_secs(&[], mon, tue), 0);
+    }
+
+    #[test]
+    fn bad_duty_is_named_under_the_agent() {
+        let bad = DutySpec {
+            weekdays: vec![6, 8],
+            periods: vec!["8点-12点".into()],
+        };
+        let mut errors = Vec::new();
+        OfficeHours::default().duty(&bad, "agents.a30.duty", Path::new("org.toml"), &mut errors);
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["agents.a30.duty.weekdays[1]", "agents.a30.duty.periods[0]"]
+        );
     }
 
     #[test]

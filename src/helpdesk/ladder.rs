@@ -1,12 +1,21 @@
 //! The 1+5+76 ladder: a ticket nobody claims climbs from the village station to the township
-//! centre after T1, and to the district centre after T2, of office time since it began to wait.
-//! Outside office hours the clock stands still (see [`super::hours`]).
+//! centre after T1, and to the district centre after T2, of duty time since it began to wait.
+//!
+//! The clock runs only while the agents responsible for the ticket are on duty: at least one of
+//! them, by their `duty` hours in `org.toml` or else office hours (see [`super::hours`]). That is
+//! the promise the resident was given ("专员…上班后回复您" comes from the same hours), so a rung
+//! is passed over only when its own agents let T1 go by while on duty: a ticket for a village
+//! agent on duty on Saturday mornings climbs on a Saturday morning, and one for an agent who works
+//! mornings only does not climb over them in the afternoon, while the office is open. After an
+//! escalation the township centre's own duty time counts, on top of the T1 already spent: it gets
+//! T2 − T1 of it before the district centre. When everyone keeps office hours this is the
+//! office-hours clock.
 
 use super::escalate::handler_at;
-use super::{Desk, notify, secs};
-use crate::config::org::Escalation;
+use super::{Desk, hours, notify, secs};
+use crate::config::org::{Escalation, Org};
 use crate::runtime::metrics::record_ticket;
-use crate::store::tickets::{Actor, Change, Level, Stage};
+use crate::store::tickets::{Actor, Change, Level, Stage, Ticket};
 use bangban_contract::Outgoing;
 
 impl Desk {
@@ -21,7 +30,7 @@ impl Desk {
                 if !t.stage.is_waiting() {
                     return Err(());
                 }
-                let worked = org.hours.working_secs(secs(t.waiting_since), secs(now));
+                let worked = worked_secs(org, t, now);
                 let rung = next_rung(t.level, worked, &org.escalation).ok_or(())?;
                 let handler = handler_at(org, rung, t.village.as_deref());
                 let level = notify::level_of(org, &handler);
@@ -61,7 +70,25 @@ impl Desk {
     }
 }
 
-/// The rung a ticket at `level` should reach after `worked` seconds of office time, if higher.
+/// The duty time, in seconds, that counts towards the next rung of waiting ticket `t` at `now`:
+/// that of the agents now responsible since it began to wait or, if it was escalated since, T1
+/// plus theirs since the escalation.
+fn worked_secs(org: &Org, t: &Ticket, now: u64) -> i64 {
+    let escalated = t
+        .events
+        .iter()
+        .rev()
+        .filter(|e| e.at >= t.waiting_since)
+        .find(|e| matches!(e.change, Change::Escalated { .. }));
+    let (since, spent) = match escalated {
+        Some(e) => (e.at, org.escalation.t1),
+        None => (t.waiting_since, 0),
+    };
+    let duty = notify::duty_of(org, &t.handler);
+    spent + hours::open_secs(&duty, secs(since), secs(now))
+}
+
+/// The rung a ticket at `level` should reach after `worked` seconds of duty time, if higher.
 fn next_rung(level: Level, worked: i64, e: &Escalation) -> Option<Level> {
     let due = if worked >= e.t2 {
         Level::District

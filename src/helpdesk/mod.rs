@@ -6,7 +6,7 @@
 //! - [`agents`]: the agents' commands ([`commands`] parses them) — claim, reply (relayed to the
 //!   resident's group, quoting and @-mentioning them), transfer, resolve, list, show.
 //! - [`ladder`]: an unclaimed ticket climbs village → township centre → district centre after T1
-//!   and T2 of office time ([`hours`]).
+//!   and T2 of the responsible agents' duty time ([`hours`]: their own `duty`, or office hours).
 //! - [`rating`]: 好差评 after 办结; 不满意 or worse opens a follow-up for the township centre.
 //! - [`ledger`]: the 帮代办服务台账 as rows, CSV and XLSX; [`http`] serves it from the running bot.
 //! - [`privacy`]: personal numbers found, masked in logs and wherever a group could see them.

@@ -1,6 +1,7 @@
 //! Who hears about a ticket, and how: the resident in their chat (quoted and @-mentioned), the
 //! agents behind a handler in the agents' chats and, if they asked for it, privately.
 
+use super::hours::OfficeHours;
 use super::privacy;
 use crate::catalog::Catalog;
 use crate::config::org::{Agent, Org};
@@ -44,6 +45,15 @@ pub fn agents_of<'a>(org: &'a Org, handler: &Handler) -> Vec<&'a Agent> {
     } else {
         found
     }
+}
+
+/// When the agents behind `handler` are on duty: each one's `duty`, or office hours.
+pub fn duty_of<'a>(org: &'a Org, handler: &Handler) -> Vec<&'a OfficeHours> {
+    let agents = agents_of(org, handler);
+    if agents.is_empty() {
+        return vec![&org.hours];
+    }
+    agents.into_iter().map(|a| org.duty(a)).collect()
 }
 
 /// Who follows up, as residents read it: the agents' names, or the centre's name.
