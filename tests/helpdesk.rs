@@ -739,7 +739,7 @@ async fn residents_are_told_when_the_agents_who_follow_up_are_on_duty() {
     // Saturday afternoon and Monday afternoon (the office is open): 郭垱村's agent is off duty.
     for (id, when, expect) in [
         ("m3", saturday(13, 0), "12月7日（周一）8:00上班后"),
-        ("m4", monday(14, 30), "专员明天8:00上班后"),
+        ("m4", monday(14, 30), "不在岗，明天8:00上班后"),
     ] {
         let out = bot
             .handle_at(&said(GUODANG_GROUP, RESIDENT, id, UNCOVERED), when)
@@ -786,7 +786,7 @@ async fn with_several_agents_the_earliest_on_duty_counts() {
     assert!(
         one_to_group(&out, DAHU_GROUP)
             .text
-            .contains("专员明天8:00上班后"),
+            .contains("不在岗，明天8:00上班后"),
         "{out:#?}"
     );
     // The ladder runs while either of them is on duty: Saturday 08:00–08:30 is T1.
