@@ -31,7 +31,7 @@ impl AspectDetector {
     ) -> AspectDetector {
         let mut by_word: BTreeMap<String, Vec<(Aspect, f32)>> = BTreeMap::new();
         for word in &lexicon.aspects.not_asked {
-            let w = normalizer.normalize(word).text;
+            let w = normalizer.normalize_word(word);
             if !w.is_empty() {
                 by_word.entry(w).or_default();
             }
@@ -39,7 +39,7 @@ impl AspectDetector {
         for (name, words) in lexicon.aspects.iter() {
             let aspect = Aspect::from_name(name).expect("AspectCues names are aspect names");
             for (word, weight) in words {
-                let w = normalizer.normalize(word).text;
+                let w = normalizer.normalize_word(word);
                 if !w.is_empty() {
                     by_word.entry(w).or_default().push((aspect, *weight));
                 }
@@ -68,7 +68,7 @@ impl AspectDetector {
                     .cues
                     .intro
                     .iter()
-                    .map(|w| normalizer.normalize(w).text)
+                    .map(|w| normalizer.normalize_word(w))
                     .collect();
                 TermSet::new(&intro, table, usize::MAX, Overlap::All)
             },

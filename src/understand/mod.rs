@@ -122,14 +122,14 @@ impl Matcher {
         for (i, item) in catalog.items().iter().enumerate() {
             let short = item.short_name();
             for name in [&item.name, &short].into_iter().chain(&item.aliases) {
-                let canon = normalizer.normalize(name).text;
+                let canon = normalizer.normalize_word(name);
                 words.add(&canon, i, tuning.alias_weight);
                 item_docs.push((i, canon));
             }
             for (word, weight) in &item.keywords {
                 let parts: Vec<String> = word
                     .split('+')
-                    .map(|p| normalizer.normalize(p).text)
+                    .map(|p| normalizer.normalize_word(p))
                     .collect();
                 if parts.len() == 1 {
                     words.add(&parts[0], i, *weight);
@@ -138,14 +138,14 @@ impl Matcher {
                 }
             }
             for (f, faq) in item.faq.iter().enumerate() {
-                let q = normalizer.normalize(&faq.q).text;
+                let q = normalizer.normalize_word(&faq.q);
                 item_docs.push((i, q.clone()));
                 faq_docs.push((faq_owner.len(), q));
                 faq_owner.push((i, f));
             }
         }
         let cue = |list: &[String]| {
-            let canon: Vec<String> = list.iter().map(|w| normalizer.normalize(w).text).collect();
+            let canon: Vec<String> = list.iter().map(|w| normalizer.normalize_word(w)).collect();
             TermSet::new(&canon, &table, tuning.min_sound_chars.max(2), Overlap::All)
         };
         let cues = CueSets {
@@ -190,6 +190,7 @@ impl Matcher {
             None => text,
         };
         let norm = self.normalizer.normalize(text);
+        let addressed = addressed || norm.called_by_name;
         let q = Prepared::new(norm.text, &self.table);
         // Latin pinyin is spelled on purpose, not a typo: its sound matches count in full, and
         // only there are cue words looked for by sound.
@@ -324,7 +325,7 @@ impl Matcher {
 
     /// The item words found in `text` with the items they point to, for `ask --explain`.
     pub fn explain_words(&self, text: &str) -> Vec<WordFound> {
-        let text = self.normalizer.normalize(text).text;
+        let text = self.normalizer.normalize_word(text);
         let q = Prepared::new(text, &self.table);
         self.item_words
             .find(&q, true)

@@ -15,6 +15,9 @@ pub struct Normalized {
     pub text: String,
     /// The message carried a question mark (? or ？).
     pub question_mark: bool,
+    /// The message began with one of the bot's names ("帮办小助手 早上好"): it speaks to the bot
+    /// as an @-mention would.
+    pub called_by_name: bool,
 }
 
 /// The rewriting tables, built once from the lexicon.
@@ -42,11 +45,36 @@ impl Normalizer {
         }
     }
 
+    /// A resident's message: everything below, and @-mentions and a leading bot name removed.
     pub fn normalize(&self, raw: &str) -> Normalized {
+        self.run(raw, true)
+    }
+
+    /// A word of the lexicon or the catalog, brought to the same canonical form as messages
+    /// (mentions and bot names are not looked for: "机器人" is a word, not a call).
+    pub fn normalize_word(&self, word: &str) -> String {
+        self.run(word, false).text
+    }
+
+    fn run(&self, raw: &str, message: bool) -> Normalized {
         let question_mark = raw.contains('?') || raw.contains('？');
         let text = strip_markup(raw);
         let text = fast2s::convert(&text);
-        let text = self.strip_mentions(&text);
+        let text = if message {
+            self.strip_mentions(&text)
+        } else {
+            text
+        };
+        let trimmed = text.trim_start();
+        let called = self.bot_names.iter().filter(|_| message).find(|n| {
+            trimmed
+                .get(..n.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(n))
+        });
+        let text = match called {
+            Some(name) => &trimmed[name.len()..],
+            None => text.as_str(),
+        };
         let mut out = String::with_capacity(text.len());
         for c in text.chars() {
             let c = half_width(c);
@@ -62,6 +90,7 @@ impl Normalizer {
         Normalized {
             text,
             question_mark,
+            called_by_name: called.is_some(),
         }
     }
 
@@ -241,6 +270,15 @@ mod tests {
     #[test]
     fn keeps_brackets_that_are_not_markup() {
         assert_eq!(norm("[abc]"), "abc");
+    }
+
+    #[test]
+    fn a_message_opening_with_the_bot_name_calls_it() {
+        let n = Normalizer::new(&[], &[], &["帮办小助手".into()]);
+        let r = n.normalize("帮办小助手 早上好");
+        assert!(r.called_by_name);
+        assert_eq!(r.text, "早上好");
+        assert!(!n.normalize("早上好 帮办小助手").called_by_name);
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub enum Overlap {
 }
 
 pub struct TermSet {
-    exact: Option<AhoCorasick>,
+    exact: Option<(AhoCorasick, Vec<usize>)>,
     sound: Option<(AhoCorasick, Vec<usize>)>,
     sound_chars: Vec<Vec<char>>,
     /// Sound patterns of words shorter than `min_sound_chars`: Latin pinyin only.
@@ -87,7 +87,12 @@ impl TermSet {
                     .expect("plain string patterns")
             })
         };
-        let exact = build(words.iter().map(|w| w.as_ref()).collect());
+        // An empty word would match everywhere: it is never looked for.
+        let exact_ids: Vec<usize> = (0..words.len())
+            .filter(|&i| !words[i].as_ref().is_empty())
+            .collect();
+        let exact =
+            build(exact_ids.iter().map(|&i| words[i].as_ref()).collect()).map(|ac| (ac, exact_ids));
         let mut sound_words = Vec::new();
         let mut sound_ids = Vec::new();
         let mut sound_chars = Vec::new();
@@ -119,9 +124,9 @@ impl TermSet {
     pub fn find(&self, q: &Prepared, by_sound: bool) -> Vec<Hit> {
         let mut seen = vec![0u8; self.len];
         let mut hits = Vec::new();
-        if let Some(ac) = &self.exact {
+        if let Some((ac, ids)) = &self.exact {
             for m in self.matches(ac, &q.text) {
-                let t = m.pattern().as_usize();
+                let t = ids[m.pattern().as_usize()];
                 if seen[t] == 0 {
                     seen[t] = 1;
                     hits.push(Hit {
@@ -183,7 +188,9 @@ impl TermSet {
 
     /// Whether any word of the set is in the question (`by_sound`: also by sound).
     pub fn any(&self, q: &Prepared, by_sound: bool) -> bool {
-        self.exact.as_ref().is_some_and(|ac| ac.is_match(&q.text))
+        self.exact
+            .as_ref()
+            .is_some_and(|(ac, _)| ac.is_match(&q.text))
             || (by_sound
                 && self
                     .sound
@@ -216,6 +223,14 @@ mod tests {
             hits.iter().all(|h| !h.sound_only),
             "设保卡 shares 保卡, 急活 shares 活"
         );
+    }
+
+    #[test]
+    fn an_empty_word_matches_nothing() {
+        let t = SyllableTable::new();
+        let set = TermSet::new(&["", "低保"], &t, 2, Overlap::All);
+        assert!(!set.any(&prep(&t, "今天天气好"), true));
+        assert_eq!(set.find(&prep(&t, "低保"), true)[0].term, 1);
     }
 
     #[test]
