@@ -17,6 +17,9 @@ pub struct Lexicon {
     /// Dialect, colloquial and synonym forms → canonical form (applied before matching).
     #[serde(default)]
     pub rewrite: BTreeMap<String, String>,
+    /// Filler words (语气词 and verbal tics: 啊, 呀, 那个…) removed before matching.
+    #[serde(default)]
+    pub fillers: Vec<String>,
     /// Near-miss characters (形近字) → the character meant.
     #[serde(default)]
     pub confusable: BTreeMap<String, String>,
@@ -99,6 +102,11 @@ impl Lexicon {
             })
         };
         let rewriter = Rewriter::new(&self.rewrite_pairs());
+        for (i, f) in self.fillers.iter().enumerate() {
+            if f.trim().is_empty() {
+                err(format!("fillers[{i}]"), "expected a non-empty word");
+            }
+        }
         for (from, to) in &self.rewrite {
             if from.trim().is_empty() {
                 err("rewrite".into(), "expected a non-empty word on the left");
@@ -171,10 +179,18 @@ impl Lexicon {
     }
 
     /// Rewrites as pairs, for the normaliser.
+    /// Rewrites as pairs, for the normaliser; fillers rewrite to nothing. A longer rewrite wins
+    /// over a filler inside it (干嘛 → 干什么 before 嘛 is dropped).
     pub fn rewrite_pairs(&self) -> Vec<(String, String)> {
+        let fillers = self
+            .fillers
+            .iter()
+            .filter(|f| !self.rewrite.contains_key(*f))
+            .map(|f| (f.clone(), String::new()));
         self.rewrite
             .iter()
             .map(|(a, b)| (a.clone(), b.clone()))
+            .chain(fillers)
             .collect()
     }
 

@@ -282,6 +282,17 @@ mod tests {
     }
 
     #[test]
+    fn fillers_dropped_as_rewrites_to_nothing() {
+        let n = Normalizer::new(
+            &[("啊".into(), String::new()), ("哈喽".into(), "哈喽".into())],
+            &[],
+            &[],
+        );
+        assert_eq!(n.normalize("老年卡啊要带什么啊").text, "老年卡要带什么");
+        assert_eq!(n.normalize("哈喽").text, "哈喽");
+    }
+
+    #[test]
     fn dialect_rewritten() {
         assert_eq!(norm("么样搞"), "怎么搞");
     }
