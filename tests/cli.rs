@@ -131,3 +131,23 @@ fn chat_sandbox_answers_addressed_lines_and_a_digit_picks_from_the_list() {
         .trim_start_matches("2. ");
     assert!(replies[1].contains(second_choice), "{text}");
 }
+
+#[test]
+fn a_second_chat_session_on_the_same_data_is_not_a_replay_of_the_first() {
+    let data = tempfile::tempdir().unwrap();
+    let session = |line: &str| {
+        let mut child = bangban()
+            .args(["chat", "--data"])
+            .arg(data.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    let first = session("@帮我查一下我家低保批下来了没有\n");
+    let second = session("@窗口工作人员态度太差了，我要投诉\n");
+    assert!(first.contains("工单号：1"), "{first}");
+    assert!(second.contains("工单号：2"), "{second}");
+}

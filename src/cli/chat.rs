@@ -35,6 +35,11 @@ pub fn run(config: Config, args: &Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // Message ids must be new in every session: with --data a second session must not look like
+    // a replay of the first one's messages.
+    let session = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -50,7 +55,7 @@ pub fn run(config: Config, args: &Args) -> anyhow::Result<()> {
             chat: Chat::Group(SANDBOX_GROUP.into()),
             sender: "resident".into(),
             sender_name: Some("居民".into()),
-            message_id: format!("chat-{n}"),
+            message_id: format!("chat-{session}-{n}"),
             text: text.trim_start_matches(['@', '＠']).to_string(),
             mentions_bot: addressed,
             reply_to: None,
