@@ -143,7 +143,12 @@ fn a_second_chat_session_on_the_same_data_is_not_a_replay_of_the_first() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(line.as_bytes())
+            .unwrap();
         String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
     };
     let first = session("@帮我查一下我家低保批下来了没有\n");

@@ -11,6 +11,18 @@ use std::time::Duration;
 
 const UNCOVERED: &str = "@村里的路灯坏了找谁";
 
+/// Whether `text` carries the after-hours notice as `org.toml` words it (the fixed parts around
+/// `{when}`, e.g. "上班后回复您").
+fn after_hours_notice(text: &str) -> bool {
+    let wording = &config().org.replies.after_hours;
+    let (head, tail) = wording.split_once("{when}").expect("{when} in after_hours");
+    [head, tail]
+        .iter()
+        .map(|part| part.trim_matches(|c: char| c.is_whitespace() || "，。".contains(c)))
+        .filter(|part| !part.is_empty())
+        .any(|part| text.contains(part))
+}
+
 #[tokio::test]
 async fn a_ticket_from_question_to_rating_with_its_audit_trail() {
     let (bot, _dir) = bot();
@@ -23,7 +35,7 @@ async fn a_ticket_from_question_to_rating_with_its_audit_trail() {
     assert!(told.text.contains("工单号：1"), "{}", told.text);
     assert!(told.text.contains("大湖村帮办专员"), "{}", told.text);
     assert!(
-        !told.text.contains("下班"),
+        !after_hours_notice(&told.text),
         "in office hours: {}",
         told.text
     );
@@ -290,6 +302,7 @@ async fn after_hours_the_resident_is_told_when_to_expect_an_answer() {
         .unwrap();
     let told = one_to_group(&out, DAHU_GROUP).text;
     assert!(told.contains("不在岗"), "{told}");
+    assert!(after_hours_notice(&told), "{told}");
     assert!(told.contains("12月7日（周一）8:30"), "{told}");
     // Lunch on a working day: this afternoon.
     let out = bot
@@ -462,12 +475,21 @@ async fn agents_see_their_tickets_and_details() {
         text.contains("已受理") && text.contains("建单") && text.contains("接单"),
         "{text}"
     );
-    // A mistyped command from an agent gets the usage; a resident's "回复1" is no command.
-    let out = bot
-        .handle_at(&said(AGENTS_GROUP, DAHU_AGENT, "a3", "接单"), monday(9, 8))
-        .await
-        .unwrap();
-    assert!(one_to_group(&out, AGENTS_GROUP).text.contains("专员命令"));
+    // A mistyped command from an agent gets a hint saying what is missing.
+    for (id, typed, hint) in [
+        ("a3", "接单", "请写工单号，例如：接单 12"),
+        ("a5", "接单 abc", "请写工单号"),
+        ("a6", "回复 2", "请写回复内容"),
+        ("a7", "转办 2", "请写转给谁"),
+        ("a8", "/help", "专员命令"),
+    ] {
+        let out = bot
+            .handle_at(&said(AGENTS_GROUP, DAHU_AGENT, id, typed), monday(9, 8))
+            .await
+            .unwrap();
+        let text = one_to_group(&out, AGENTS_GROUP).text;
+        assert!(text.contains(hint), "{typed}: {text}");
+    }
     let out = bot
         .handle_at(
             &said(AGENTS_GROUP, DAHU_AGENT, "a4", "办结 99"),
@@ -531,7 +553,8 @@ async fn personal_numbers_in_a_group_get_advice_and_go_private() {
             .text
             .contains("不能发到居民群里")
     );
-    // Chatter with a phone number, not to the bot: advice only, no ticket.
+    // A number posted not to the bot: the advice promises that an agent gets in touch privately,
+    // so a ticket is opened and the village's agent notified — the number masked.
     let out = bot
         .handle_at(
             &said(DAHU_GROUP, "700002", "m2", "我换号了 139 1234 5678"),
@@ -539,9 +562,36 @@ async fn personal_numbers_in_a_group_get_advice_and_go_private() {
         )
         .await
         .unwrap();
+    let told = one_to_group(&out, DAHU_GROUP).text;
+    assert!(
+        told.contains("手机号") && told.contains("私下联系") && told.contains("工单号：2"),
+        "{told}"
+    );
+    let note = one_to_group(&out, AGENTS_GROUP);
+    assert_eq!(note.mention.as_deref(), Some(DAHU_AGENT));
+    assert!(
+        note.text.contains("新工单 2") && note.text.contains("需私聊"),
+        "{}",
+        note.text
+    );
+    assert!(note.text.contains("139******78"), "{}", note.text);
+    for s in sent(&out) {
+        assert!(!s.text.contains("1234 5678"), "never echoed: {s:?}");
+    }
+    let t = tickets.get(2).unwrap().unwrap();
+    assert_eq!(t.reason, bangban::store::tickets::Reason::Privacy);
+    assert_eq!(t.handler, Handler::Village("v01".into()));
+    // An agent posting a number in a village group (their work phone) gets the advice only.
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, DAHU_AGENT, "m3", "有事打我电话13812345678"),
+            monday(9, 8),
+        )
+        .await
+        .unwrap();
     assert!(one_to_group(&out, DAHU_GROUP).text.contains("手机号"));
     assert!(to_group(&out, AGENTS_GROUP).is_empty());
-    assert_eq!(tickets.all().unwrap().len(), 1);
+    assert_eq!(tickets.all().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -725,7 +775,7 @@ async fn residents_are_told_when_the_agents_who_follow_up_are_on_duty() {
         .unwrap();
     let told = one_to_group(&out, GUODANG_GROUP).text;
     assert!(told.contains("郭垱村帮办专员"), "{told}");
-    assert!(!told.contains("下班"), "{told}");
+    assert!(!after_hours_notice(&told), "{told}");
     // …while 大湖村's agent has no `duty` and keeps office hours.
     let out = bot
         .handle_at(&said(DAHU_GROUP, RESIDENT, "m2", UNCOVERED), saturday(9, 0))
@@ -845,4 +895,426 @@ async fn the_ladder_counts_the_duty_time_of_the_agents_responsible() {
             .text
             .contains("工单 2 升级到乡镇")
     );
+}
+
+/// `said` with the resident's display name (their group card) given.
+fn said_as(
+    name: &str,
+    chat: &str,
+    sender: &str,
+    id: &str,
+    text: &str,
+) -> bangban_contract::Incoming {
+    bangban_contract::Incoming {
+        sender_name: Some(name.into()),
+        ..said(chat, sender, id, text)
+    }
+}
+
+#[tokio::test]
+async fn a_huge_message_is_capped_in_the_ticket_short_in_groups_and_exports() {
+    let (bot, _dir) = bot();
+    let huge = format!("@村里的路灯坏了找谁{}", "晚上一直不亮".repeat(6000));
+    let total = huge.trim_start_matches('@').chars().count();
+    assert!(total > 36_000);
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m1", &huge), monday(9, 0))
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, DAHU_GROUP).text.contains("工单号：1"));
+    // The agents' group gets an excerpt: one short message, not ~45.
+    let note = one_to_group(&out, AGENTS_GROUP).text;
+    assert!(note.chars().count() < 500, "{} chars", note.chars().count());
+    assert!(note.contains("路灯坏了") && note.contains('…'), "{note}");
+    // The ticket keeps the first 2,000 characters, saying it was cut.
+    let tickets = bot.store().tickets().unwrap();
+    let t = tickets.get(1).unwrap().unwrap();
+    assert!(t.question.starts_with("村里的路灯坏了找谁晚上一直不亮"));
+    assert!(t.question.chars().count() <= 2_100, "{}", t.question.len());
+    assert!(
+        t.question.contains(&format!("原消息共{total}字")),
+        "{}",
+        &t.question[t.question.len() - 120..]
+    );
+    // `工单 1` in the agents' group is short; in a private chat the agent reads the whole ticket.
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a1", "工单 1"),
+            monday(9, 5),
+        )
+        .await
+        .unwrap();
+    let shown = one_to_group(&out, AGENTS_GROUP).text;
+    assert!(
+        shown.chars().count() < 600,
+        "{} chars",
+        shown.chars().count()
+    );
+    let out = bot
+        .handle_at(&private(DAHU_AGENT, "p1", "工单 1"), monday(9, 6))
+        .await
+        .unwrap();
+    assert!(sent(&out)[0].text.contains(&t.question));
+
+    // A ticket stored before the cap (as big as the message was) still exports: cells are cut to
+    // Excel's limit. Its question starts like a formula: neutralised too.
+    let old = bangban::store::tickets::Ticket {
+        source: "onebot:10000:old".into(),
+        question: format!("=HYPERLINK(\"x\"){}", "长".repeat(40_000)),
+        ..t.clone()
+    };
+    tickets.create_once(&old).unwrap();
+    let rows = ledger::load(&config(), bot.store(), Period::default()).unwrap();
+    let sheet = xlsx::cells(&ledger::xlsx(&rows).expect("the XLSX export succeeds"));
+    assert_eq!(sheet.len(), 3);
+    assert!(
+        sheet[1][5].starts_with("村里的路灯坏了找谁"),
+        "{}",
+        &sheet[1][5][..60]
+    );
+    let cut = &sheet[2][5];
+    assert!(cut.starts_with("'=HYPERLINK"), "{}", &cut[..40]);
+    assert_eq!(cut.encode_utf16().count(), ledger::CELL_MAX);
+    assert!(cut.ends_with('…'));
+}
+
+#[tokio::test]
+async fn only_the_township_centre_and_above_work_on_a_bad_ratings_follow_up() {
+    let (bot, _dir) = bot();
+    bot.handle_at(&said(DAHU_GROUP, RESIDENT, "m1", UNCOVERED), monday(9, 0))
+        .await
+        .unwrap();
+    bot.handle_at(
+        &said(AGENTS_GROUP, DAHU_AGENT, "a1", "办结 1"),
+        monday(9, 30),
+    )
+    .await
+    .unwrap();
+    bot.handle_at(&said(DAHU_GROUP, RESIDENT, "m2", "5"), monday(9, 40))
+        .await
+        .unwrap();
+    let tickets = bot.store().tickets().unwrap();
+    assert_eq!(tickets.get(2).unwrap().unwrap().follow_up_of, Some(1));
+    // The rated agent (大湖村's) may not claim, transfer, reply to or resolve the follow-up.
+    for (id, command) in [
+        ("a2", "接单 2"),
+        ("a3", "转办 2 大湖村"),
+        ("a4", "回复 2 我已经处理好了"),
+        ("a5", "办结 2"),
+    ] {
+        let out = bot
+            .handle_at(&said(AGENTS_GROUP, DAHU_AGENT, id, command), monday(9, 45))
+            .await
+            .unwrap();
+        let text = one_to_group(&out, AGENTS_GROUP).text;
+        assert!(
+            text.contains("差评后的回访") && text.contains("不能操作"),
+            "{command}: {text}"
+        );
+        assert!(to_group(&out, DAHU_GROUP).is_empty(), "{command}");
+    }
+    let t = tickets.get(2).unwrap().unwrap();
+    assert_eq!((t.stage, t.events.len()), (Stage::Pending, 1));
+    // The township centre, the district and admins may.
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, MIAOLING_AGENT, "a6", "接单 2"),
+            monday(9, 50),
+        )
+        .await
+        .unwrap();
+    assert!(
+        one_to_group(&out, AGENTS_GROUP)
+            .text
+            .contains("已接单：工单2")
+    );
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DISTRICT_AGENT, "a7", "回复 2 我们明天回访"),
+            monday(9, 51),
+        )
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, DAHU_GROUP).text.contains("我们明天回访"));
+    let out = bot
+        .handle_at(&said(AGENTS_GROUP, "800900", "a8", "办结 2"), monday(9, 52))
+        .await
+        .unwrap();
+    assert!(to_group(&out, AGENTS_GROUP)[0].text.contains("已办结"));
+    // An ordinary ticket of 大湖村 stays the village agent's.
+    bot.handle_at(&said(DAHU_GROUP, RESIDENT, "m3", UNCOVERED), monday(10, 0))
+        .await
+        .unwrap();
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a9", "接单 3"),
+            monday(10, 1),
+        )
+        .await
+        .unwrap();
+    assert!(
+        one_to_group(&out, AGENTS_GROUP)
+            .text
+            .contains("已接单：工单3")
+    );
+}
+
+#[tokio::test]
+async fn numbers_in_residents_display_names_are_masked_where_groups_and_the_ledger_see_them() {
+    let (bot, _dir) = bot();
+    let name = "王建国13907111234";
+    let out = bot
+        .handle_at(
+            &said_as(name, DAHU_GROUP, RESIDENT, "m1", UNCOVERED),
+            monday(9, 0),
+        )
+        .await
+        .unwrap();
+    let note = one_to_group(&out, AGENTS_GROUP).text;
+    assert!(note.contains("王建国139******34（700001）"), "{note}");
+    for s in sent(&out) {
+        assert!(!s.text.contains("13907111234"), "{s:?}");
+    }
+    // `工单 1` in the agents' group: neither the summary nor the trail shows the number.
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a1", "工单 1"),
+            monday(9, 5),
+        )
+        .await
+        .unwrap();
+    let shown = one_to_group(&out, AGENTS_GROUP).text;
+    assert!(
+        shown.contains("王建国139******34") && !shown.contains("13907111234"),
+        "{shown}"
+    );
+    // Privately the agent sees the name as it is.
+    let out = bot
+        .handle_at(&private(DAHU_AGENT, "p1", "工单 1"), monday(9, 6))
+        .await
+        .unwrap();
+    assert!(sent(&out)[0].text.contains(name));
+    // The ledger: 居民 masked, in the rows and both files.
+    let rows = ledger::load(&config(), bot.store(), Period::default()).unwrap();
+    assert_eq!(rows[0].resident, "王建国139******34（700001）");
+    let csv = String::from_utf8(ledger::csv(&rows).unwrap()).unwrap();
+    assert!(!csv.contains("13907111234"));
+    let sheet = xlsx::cells(&ledger::xlsx(&rows).unwrap());
+    assert_eq!(sheet[1][3], "王建国139******34（700001）");
+}
+
+#[tokio::test]
+async fn a_rating_counts_only_within_the_window_and_in_clear_forms() {
+    let (bot, _dir) = bot();
+    let tickets = bot.store().tickets().unwrap();
+    bot.handle_at(&said(DAHU_GROUP, RESIDENT, "m1", UNCOVERED), monday(9, 0))
+        .await
+        .unwrap();
+    bot.handle_at(
+        &said(AGENTS_GROUP, DAHU_AGENT, "a1", "办结 1"),
+        monday(9, 30),
+    )
+    .await
+    .unwrap();
+    // Points have no clear scale (our 5 is 非常不满意): not a rating, nothing happens.
+    for (id, text) in [("m2", "打5分"), ("m3", "5分")] {
+        let out = bot
+            .handle_at(&said(DAHU_GROUP, RESIDENT, id, text), monday(9, 40))
+            .await
+            .unwrap();
+        assert!(out.is_empty(), "{text}: {out:?}");
+    }
+    assert_eq!(tickets.get(1).unwrap().unwrap().stage, Stage::Resolved);
+    // Five stars is the best.
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m4", "五星"), monday(9, 41))
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, DAHU_GROUP).text.contains("谢谢"));
+    assert_eq!(
+        tickets.get(1).unwrap().unwrap().rating,
+        Some(Rating::VerySatisfied)
+    );
+
+    // Resolved on Monday 10:00; the window is 3 days (org.toml [rating] window_days).
+    bot.handle_at(&said(DAHU_GROUP, RESIDENT, "m5", UNCOVERED), monday(9, 50))
+        .await
+        .unwrap();
+    bot.handle_at(
+        &said(AGENTS_GROUP, DAHU_AGENT, "a2", "办结 2"),
+        monday(10, 0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(config().org.rating_window, 3 * 86_400);
+    // Thursday 10:01: too late, a "4" is an ordinary message — no rating, no follow-up.
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, RESIDENT, "m6", "4"),
+            at(2026, 12, 10, 10, 1),
+        )
+        .await
+        .unwrap();
+    assert!(out.is_empty(), "{out:?}");
+    let t = tickets.get(2).unwrap().unwrap();
+    assert_eq!((t.stage, t.rating), (Stage::Resolved, None));
+    assert_eq!(tickets.all().unwrap().len(), 2);
+    // Within the window (Thursday 09:59) it counts.
+    bot.handle_at(
+        &said(DAHU_GROUP, RESIDENT, "m7", UNCOVERED),
+        at(2026, 12, 10, 9, 0),
+    )
+    .await
+    .unwrap();
+    bot.handle_at(
+        &said(AGENTS_GROUP, DAHU_AGENT, "a3", "办结 3"),
+        at(2026, 12, 10, 9, 1),
+    )
+    .await
+    .unwrap();
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, RESIDENT, "m8", "2"),
+            at(2026, 12, 13, 8, 59),
+        )
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, DAHU_GROUP).text.contains("谢谢"));
+    assert_eq!(
+        tickets.get(3).unwrap().unwrap().rating,
+        Some(Rating::Satisfied)
+    );
+}
+
+#[tokio::test]
+async fn ticket_lists_and_details_stay_out_of_village_groups() {
+    let (bot, _dir) = bot();
+    bot.handle_at(
+        &said(
+            DAHU_GROUP,
+            RESIDENT,
+            "m1",
+            "@村里的路灯坏了找谁，我家门口那盏",
+        ),
+        monday(9, 0),
+    )
+    .await
+    .unwrap();
+    for (chat, id, command) in [
+        (DAHU_GROUP, "g1", "我的工单"),
+        (DAHU_GROUP, "g2", "工单 1"),
+        ("900002", "g3", "/mine"),
+        ("900002", "g4", "/ticket 1"),
+    ] {
+        let out = bot
+            .handle_at(&said(chat, DAHU_AGENT, id, command), monday(9, 5))
+            .await
+            .unwrap();
+        let text = one_to_group(&out, chat).text;
+        assert_eq!(text, "请在专员群或私聊里查工单。", "{command}");
+    }
+    // Claiming from a village group works, without repeating the question there.
+    let out = bot
+        .handle_at(&said("900002", DAHU_AGENT, "g5", "接单 1"), monday(9, 6))
+        .await
+        .unwrap();
+    let text = one_to_group(&out, "900002").text;
+    assert_eq!(text, "已接单：工单1。");
+    // The agents' group and private chats still list them.
+    let out = bot
+        .handle_at(
+            &said(AGENTS_GROUP, DAHU_AGENT, "a1", "我的工单"),
+            monday(9, 7),
+        )
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, AGENTS_GROUP).text.contains("我家门口"));
+    let out = bot
+        .handle_at(&private(DAHU_AGENT, "p1", "工单 1"), monday(9, 8))
+        .await
+        .unwrap();
+    assert!(sent(&out)[0].text.contains("我家门口"));
+}
+
+#[tokio::test]
+async fn ledger_cells_that_look_like_formulas_are_neutralised() {
+    let (bot, _dir) = bot();
+    for (i, name) in ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)"]
+        .iter()
+        .enumerate()
+    {
+        bot.handle_at(
+            &said_as(name, DAHU_GROUP, RESIDENT, &format!("m{i}"), UNCOVERED),
+            monday(9, i as u64),
+        )
+        .await
+        .unwrap();
+    }
+    let rows = ledger::load(&config(), bot.store(), Period::default()).unwrap();
+    let csv = String::from_utf8(ledger::csv(&rows).unwrap()).unwrap();
+    let sheet = xlsx::cells(&ledger::xlsx(&rows).unwrap());
+    for (i, row) in rows.iter().enumerate() {
+        let expected = format!("'{}", row.resident);
+        assert_eq!(sheet[i + 1][3], expected);
+        assert!(csv.contains(&expected), "{expected} in {csv}");
+    }
+    assert!(
+        !csv.lines().any(|l| l.contains(",=") || l.contains(",\"=")),
+        "{csv}"
+    );
+}
+
+#[tokio::test]
+async fn the_ledger_names_who_first_accepted_with_when() {
+    let (bot, _dir) = bot();
+    bot.handle_at(&said(DAHU_GROUP, RESIDENT, "m1", UNCOVERED), monday(9, 0))
+        .await
+        .unwrap();
+    bot.handle_at(
+        &said(AGENTS_GROUP, DAHU_AGENT, "a1", "接单 1"),
+        monday(9, 5),
+    )
+    .await
+    .unwrap();
+    bot.handle_at(
+        &said(AGENTS_GROUP, DAHU_AGENT, "a2", "转办 1 庙岭镇"),
+        monday(9, 10),
+    )
+    .await
+    .unwrap();
+    let accepted = |bot: &bangban::engine::Engine| {
+        let rows = ledger::load(&config(), bot.store(), Period::default()).unwrap();
+        (rows[0].claimed_at.clone(), rows[0].claimed_by.clone())
+    };
+    let first = (
+        "2026-12-07 09:05".to_string(),
+        "大湖村帮办专员（示例）".to_string(),
+    );
+    // Transferred and waiting: still accepted by 大湖村's agent at 09:05.
+    assert_eq!(accepted(&bot), first);
+    bot.handle_at(
+        &said(AGENTS_GROUP, MIAOLING_AGENT, "a3", "接单 1"),
+        monday(9, 20),
+    )
+    .await
+    .unwrap();
+    bot.handle_at(
+        &said(AGENTS_GROUP, MIAOLING_AGENT, "a4", "办结 1"),
+        monday(9, 30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(accepted(&bot), first);
+}
+
+#[tokio::test]
+async fn a_ticket_from_a_private_chat_says_so() {
+    let (bot, _dir) = bot();
+    let out = bot
+        .handle_at(&private(RESIDENT, "p1", "村里的路灯坏了找谁"), monday(9, 0))
+        .await
+        .unwrap();
+    let note = one_to_group(&out, AGENTS_GROUP).text;
+    assert!(note.contains("QQ私聊 居民"), "{note}");
+    assert!(!note.contains("未登记的群"), "{note}");
 }

@@ -58,11 +58,18 @@ async fn serve(engine: Arc<Engine>, token: Option<&str>) -> SocketAddr {
 }
 
 fn bangban(args: &[&str]) -> Output {
+    bangban_with(&[], args)
+}
+
+/// `bangban args` with environment variables `env` set (and no other of bangban's).
+fn bangban_with(env: &[(&str, &str)], args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bangban"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("BANGBAN_CONFIG")
         .env_remove("BANGBAN_DATA")
         .env_remove("BANGBAN_ADMIN_TOKEN")
+        .env_remove("BANGBAN_LISTEN")
+        .envs(env.iter().copied())
         .args(args)
         .output()
         .unwrap()
@@ -167,6 +174,45 @@ async fn the_running_bot_serves_the_ledger_and_the_cli_goes_through_it() {
         listed.contains("周汤村") && listed.contains("路灯坏了"),
         "{listed}"
     );
+
+    // Without --server, the CLI finds the bot where `bangban run` listens: BANGBAN_LISTEN.
+    let data = dir.path().to_str().unwrap().to_string();
+    let listen = addr.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        bangban_with(
+            &[("BANGBAN_LISTEN", &listen)],
+            &["tickets", "list", "--data", &data],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&addr.to_string()));
+    assert!(text(&out.stdout).contains("共 2 件"));
+}
+
+#[test]
+fn the_cli_refuses_a_directory_without_bangban_data() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a database").unwrap();
+    for args in [
+        &["tickets", "list"][..],
+        &["tickets", "export", "--format", "csv"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--data", dir.path().to_str().unwrap()]);
+        let out = bangban(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains("没有机器人的数据"), "{err}");
+        assert!(!text(&out.stdout).contains("共 0 件"));
+    }
+    // Nothing was created there.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["notes.txt"]);
 }
 
 #[tokio::test]

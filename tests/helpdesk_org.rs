@@ -60,6 +60,7 @@ fn the_sample_is_the_1_5_76_network_with_its_groups_and_agents() {
     assert!(org.person(Platform::Onebot, "700001").is_none());
     assert_eq!((org.escalation.t1, org.escalation.t2), (30 * 60, 120 * 60));
     assert_eq!(org.context_secs, 10 * 60);
+    assert_eq!(org.rating_window, 3 * 86_400);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -113,6 +114,7 @@ fn a_broken_organisation_is_reported_by_file_key_and_expectation() {
         // …and 庙岭镇's centre agent now serves 蒲团乡: nobody serves v02 any more.
         (r#"townships = ["miaoling"]"#, r#"townships = ["putuan"]"#),
         ("context_minutes = 10", "context_minutes = 0"),
+        ("window_days = 3", "window_days = 0"),
         ("{ticket}，", "，"),
         (
             r#"groups = { onebot = ["900003"] }"#,
@@ -130,6 +132,7 @@ fn a_broken_organisation_is_reported_by_file_key_and_expectation() {
         ("agents.a02.villages", "\"v99\" is not a village"),
         ("villages.v02", "no agent serves this village"),
         ("dialogue.context_minutes", "from 1 to 1440"),
+        ("rating.window_days", "from 1 to 30"),
         ("replies.ticket", "{ticket}"),
         (
             "villages.v03.groups",

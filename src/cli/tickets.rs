@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::helpdesk::ledger::{self, Period, Row};
 use crate::store::{Store, StoreError};
 use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -14,7 +15,8 @@ pub struct Args {
     #[arg(long, env = "BANGBAN_DATA", global = true)]
     data: Option<PathBuf>,
     /// The running bot, asked when the data directory is in use
-    /// [default: http:// + the listen address of bangban.toml, i.e. http://127.0.0.1:8080].
+    /// [default: http:// + the listen address: BANGBAN_LISTEN, else server.listen of bangban.toml,
+    /// i.e. http://127.0.0.1:8080].
     #[arg(long, global = true)]
     server: Option<String>,
     #[command(subcommand)]
@@ -79,13 +81,10 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
         .data
         .clone()
         .unwrap_or_else(|| config.service.data_dir.clone());
-    let server = args.server.clone().unwrap_or_else(|| {
-        let mut addr = config.service.server.listen;
-        if addr.ip().is_unspecified() {
-            addr.set_ip([127, 0, 0, 1].into());
-        }
-        format!("http://{addr}")
-    });
+    let server = match &args.server {
+        Some(url) => url.clone(),
+        None => default_server(config)?,
+    };
     let source = open(&dir, &server)?;
     match &args.command {
         Sub::List(_) => {
@@ -130,11 +129,41 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The running bot's address, as `bangban run` listens: `BANGBAN_LISTEN`, else `server.listen`
+/// of bangban.toml; an unspecified address (0.0.0.0, ::) is reached on loopback.
+fn default_server(config: &Config) -> anyhow::Result<String> {
+    let mut addr = match std::env::var("BANGBAN_LISTEN") {
+        Ok(text) if !text.trim().is_empty() => text.trim().parse::<SocketAddr>().map_err(|_| {
+            anyhow::anyhow!(
+                "BANGBAN_LISTEN 的地址“{text}”不对，要写成 IP:端口，例如 127.0.0.1:8080"
+            )
+        })?,
+        _ => config.service.server.listen,
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Ok(format!("http://{addr}"))
+}
+
 /// Opens the data directory, or falls back to the running bot when it holds the directory.
+/// A directory without a bangban database is refused: opening it would create an empty one and
+/// report an empty ledger.
 fn open(dir: &Path, server: &str) -> anyhow::Result<Source> {
     if !dir.is_dir() {
         anyhow::bail!(
             "没有找到数据目录 {}。用 --data 指定，或设置 BANGBAN_DATA。",
+            dir.display()
+        );
+    }
+    // sled keeps `conf` and `db` in every database directory it created.
+    if !dir.join("conf").is_file() || !dir.join("db").is_file() {
+        anyhow::bail!(
+            "{} 里没有机器人的数据（找不到 conf 和 db 文件），没有读取。\n\
+             请用 --data 指定机器人的数据目录（bangban.toml 里的 data_dir），或设置 BANGBAN_DATA。",
             dir.display()
         );
     }

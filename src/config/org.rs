@@ -1,7 +1,8 @@
 //! `bot-config/org.toml`: the organisation — the district centre, the township centres, the village
 //! stations and their chat groups per platform, the agents (帮办代办专员), what they cover and
 //! their own duty hours, the admins, the agents' chats, office hours, the ladder's escalation
-//! times, how long dialogue context lasts, and the help desk's wording for residents.
+//! times, how long dialogue context lasts, how long after 办结 a rating is taken, and the help
+//! desk's wording for residents.
 //!
 //! Tables are keyed by a stable id (`[villages] v01 = { … }`) so that an error names
 //! `villages.v01.township` and other records refer to each other by id.
@@ -31,6 +32,8 @@ pub struct Org {
     pub escalation: Escalation,
     /// How long dialogue context (the item just discussed, a pending choice) lasts, in seconds.
     pub context_secs: i64,
+    /// How long after 办结 a resident's reply counts as their rating, in seconds.
+    pub rating_window: i64,
     pub replies: DeskReplies,
     chats: HashMap<(Platform, String), usize>,
     people: HashMap<(Platform, String), PersonRef>,
@@ -362,6 +365,8 @@ struct OrgFile {
     office_hours: HoursSpec,
     escalation: EscalationSpec,
     dialogue: DialogueSpec,
+    #[serde(default)]
+    rating: RatingSpec,
     replies: DeskReplies,
 }
 
@@ -434,6 +439,26 @@ struct EscalationSpec {
 #[serde(deny_unknown_fields)]
 struct DialogueSpec {
     context_minutes: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatingSpec {
+    /// A reply 1–5 counts as the rating for this many days after 办结.
+    #[serde(default = "default_rating_days")]
+    window_days: i64,
+}
+
+fn default_rating_days() -> i64 {
+    3
+}
+
+impl Default for RatingSpec {
+    fn default() -> RatingSpec {
+        RatingSpec {
+            window_days: default_rating_days(),
+        }
+    }
 }
 
 /// Loads `org.toml` from the config directory; problems are pushed to `errors`.
@@ -657,6 +682,13 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
             "expected a whole number of minutes from 1 to 1440",
         );
     }
+    let rating_days = spec.rating.window_days;
+    if !(1..=30).contains(&rating_days) {
+        v.err(
+            "rating.window_days",
+            "expected a whole number of days from 1 to 30",
+        );
+    }
     let r = &spec.replies;
     for (key, text, needed) in [
         ("ticket", &r.ticket, &["{ticket}", "{who}"][..]),
@@ -694,6 +726,7 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
             t2: e.t2_minutes * 60,
         },
         context_secs: c * 60,
+        rating_window: rating_days * 86_400,
         replies: spec.replies,
         chats,
         people,

@@ -4,9 +4,9 @@
 //! [`crate::store`]. For each message, in order: an agent's command goes to the help desk; a
 //! rating after 办结 is taken; a number picks from the list the bot just offered and a follow-up
 //! ("那要多久？") refers to the item just discussed ([`dialogue`]); personal numbers posted in a
-//! group get the privacy advice; then the understanding's decision is carried out — an answer
-//! (naming the asker's own village station and township centre when they ask where), a question
-//! back, help, or a ticket for an agent.
+//! group get the privacy advice and a ticket (an agent follows up privately); then the
+//! understanding's decision is carried out — an answer (naming the asker's own village station
+//! and township centre when they ask where), a question back, help, or a ticket for an agent.
 //!
 //! Time is passed in (`handle_at`, `tick`), so tests drive the clock.
 
@@ -73,8 +73,9 @@ impl Engine {
         let now_s = (now_ms / 1000) as i64;
         let org = &self.config.org;
         let text = event.text.trim();
+        // Never the text itself: residents post ID-card and phone numbers in groups.
         tracing::debug!(platform = ?event.platform, chat = %event.chat.id(),
-            text = %privacy::mask(text), "message");
+            message = %event.message_id, chars = text.chars().count(), "message");
         let group = matches!(event.chat, Chat::Group(_));
         let agents_chat = group && org.is_agents_chat(event.platform, event.chat.id());
 
@@ -84,7 +85,7 @@ impl Engine {
                 if org.person(event.platform, &event.sender).is_some()
                     && (agents_chat || !group || text.starts_with(['/', '／'])) =>
             {
-                return Ok(vec![reply_to(event, commands::USAGE.into())]);
+                return Ok(vec![reply_to(event, commands::hint(text))]);
             }
             _ => {}
         }
@@ -123,7 +124,10 @@ impl Engine {
                     &org.replies.privacy,
                     &[("what", &privacy::describe(&kinds))],
                 );
-                if u.decision == Decision::Ignore {
+                // The advice promises that an agent will get in touch privately: a ticket makes
+                // it true, also for a message not addressed to the bot. Agents and admins posting
+                // a number (their own work phone, say) get the advice only.
+                if org.person(event.platform, &event.sender).is_some() {
                     return Ok(vec![reply_to(event, advice)]);
                 }
                 let item = self.item_id(&u);

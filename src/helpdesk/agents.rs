@@ -6,12 +6,17 @@ use super::{Desk, actor, fill, notify, privacy, secs};
 use crate::config::org::{Org, Person};
 use crate::engine::reply_to;
 use crate::runtime::metrics::record_ticket;
-use crate::store::tickets::{Actor, Change, Handler, Stage, Ticket, TicketEvent, source_key};
+use crate::store::tickets::{
+    Actor, Change, Handler, Level, Stage, Ticket, TicketEvent, source_key,
+};
 use bangban_contract::{Chat, Incoming, Outgoing};
 use std::fmt::Write;
 
 /// How many tickets `我的工单` lists of each kind.
 const LIST_MAX: usize = 20;
+
+/// `我的工单` and `工单 N` typed where residents read (a village group): no details there.
+const NOT_HERE: &str = "请在专员群或私聊里查工单。";
 
 enum Act {
     Claim,
@@ -44,6 +49,9 @@ impl Desk {
         };
         let act = match command {
             Command::Help => return Ok(vec![reply_to(event, USAGE.into())]),
+            Command::Mine | Command::Show(_) if !staff_chat(org, event) => {
+                return Ok(vec![reply_to(event, NOT_HERE.into())]);
+            }
             Command::Mine => return self.mine(event, person),
             Command::Show(n) => return self.show(event, person, n),
             Command::Claim(n) => (n, Act::Claim),
@@ -81,10 +89,7 @@ impl Desk {
                 return Err(Refusal::Done);
             }
             if !may_act(org, person, t) {
-                return Err(Refusal::Say(format!(
-                    "工单{n}不归您负责（现在在{}那里）。需要的话请他们转办给您。",
-                    notify::who(org, &t.handler)
-                )));
+                return Err(Refusal::Say(refusal(org, t)));
             }
             if t.stage.is_closed() {
                 return Err(Refusal::Say(format!("工单{n}已经办结了。")));
@@ -121,6 +126,10 @@ impl Desk {
         let id = t.id.to_string();
         let in_group = matches!(event.chat, Chat::Group(_));
         match &done.change {
+            // Where residents read (a village group), no details of someone else's question.
+            Change::Claimed if !staff_chat(org, event) => {
+                vec![reply_to(event, format!("已接单：工单{id}。"))]
+            }
             Change::Claimed => vec![reply_to(
                 event,
                 format!(
@@ -203,10 +212,7 @@ impl Desk {
             return Ok(vec![reply_to(event, format!("没有工单{n}。"))]);
         };
         if !may_act(org, person, &t) {
-            return Ok(vec![reply_to(
-                event,
-                format!("工单{n}不归您负责，不能查看。"),
-            )]);
+            return Ok(vec![reply_to(event, refusal(org, &t))]);
         }
         let in_group = matches!(event.chat, Chat::Group(_));
         let mut text = format!(
@@ -216,17 +222,22 @@ impl Desk {
             notify::summary(org, &self.config.catalog, &t, in_group)
         );
         for e in &t.events {
+            // A resident's display name may carry a phone number (`王建国139…`).
+            let by = if in_group {
+                privacy::mask(&e.by.name)
+            } else {
+                e.by.name.clone()
+            };
             let _ = write!(
                 text,
-                "\n{} {}（{}）",
+                "\n{} {}（{by}）",
                 org.hours.format_datetime(secs(e.at)),
                 e.change.label(),
-                e.by.name
             );
             match &e.change {
                 Change::Replied { text: said } => {
                     let said = if in_group {
-                        privacy::mask(said)
+                        notify::excerpt(&privacy::mask(said))
                     } else {
                         said.clone()
                     };
@@ -334,18 +345,48 @@ fn claim(t: &mut Ticket, me: &Actor, now: u64, source: Option<&str>) {
 
 /// Whether `person` may work on `t`: admins and district agents always; agents serving the
 /// resident's village (directly or through its township); whoever the ticket is with now.
+///
+/// A follow-up of a bad rating (差评回访) is the township centre's: village agents — the rated
+/// agent among them — may not act on it or read it, unless it was handed to them by name
+/// (转办 to them or their village by someone who may).
 pub fn may_act(org: &Org, person: Person<'_>, t: &Ticket) -> bool {
     let Person::Agent(a) = person else {
         return true;
     };
+    let covers = t.village.as_deref().is_some_and(|v| org.covers(a, v))
+        && (t.follow_up_of.is_none() || notify::agent_level(a) >= Level::Township);
     a.district
-        || t.village.as_deref().is_some_and(|v| org.covers(a, v))
+        || covers
         || match &t.handler {
             Handler::Agent(id) => *id == a.id,
             Handler::Township(tid) => a.townships.contains(tid),
             Handler::Village(v) => a.villages.contains(v),
             Handler::District => false,
         }
+}
+
+/// Why `t` is not the agent's to act on or read.
+fn refusal(org: &Org, t: &Ticket) -> String {
+    let n = t.id;
+    if t.follow_up_of.is_some() {
+        return format!(
+            "工单{n}是居民差评后的回访，由乡镇便民服务中心或区里处理（现在在{}那里），您不能操作。",
+            notify::who(org, &t.handler)
+        );
+    }
+    format!(
+        "工单{n}不归您负责（现在在{}那里）。需要的话请他们转办给您。",
+        notify::who(org, &t.handler)
+    )
+}
+
+/// Whether `event` came from an agents' chat or a private chat: where ticket details may be
+/// shown. Village groups are where residents read.
+fn staff_chat(org: &Org, event: &Incoming) -> bool {
+    match &event.chat {
+        Chat::Private(_) => true,
+        Chat::Group(id) => org.is_agents_chat(event.platform, id),
+    }
 }
 
 /// Whether unclaimed `t` waits for `person` (its handler's agents; admins see all).

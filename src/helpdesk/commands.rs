@@ -96,6 +96,33 @@ pub fn parse(text: &str) -> Option<Parsed> {
     })
 }
 
+/// What an agent is told about a command that is not one in full ([`Parsed::Partial`]): what
+/// is missing, with an example; the whole usage when it is not clear.
+pub fn hint(text: &str) -> String {
+    let text = text.trim();
+    let body = text.strip_prefix(['/', '／']).unwrap_or(text).trim_start();
+    let Some((verb, rest)) = VERBS
+        .iter()
+        .find_map(|&(word, verb, _)| Some((verb, strip_prefix_ignore_case(body, word)?)))
+    else {
+        return USAGE.into();
+    };
+    let numbered = number(rest).is_some();
+    let hint = match verb {
+        Verb::Claim if !numbered => "请写工单号，例如：接单 12",
+        Verb::Resolve if !numbered => "请写工单号，例如：办结 12",
+        Verb::Show if !numbered => "请写工单号，例如：工单 12",
+        Verb::Reply if numbered => "请写回复内容，例如：回复 12 明天上午带身份证来村里",
+        Verb::Reply => "请写工单号和回复内容，例如：回复 12 明天上午带身份证来村里",
+        Verb::Transfer if numbered => {
+            "请写转给谁：专员名字、村名、乡镇名或“区中心”，例如：转办 12 庙岭镇"
+        }
+        Verb::Transfer => "请写工单号和转给谁，例如：转办 12 庙岭镇",
+        _ => return USAGE.into(),
+    };
+    hint.into()
+}
+
 fn strip_prefix_ignore_case<'a>(text: &'a str, word: &str) -> Option<&'a str> {
     let head = text.get(..word.len())?;
     head.eq_ignore_ascii_case(word).then(|| &text[word.len()..])
@@ -186,5 +213,16 @@ mod tests {
         assert_eq!(parse("老年卡要带什么"), None);
         assert_eq!(parse("/claimed 3"), None);
         assert_eq!(parse("接单 0"), Some(Parsed::Partial));
+    }
+
+    #[test]
+    fn partial_commands_get_a_specific_hint() {
+        assert!(hint("接单 abc").contains("请写工单号"));
+        assert!(hint("/claim").contains("接单 12"));
+        assert!(hint("回复 3").contains("请写回复内容"));
+        assert!(hint("回复 3 ").contains("请写回复内容"));
+        assert!(hint("回复").contains("工单号和回复内容"));
+        assert!(hint("转办 3").contains("转给谁"));
+        assert!(hint("我的工单 2").contains("专员命令"));
     }
 }

@@ -39,7 +39,7 @@ impl Desk {
             resident_name: event.sender_name.clone(),
             village: village.map(|v| v.id.clone()),
             item,
-            question: event.text.trim().to_string(),
+            question: capped(event.text.trim()),
             reason,
             follow_up_of: None,
             stage: Stage::Pending,
@@ -125,6 +125,30 @@ impl Desk {
     }
 }
 
+/// How many characters of a resident's message a ticket keeps.
+pub const QUESTION_MAX: usize = 2000;
+
+/// The message as a ticket keeps it: in full up to [`QUESTION_MAX`] characters; a longer one is
+/// cut, with a note saying so. The cut never leaves part of a number behind (a personal number
+/// cut short would no longer be recognised, and so not masked).
+pub fn capped(text: &str) -> String {
+    let Some((at, _)) = text.char_indices().nth(QUESTION_MAX) else {
+        return text.to_string();
+    };
+    let total = text.chars().count();
+    let head = &text[..at];
+    let trimmed = head.trim_end_matches(|c: char| {
+        c.is_ascii_digit() || ('０'..='９').contains(&c) || " -－XxＸ".contains(c)
+    });
+    // A personal number written in parts is at most a few dozen characters long.
+    let kept = if head.len() - trimmed.len() <= 80 {
+        trimmed
+    } else {
+        head
+    };
+    format!("{kept}……\n（原消息共{total}字，太长，只保留前面一部分）")
+}
+
 /// Where a new ticket starts: the village's own agents, else its township centre; the district
 /// centre when the village is not known (a private chat, an unregistered group).
 pub fn first_handler(org: &Org, village: Option<&str>) -> Handler {
@@ -144,5 +168,25 @@ pub fn handler_at(org: &Org, level: Level, village: Option<&str>) -> Handler {
         (Level::Village, _) => first_handler(org, village),
         (Level::Township, Some(t)) => Handler::Township(t),
         _ => Handler::District,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_capped_without_leaving_part_of_a_number() {
+        assert_eq!(capped("路灯坏了"), "路灯坏了");
+        let exact = "字".repeat(QUESTION_MAX);
+        assert_eq!(capped(&exact), exact);
+        let long = format!("{}13812345678后面还有", "字".repeat(QUESTION_MAX - 5));
+        let kept = capped(&long);
+        assert!(kept.starts_with(&"字".repeat(QUESTION_MAX - 5)));
+        assert!(!kept.contains("13812"), "{}", &kept[kept.len() - 90..]);
+        assert!(kept.ends_with(&format!(
+            "原消息共{}字，太长，只保留前面一部分）",
+            QUESTION_MAX + 10
+        )));
     }
 }

@@ -1,12 +1,17 @@
 //! The ledger (帮代办服务台账): every ticket as one row with the columns offices use, as CSV (with a
 //! BOM, so that Excel reads the Chinese) and as XLSX. Personal numbers are masked: the ledger is a
 //! file that travels; the ticket itself keeps the full text.
+//!
+//! 受理 is the first acceptance: 受理时间 and 受理人 are the time and the agent of the first claim,
+//! whoever holds the ticket later. In the files, a cell that a spreadsheet would take for a
+//! formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) is written with a
+//! leading apostrophe, and a cell is cut to Excel's limit of 32,767 characters.
 
 use super::hours::parse_date;
 use super::{notify, privacy, secs};
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::tickets::Ticket;
+use crate::store::tickets::{Change, Ticket};
 use serde::{Deserialize, Serialize};
 
 pub const COLUMNS: [&str; 11] = [
@@ -104,29 +109,30 @@ pub fn rows(config: &Config, tickets: &[Ticket], period: Period) -> Vec<Row> {
             let (day, _) = hours.local(secs(t.created_at));
             period.from.is_none_or(|f| day >= f) && period.to.is_none_or(|to| day <= to)
         })
-        .map(|t| Row {
-            id: t.id,
-            village: t
-                .village
-                .as_deref()
-                .and_then(|v| org.village(v))
-                .map_or_else(String::new, |v| v.name.clone()),
-            group: notify::chat_label(t.platform, &t.chat),
-            resident: notify::resident_label(t),
-            item: notify::item_label(&config.catalog, t.item.as_deref()),
-            question: privacy::mask(&t.question),
-            claimed_at: time(t.claimed_at),
-            claimed_by: t
-                .assignee
-                .as_ref()
-                .map_or_else(String::new, |a| a.name.clone()),
-            resolved_at: time(t.resolved_at),
-            duration: t
-                .resolved_at
-                .map_or_else(String::new, |r| duration(r.saturating_sub(t.created_at))),
-            rating: t.rating.map_or_else(String::new, |r| r.label().to_string()),
-            stage: t.stage.label().to_string(),
-            created_at: time(Some(t.created_at)),
+        .map(|t| {
+            // The first claim: 受理时间 and 受理人 together.
+            let accepted = t.events.iter().find(|e| e.change == Change::Claimed);
+            Row {
+                id: t.id,
+                village: t
+                    .village
+                    .as_deref()
+                    .and_then(|v| org.village(v))
+                    .map_or_else(String::new, |v| v.name.clone()),
+                group: notify::chat_label(t.platform, &t.chat),
+                resident: notify::resident_label(t, true),
+                item: notify::item_label(&config.catalog, t.item.as_deref()),
+                question: privacy::mask(&t.question),
+                claimed_at: time(accepted.map(|e| e.at).or(t.claimed_at)),
+                claimed_by: accepted.map_or_else(String::new, |e| e.by.name.clone()),
+                resolved_at: time(t.resolved_at),
+                duration: t
+                    .resolved_at
+                    .map_or_else(String::new, |r| duration(r.saturating_sub(t.created_at))),
+                rating: t.rating.map_or_else(String::new, |r| r.label().to_string()),
+                stage: t.stage.label().to_string(),
+                created_at: time(Some(t.created_at)),
+            }
         })
         .collect();
     rows.sort_by_key(|r| r.id);
@@ -148,12 +154,40 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
+/// The longest text Excel keeps in a cell, in UTF-16 code units.
+pub const CELL_MAX: usize = 32_767;
+
+/// `text` as a spreadsheet cell: a leading apostrophe when a spreadsheet would read it as a
+/// formula, and cut (ending with `…`) to [`CELL_MAX`].
+pub fn cell(text: &str) -> String {
+    let risky = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let mut out = String::with_capacity(text.len() + 1);
+    if risky {
+        out.push('\'');
+    }
+    let mut room = CELL_MAX - usize::from(risky);
+    if text.encode_utf16().count() <= room {
+        out.push_str(text);
+        return out;
+    }
+    room -= 1; // for the `…`
+    for c in text.chars() {
+        if c.len_utf16() > room {
+            break;
+        }
+        room -= c.len_utf16();
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
 /// The ledger as CSV, UTF-8 with a BOM.
 pub fn csv(rows: &[Row]) -> anyhow::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
     w.write_record(COLUMNS)?;
     for row in rows {
-        w.write_record(row.cells())?;
+        w.write_record(row.cells().iter().map(|c| cell(c)))?;
     }
     w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -175,8 +209,8 @@ pub fn xlsx(rows: &[Row]) -> anyhow::Result<Vec<u8>> {
     for (r, row) in rows.iter().enumerate() {
         let r = r as u32 + 1;
         sheet.write_number(r, 0, row.id as f64)?;
-        for (c, cell) in row.cells().iter().enumerate().skip(1) {
-            sheet.write_string(r, c as u16, cell)?;
+        for (c, text) in row.cells().iter().enumerate().skip(1) {
+            sheet.write_string(r, c as u16, self::cell(text))?;
         }
     }
     sheet.set_freeze_panes(1, 0)?;
@@ -192,6 +226,22 @@ mod tests {
         assert_eq!(duration(45 * 60_000), "45分钟");
         assert_eq!(duration(125 * 60_000), "2小时5分钟");
         assert_eq!(duration((3 * 24 * 60 + 4 * 60 + 10) * 60_000), "3天4小时");
+    }
+
+    #[test]
+    fn cells_are_never_formulas_and_fit_excel() {
+        for risky in ["=1+1", "+86", "-5", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(cell(risky), format!("'{risky}"));
+        }
+        assert_eq!(cell("大湖村"), "大湖村");
+        assert_eq!(cell(""), "");
+        let long = "好".repeat(40_000);
+        let cut = cell(&long);
+        assert_eq!(cut.encode_utf16().count(), CELL_MAX);
+        assert!(cut.ends_with('…'));
+        let emoji = format!("={}", "😀".repeat(20_000));
+        assert!(cell(&emoji).encode_utf16().count() <= CELL_MAX);
+        assert!(cell(&emoji).starts_with("'="));
     }
 
     #[test]

@@ -74,12 +74,18 @@ pub fn level_of(org: &Org, handler: &Handler) -> Level {
         Handler::Village(_) => Level::Village,
         Handler::Township(_) => Level::Township,
         Handler::District => Level::District,
-        Handler::Agent(id) => match org.agent(id) {
-            Some(a) if a.district => Level::District,
-            Some(a) if !a.townships.is_empty() => Level::Township,
-            Some(_) => Level::Village,
-            None => Level::District,
-        },
+        Handler::Agent(id) => org.agent(id).map_or(Level::District, agent_level),
+    }
+}
+
+/// The ladder rung an agent works on: the highest of what they cover.
+pub fn agent_level(a: &Agent) -> Level {
+    if a.district {
+        Level::District
+    } else if !a.townships.is_empty() {
+        Level::Township
+    } else {
+        Level::Village
     }
 }
 
@@ -119,30 +125,51 @@ pub fn item_label(catalog: &Catalog, item: Option<&str>) -> String {
         .map_or_else(|| "未识别".to_string(), short_name)
 }
 
-/// `老张（700001）`.
-pub fn resident_label(t: &Ticket) -> String {
+/// `老张（700001）`. `masked`: personal numbers in the display name hidden (a group card such as
+/// `王建国13907111234`), for groups and the ledger. The platform user id is left as it is: agents
+/// need it to find the resident, and it is not a personal number.
+pub fn resident_label(t: &Ticket, masked: bool) -> String {
     match &t.resident_name {
-        Some(name) if !name.is_empty() => format!("{name}（{}）", t.resident),
+        Some(name) if !name.is_empty() => {
+            let name = if masked {
+                privacy::mask(name)
+            } else {
+                name.clone()
+            };
+            format!("{name}（{}）", t.resident)
+        }
         _ => t.resident.clone(),
     }
 }
 
-/// The ticket in a few lines for agents. `masked`: personal numbers hidden (for groups).
+/// How many characters of a resident's message group messages show.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// The first [`EXCERPT_CHARS`] characters of `text`, with `…` when there was more.
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// The ticket in a few lines for agents. `masked`: for groups — personal numbers hidden and the
+/// question cut to an excerpt (a private chat gets the ticket's text in full).
 pub fn summary(org: &Org, catalog: &Catalog, t: &Ticket, masked: bool) -> String {
-    let village = t
-        .village
-        .as_deref()
-        .and_then(|v| org.village(v))
-        .map_or("未登记的群", |v| v.name.as_str());
+    let chat = chat_label(t.platform, &t.chat);
+    let place = match (t.village.as_deref().and_then(|v| org.village(v)), &t.chat) {
+        (Some(v), _) => format!("{}（{chat}）", v.name),
+        (None, Chat::Group(_)) => format!("未登记的群（{chat}）"),
+        (None, Chat::Private(_)) => chat,
+    };
     let question = if masked {
-        privacy::mask(&t.question)
+        excerpt(&privacy::mask(&t.question))
     } else {
         t.question.clone()
     };
     format!(
-        "{village}（{}） 居民：{}\n事项：{}（{}）\n问题：{question}",
-        chat_label(t.platform, &t.chat),
-        resident_label(t),
+        "{place} 居民：{}\n事项：{}（{}）\n问题：{question}",
+        resident_label(t, masked),
         item_label(catalog, t.item.as_deref()),
         t.reason.label(),
     )

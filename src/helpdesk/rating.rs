@@ -9,39 +9,58 @@ use crate::store::tickets::{
 };
 use bangban_contract::{Incoming, Outgoing};
 
-/// A rating as residents reply to the question: `1`…`5` (also full-width, 一…五, `打5分`) or a
-/// level's name (`满意`).
+/// A rating as residents reply to the question: `1`…`5` (also full-width or 一…五), a level's
+/// name (`满意`), or stars (`五星`, `5星`, `一颗星`: more stars are better, 5 = 非常满意) and
+/// `满分` (非常满意).
+///
+/// Points (`5分`, `打5分`) are not a rating: their scale is unclear — out of 5, 10 or 100, and
+/// our numbers run the other way (5 = 非常不满意) — so such a message is left as an ordinary one.
 pub fn parse(text: &str) -> Option<Rating> {
     let t = text
         .trim()
-        .trim_end_matches(|c: char| "。.!！~～分".contains(c) || c.is_whitespace());
-    let t = t.strip_prefix("打").unwrap_or(t).trim();
+        .trim_end_matches(|c: char| "。.!！~～".contains(c) || c.is_whitespace());
     if let Some(r) = Rating::ALL.iter().find(|r| r.label() == t) {
         return Some(*r);
     }
+    if t == "满分" {
+        return Some(Rating::VerySatisfied);
+    }
+    if let Some(stars) = t
+        .strip_suffix("颗星")
+        .or_else(|| t.strip_suffix('星'))
+        .and_then(digit)
+    {
+        return Rating::from_number(6 - stars);
+    }
+    Rating::from_number(digit(t)?)
+}
+
+/// `5`, `５` or `五`: 1–5.
+fn digit(t: &str) -> Option<u32> {
     let mut chars = t.chars();
     let c = chars.next()?;
     if chars.next().is_some() {
         return None;
     }
-    let n = match c {
-        '1'..='5' => c as u32 - '0' as u32,
-        '１'..='５' => c as u32 - '１' as u32 + 1,
-        _ => "一二三四五".chars().position(|x| x == c)? as u32 + 1,
-    };
-    Rating::from_number(n)
+    match c {
+        '1'..='5' => Some(c as u32 - '0' as u32),
+        '１'..='５' => Some(c as u32 - '１' as u32 + 1),
+        _ => Some("一二三四五".chars().position(|x| x == c)? as u32 + 1),
+    }
 }
 
 enum Refusal {
     /// This very message was taken already: announce it again.
     Done,
-    /// The ticket no longer awaits a rating: the message is not a rating.
+    /// The ticket no longer awaits a rating (rated already, or resolved longer ago than the
+    /// rating window): the message is not a rating.
     NotAwaiting,
 }
 
 impl Desk {
     /// Takes `rating` from `event`'s sender if a resolved ticket of theirs in that chat awaits
-    /// one. `None`: nothing awaits a rating, so the message is an ordinary one.
+    /// one: resolved within the rating window (`[rating] window_days` of `org.toml`) and not
+    /// rated yet. `None`: nothing awaits a rating, so the message is an ordinary one.
     pub async fn rate(
         &self,
         event: &Incoming,
@@ -53,6 +72,7 @@ impl Desk {
             return Ok(None);
         };
         let source = source_key(event.platform, &event.account, &event.message_id);
+        let window = (self.config.org.rating_window.max(0) as u64).saturating_mul(1000);
         let resident = Actor {
             role: Role::Resident,
             id: event.sender.clone(),
@@ -63,6 +83,9 @@ impl Desk {
                 return Err(Refusal::Done);
             }
             if t.stage != Stage::Resolved {
+                return Err(Refusal::NotAwaiting);
+            }
+            if t.resolved_at.is_none_or(|r| now > r.saturating_add(window)) {
                 return Err(Refusal::NotAwaiting);
             }
             t.stage = Stage::Rated;
@@ -172,12 +195,20 @@ mod tests {
     fn ratings_as_residents_write_them() {
         assert_eq!(parse("1"), Some(Rating::VerySatisfied));
         assert_eq!(parse(" ５ "), Some(Rating::VeryDissatisfied));
-        assert_eq!(parse("打4分"), Some(Rating::Dissatisfied));
         assert_eq!(parse("三"), Some(Rating::Basic));
+        assert_eq!(parse("五星"), Some(Rating::VerySatisfied));
+        assert_eq!(parse("5星！"), Some(Rating::VerySatisfied));
+        assert_eq!(parse("满分"), Some(Rating::VerySatisfied));
+        assert_eq!(parse("一颗星"), Some(Rating::VeryDissatisfied));
+        assert_eq!(parse("4星"), Some(Rating::Satisfied));
         assert_eq!(parse("满意！"), Some(Rating::Satisfied));
         assert_eq!(parse("非常不满意"), Some(Rating::VeryDissatisfied));
         assert_eq!(parse("6"), None);
         assert_eq!(parse("12"), None);
         assert_eq!(parse("我很满意你们"), None);
+        // Points have no clear scale (and ours runs the other way): not a rating.
+        for points in ["5分", "打5分", "打4分", "１分", "五分", "6星", "三星堆"] {
+            assert_eq!(parse(points), None, "{points}");
+        }
     }
 }
