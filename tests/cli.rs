@@ -156,3 +156,35 @@ fn a_second_chat_session_on_the_same_data_is_not_a_replay_of_the_first() {
     assert!(first.contains("工单号：1"), "{first}");
     assert!(second.contains("工单号：2"), "{second}");
 }
+
+#[test]
+fn in_the_sandbox_an_agent_claims_replies_and_resolves_and_the_resident_rates() {
+    let mut child = bangban()
+        .arg("chat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = "@帮我查一下我家低保批下来了没有\n#接单 1\n#回复 1 已批，下月发放\n#办结 1\n1\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let to_group: Vec<&str> = out.split("帮办小助手：").skip(1).collect();
+    assert!(
+        out.contains("【新工单 1】"),
+        "the agents' chat is told: {out}"
+    );
+    assert!(
+        to_group.iter().any(|r| r.contains("已批，下月发放")),
+        "{out}"
+    );
+    assert!(
+        to_group.iter().any(|r| r.contains("请给这次服务打分")),
+        "{out}"
+    );
+    assert!(to_group.last().unwrap().contains("谢谢您的评价"), "{out}");
+}
