@@ -341,3 +341,133 @@ async fn shutdown_waits_for_sends_in_flight_and_keeps_what_was_not_confirmed() {
     service.wait_metric("bangban_outbox_depth", 0).await;
     service.stop().await;
 }
+
+#[tokio::test]
+async fn a_onebot_setting_the_adapter_refuses_stops_the_service_before_it_serves() {
+    let (_dir, data) = data_dir();
+    let mut config = config();
+    config.service.onebot.forward_ws = vec!["ws://127.0.0.1:9".into()];
+    let store = bangban::store::Store::open(&data).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // A token that cannot go into a header (a carriage return from an env file saved on
+    // Windows): the adapter refuses to connect with it.
+    let secrets = bangban::server::Secrets {
+        onebot_token: Some("s3cret\r".into()),
+        onebot_secret: None,
+    };
+    let served = bangban::server::serve(
+        std::sync::Arc::new(config),
+        store,
+        secrets,
+        listener,
+        std::future::pending(),
+    );
+    let error = within(served).await.unwrap_err();
+    let failure = error
+        .downcast_ref::<bangban::runtime::AdapterFailed>()
+        .unwrap_or_else(|| panic!("{error:#}"));
+    assert_eq!((failure.platform, failure.refused_config), ("onebot", true));
+    let said = format!("{error:#}");
+    assert!(
+        said.contains("按现在的配置无法运行") && said.contains("bangban.toml"),
+        "{said}"
+    );
+    assert!(!said.contains("s3cret"), "{said}");
+    // Nothing listens any more, and the data directory is free again.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    bangban::store::Store::open(&data).unwrap();
+}
+
+/// A fake NapCat HTTP API on `listener` until `stop` fires: `get_login_info` names the bot,
+/// every `send_group_msg` is confirmed and handed to `sent`.
+async fn fake_http_api(
+    listener: tokio::net::TcpListener,
+    sent: tokio::sync::mpsc::UnboundedSender<serde_json::Value>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    use axum::extract::{Json, Path};
+    let app = axum::Router::new().route(
+        "/{action}",
+        axum::routing::post(
+            move |Path(action): Path<String>, Json(params): Json<serde_json::Value>| async move {
+                Json(match action.as_str() {
+                    "get_login_info" => {
+                        json!({"status": "ok", "retcode": 0, "data": {"user_id": BOT.parse::<u64>().unwrap(), "nickname": "帮办"}})
+                    }
+                    "send_group_msg" => {
+                        let _ = sent.send(params);
+                        fixture("send_group_msg_response_napcat")
+                    }
+                    _ => json!({"status": "failed", "retcode": 1404, "message": "no such action"}),
+                })
+            },
+        ),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = stop.await;
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn over_the_http_api_an_implementation_that_went_away_gets_the_reply_when_back() {
+    // NapCat reports by HTTP POST and takes sends on its HTTP API.
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = api.local_addr().unwrap();
+    let (sent_tx, mut sent) = tokio::sync::mpsc::unbounded_channel();
+    let (stop_api, stopped) = tokio::sync::oneshot::channel();
+    let napcat = tokio::spawn(fake_http_api(api, sent_tx.clone(), stopped));
+
+    let (_dir, data) = data_dir();
+    let mut config = config();
+    config.service.onebot.http_api = vec![format!("http://{api_addr}")];
+    // Were waiting for the implementation to count as tries, the reply would be given up.
+    config.service.outbox.max_attempts = 2;
+    let service = Service::start(config, &data).await;
+    service.wait_metric(&connection_up(), 1).await;
+    let post = |event: serde_json::Value| {
+        let url = format!("http://{}/onebot/v11/http", service.addr);
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .header("x-self-id", BOT)
+                .bearer_auth(TOKEN)
+                .json(&event)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 204);
+        }
+    };
+    post(question(10_001, 900_012, ASKER, "老年卡要带什么")).await;
+    let reply = within(sent.recv()).await.unwrap();
+    assert_eq!(parse_reply(&reply).quote.as_deref(), Some("10001"));
+
+    // NapCat stops: nothing listens on its port any more.
+    stop_api.send(()).unwrap();
+    within(napcat).await.unwrap();
+    post(question(10_002, 900_012, ASKER, "社保卡怎么激活")).await;
+    // The failed sends take the account down, and the reply waits instead of being given up.
+    service.wait_metric(&connection_up(), 0).await;
+    assert_eq!(
+        service
+            .metric("bangban_outbox_gave_up_total{platform=\"onebot\"}")
+            .await,
+        0
+    );
+    assert_eq!(service.metric("bangban_outbox_depth").await, 1);
+
+    // NapCat is back on the same port: the account comes up and the reply goes, once.
+    let api = tokio::net::TcpListener::bind(api_addr).await.unwrap();
+    let (_stop_api, stopped) = tokio::sync::oneshot::channel();
+    tokio::spawn(fake_http_api(api, sent_tx, stopped));
+    let reply = within(sent.recv()).await.unwrap();
+    assert_eq!(parse_reply(&reply).quote.as_deref(), Some("10002"));
+    service.wait_metric(&connection_up(), 1).await;
+    service.wait_metric("bangban_outbox_depth", 0).await;
+    assert!(sent.try_recv().is_err(), "a reply went twice");
+    service.stop().await;
+}

@@ -203,20 +203,32 @@ impl Service {
             !self.data_dir.as_os_str().is_empty(),
             "a directory path",
         );
+        drop(check);
         for (i, url) in self.onebot.forward_ws.iter().enumerate() {
-            check(
-                &format!("onebot.forward_ws[{i}]"),
-                url.starts_with("ws://") || url.starts_with("wss://"),
-                "a ws:// or wss:// URL",
-            );
+            if let Some(problem) = url_problem(url, UrlKind::WebSocket) {
+                errors.push(ConfigError {
+                    file: file.to_path_buf(),
+                    key: format!("onebot.forward_ws[{i}]"),
+                    message: format!(
+                        "expected a ws:// or wss:// URL with a host, e.g. \"ws://127.0.0.1:3001\" \
+                         ({problem})"
+                    ),
+                });
+            }
         }
         for (i, url) in self.onebot.http_api.iter().enumerate() {
-            check(
-                &format!("onebot.http_api[{i}]"),
-                url.starts_with("http://") || url.starts_with("https://"),
-                "an http:// or https:// URL",
-            );
+            if let Some(problem) = url_problem(url, UrlKind::Http) {
+                errors.push(ConfigError {
+                    file: file.to_path_buf(),
+                    key: format!("onebot.http_api[{i}]"),
+                    message: format!(
+                        "expected an http:// or https:// URL with a host, e.g. \
+                         \"http://127.0.0.1:3000\" ({problem})"
+                    ),
+                });
+            }
         }
+        let mut check = super::checker(file, &mut errors);
         check(
             "onebot.action_timeout_secs",
             (1..=600).contains(&self.onebot.action_timeout_secs),
@@ -272,6 +284,44 @@ impl Service {
     }
 }
 
+#[derive(Clone, Copy)]
+enum UrlKind {
+    WebSocket,
+    Http,
+}
+
+/// What is wrong with `url` as the adapter will use it, if anything: it must parse, have the
+/// scheme of its `kind` and name a host. The URL itself is not repeated (it may carry an
+/// `access_token` query).
+fn url_problem(url: &str, kind: UrlKind) -> Option<String> {
+    // The URL standard trims surrounding spaces; the clients do not.
+    if url.trim() != url || url.is_empty() {
+        return Some("empty, or spaces around it".into());
+    }
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(e) => return Some(e.to_string()),
+    };
+    let schemes: &[&str] = match kind {
+        UrlKind::WebSocket => &["ws", "wss"],
+        UrlKind::Http => &["http", "https"],
+    };
+    if !schemes.contains(&parsed.scheme()) {
+        return Some(format!("the scheme is {}", parsed.scheme()));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Some("no host".into());
+    }
+    // The WebSocket client parses the URL again as an HTTP request target, which is stricter
+    // (ASCII only, for one).
+    if let UrlKind::WebSocket = kind
+        && let Err(e) = url.parse::<axum::http::Uri>()
+    {
+        return Some(format!("the WebSocket client cannot use it: {e}"));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +364,62 @@ mod tests {
         let unknown = parse("[onebot]\naccess_token = \"secret\"").unwrap_err();
         assert!(unknown[0].message.contains("access_token"), "{unknown:?}");
         assert!(parse("[server]\nlisten = \"localhost\"").is_err());
+    }
+
+    #[test]
+    fn onebot_urls_are_parsed_not_just_prefixed() {
+        let keyed = |toml: &str| -> Vec<(String, String)> {
+            parse(toml)
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| (e.key, e.message))
+                .collect()
+        };
+        for bad in [
+            "ws://bad host:3001",
+            "ws://",
+            "ws:///path",
+            "ws://127.0.0.1:99999",
+            "ws://村委会:3001",
+            " ws://127.0.0.1:3001",
+            "http://127.0.0.1:3001",
+            "127.0.0.1:3001",
+            "",
+        ] {
+            let errors = keyed(&format!("[onebot]\nforward_ws = [{bad:?}]"));
+            assert_eq!(errors.len(), 1, "{bad:?} accepted: {errors:?}");
+            assert_eq!(errors[0].0, "onebot.forward_ws[0]");
+            assert!(
+                errors[0]
+                    .1
+                    .starts_with("expected a ws:// or wss:// URL with a host"),
+                "{errors:?}"
+            );
+        }
+        for bad in [
+            "http://bad host:3000",
+            "http://",
+            "ws://127.0.0.1:3000",
+            "http//127.0.0.1:3000",
+        ] {
+            let errors = keyed(&format!(
+                "[onebot]\nhttp_api = [\"http://127.0.0.1:3000\", {bad:?}]"
+            ));
+            assert_eq!(errors.len(), 1, "{bad:?} accepted: {errors:?}");
+            assert_eq!(errors[0].0, "onebot.http_api[1]");
+            assert!(errors[0].1.contains("http:// or https://"), "{errors:?}");
+        }
+        // The parse error is said, the URL (which may hold a token) is not repeated.
+        let errors = keyed("[onebot]\nforward_ws = [\"ws://bad host:3001/?access_token=s3cret\"]");
+        assert!(!errors[0].1.contains("s3cret"), "{errors:?}");
+        assert!(errors[0].1.contains("domain"), "{errors:?}");
+
+        let good = parse(
+            "[onebot]\nforward_ws = [\"ws://127.0.0.1:3001\", \"wss://napcat.example.org/ws?access_token=x\"]\n\
+             http_api = [\"http://[::1]:3000/api\", \"https://bot.example.org\"]",
+        );
+        assert!(good.is_ok(), "{good:?}");
     }
 
     #[test]

@@ -39,8 +39,12 @@ pub(crate) struct EventLoop {
 }
 
 impl EventLoop {
-    /// Runs until `stop` fires (or every adapter is gone); then handles what is already
+    /// Runs until `stop` fires (or its sender is dropped); then handles what is already
     /// buffered, refuses the rest (adapters see their sink closed) and flushes.
+    ///
+    /// The clock work goes on whether or not any adapter runs: with no platform enabled (or
+    /// every adapter gone) there are no events, but unclaimed tickets still climb the ladder,
+    /// dialogue context still expires and old message ids are still forgotten.
     pub(crate) async fn run(
         self,
         mut events: mpsc::Receiver<Event>,
@@ -50,11 +54,15 @@ impl EventLoop {
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_prune: Option<Instant> = None;
+        // Whether an adapter may still report: false once every sender is gone.
+        let mut open = true;
         loop {
             tokio::select! {
-                n = events.recv_many(&mut batch, BATCH) => {
+                n = events.recv_many(&mut batch, BATCH), if open => {
                     if n == 0 {
-                        break;
+                        debug!("no adapter reports events; the clock work goes on");
+                        open = false;
+                        continue;
                     }
                     self.handle_batch(&mut batch).await;
                 }

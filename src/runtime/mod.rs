@@ -17,6 +17,11 @@
 //! - **The runtime knows no platform JSON and no business rule.** It sees the contract's types;
 //!   deciding what to say is the engine's.
 //! - **Message text is never logged**: residents post ID-card and phone numbers.
+//!
+//! The event loop runs until shutdown whether or not any adapter runs (the clock work — the
+//! ladder, dialogue expiry, forgetting old message ids — needs no platform). An adapter that refuses its
+//! configuration fails [`Runtime::start`]; one that stops on its own later is reported by
+//! [`Runtime::failed`], and the service then stops rather than look healthy while serving nobody.
 
 mod delivery;
 mod events;
@@ -28,11 +33,13 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::store::seen::platform_name;
 use crate::store::{Store, StoreError};
-use bangban_contract::{Adapter, AdapterError, Event, EventSink, Outgoing};
+use bangban_contract::{Adapter, AdapterError, BoxFuture, Event, EventSink, Outgoing};
 use delivery::{Command, Settings, Worker};
 use events::EventLoop;
+use futures_util::FutureExt;
 use metrics::Metrics;
 use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -41,6 +48,28 @@ use tracing::{error, info, warn};
 
 /// How many events may wait for the event loop before adapters are slowed down.
 const EVENT_QUEUE: usize = 4096;
+
+/// An enabled adapter stopped on its own: it cannot work with its configuration (the only
+/// reason [`Adapter::run`] may fail), or it panicked. The service cannot do its job without it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {platform} adapter stopped: {reason}")]
+pub struct AdapterFailed {
+    pub platform: &'static str,
+    /// What the adapter said (never a secret), or that it panicked.
+    pub reason: String,
+    /// `true` when the adapter refused its configuration: starting again will not help until
+    /// the configuration is changed. `false` when it panicked.
+    pub refused_config: bool,
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Adapter(#[from] AdapterFailed),
+}
 
 /// The running event loop, delivery worker and adapters.
 pub struct Runtime {
@@ -51,25 +80,56 @@ pub struct Runtime {
     stop_events: oneshot::Sender<()>,
     event_loop: JoinHandle<()>,
     adapters: Vec<JoinHandle<()>>,
+    /// Adapters that stopped on their own.
+    failed: mpsc::UnboundedReceiver<AdapterFailed>,
     /// The longest a send may take (the adapters' action timeout), for shutdown.
     send_timeout: Duration,
 }
 
 impl Runtime {
-    /// Loads the outbox left from the last run, starts the delivery worker and the event loop,
-    /// and starts every adapter (whose routes accept connections from this call on).
+    /// Loads the outbox left from the last run, starts every adapter (whose routes accept
+    /// connections from this call on), the delivery worker and the event loop.
+    ///
+    /// An adapter that refuses its configuration when it is started (a malformed URL, an access
+    /// token that cannot be sent) fails the start, before anything else runs. One that stops on
+    /// its own later is reported by [`Runtime::failed`].
     pub fn start(
         config: Arc<Config>,
         store: Store,
         engine: Arc<Engine>,
         adapters: Vec<Arc<dyn Adapter>>,
-    ) -> Result<Runtime, StoreError> {
+    ) -> Result<Runtime, StartError> {
         let service = &config.service;
         let metrics = Arc::new(Metrics::default());
         let by_platform: HashMap<_, _> =
             adapters.iter().map(|a| (a.platform(), a.clone())).collect();
 
         let left = store.queued()?;
+
+        let (sink, events) = mpsc::channel::<Event>(EVENT_QUEUE);
+        let sink: Arc<dyn EventSink> = Arc::new(sink);
+        let mut runs: Vec<(&'static str, BoxFuture<'static, Result<(), AdapterError>>)> =
+            Vec::with_capacity(adapters.len());
+        for adapter in adapters {
+            let platform = platform_name(adapter.platform());
+            let mut run = adapter.run(sink.clone());
+            // Adapters check their configuration when `run` is called: a refusal is a future
+            // that is ready at once. (Dropping the futures already made stops those adapters.)
+            match (&mut run).now_or_never() {
+                None => runs.push((platform, run)),
+                Some(Ok(())) => info!(platform, "adapter stopped"),
+                Some(Err(AdapterError { reason })) => {
+                    return Err(AdapterFailed {
+                        platform,
+                        reason,
+                        refused_config: true,
+                    }
+                    .into());
+                }
+            }
+        }
+        drop(sink);
+
         report_left(&left, &by_platform);
         let mut worker = Worker::new(
             store.clone(),
@@ -84,7 +144,6 @@ impl Runtime {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let worker = tokio::spawn(worker.run(command_rx));
 
-        let (sink, events) = mpsc::channel::<Event>(EVENT_QUEUE);
         let (stop_events, stop_rx) = oneshot::channel();
         let event_loop = EventLoop {
             store: store.clone(),
@@ -95,19 +154,30 @@ impl Runtime {
         };
         let event_loop = tokio::spawn(event_loop.run(events, stop_rx));
 
-        let sink: Arc<dyn EventSink> = Arc::new(sink);
-        let adapters = adapters
+        let (failed_tx, failed) = mpsc::unbounded_channel();
+        let adapters = runs
             .into_iter()
-            .map(|adapter| {
-                let platform = platform_name(adapter.platform());
-                let run = adapter.run(sink.clone());
+            .map(|(platform, run)| {
+                let failed_tx = failed_tx.clone();
                 tokio::spawn(async move {
-                    match run.await {
-                        Ok(()) => info!(platform, "adapter stopped"),
-                        Err(AdapterError { reason }) => {
-                            error!(platform, %reason, "adapter cannot run with this configuration")
+                    let failure = match AssertUnwindSafe(run).catch_unwind().await {
+                        Ok(Ok(())) => {
+                            info!(platform, "adapter stopped");
+                            return;
                         }
-                    }
+                        Ok(Err(AdapterError { reason })) => AdapterFailed {
+                            platform,
+                            reason,
+                            refused_config: true,
+                        },
+                        Err(_) => AdapterFailed {
+                            platform,
+                            reason: "the adapter panicked".into(),
+                            refused_config: false,
+                        },
+                    };
+                    error!(platform, reason = %failure.reason, "adapter stopped on its own");
+                    let _ = failed_tx.send(failure);
                 })
             })
             .collect();
@@ -120,6 +190,7 @@ impl Runtime {
             stop_events,
             event_loop,
             adapters,
+            failed,
             send_timeout: Duration::from_secs(service.onebot.action_timeout_secs),
         })
     }
@@ -127,6 +198,15 @@ impl Runtime {
     /// The counters and gauges `/metrics` shows.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    /// Resolves when an adapter stopped on its own (see [`AdapterFailed`]); never while they
+    /// all run. The caller should then shut down: the platform is no longer served.
+    pub async fn failed(&mut self) -> AdapterFailed {
+        match self.failed.recv().await {
+            Some(failure) => failure,
+            None => std::future::pending().await,
+        }
     }
 
     /// Stops in an order that leaves nothing unsent unrecorded: no new sends, and the sends in

@@ -8,7 +8,7 @@ mod routes;
 use crate::config::Config;
 use crate::config::service;
 use crate::engine::Engine;
-use crate::runtime::Runtime;
+use crate::runtime::{AdapterFailed, Runtime, StartError};
 use crate::store::Store;
 use axum::serve::ListenerExt;
 use bangban_contract::Adapter;
@@ -52,6 +52,8 @@ impl fmt::Debug for Secrets {
 
 /// Runs the service on `listener` until `shutdown` resolves, then stops in order (see
 /// [`Runtime::shutdown`]): nothing received is lost and nothing queued is unrecorded.
+///
+/// That is [`start`], then [`Server::run`]; it fails when they do.
 pub async fn serve(
     config: Arc<Config>,
     store: Store,
@@ -59,6 +61,32 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    start(config, store, secrets, listener)
+        .await?
+        .run(shutdown)
+        .await
+}
+
+/// The service started and not yet serving HTTP: its adapters accepted their configuration.
+pub struct Server {
+    config: Arc<Config>,
+    runtime: Runtime,
+    app: axum::Router,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+/// Builds the engine and the enabled adapters and starts the runtime.
+///
+/// Fails when an enabled adapter refuses its configuration (the error is an
+/// [`AdapterFailed`] with a context saying, in Chinese, what to do), or the data directory
+/// cannot be read.
+pub async fn start(
+    config: Arc<Config>,
+    store: Store,
+    secrets: Secrets,
+    listener: TcpListener,
+) -> anyhow::Result<Server> {
     let engine = Arc::new(Engine::new(config.clone(), store.clone()));
     let mut app = axum::Router::new();
     let mut adapters: Vec<Arc<dyn Adapter>> = Vec::new();
@@ -69,38 +97,101 @@ pub async fn serve(
     }
     // The help desk's ledger API (/api/tickets…).
     app = app.merge(crate::helpdesk::http::routes(engine.clone()));
-    let runtime = Runtime::start(config.clone(), store, engine, adapters.clone())?;
+    let runtime = match Runtime::start(config.clone(), store, engine, adapters.clone()) {
+        Ok(runtime) => runtime,
+        Err(StartError::Store(e)) => return Err(e.into()),
+        Err(StartError::Adapter(failure)) => return Err(stopped(&config, failure)),
+    };
     app = app.merge(routes::router(runtime.metrics(), adapters));
-
     let addr = listener.local_addr()?;
-    info!(%addr, "listening");
-    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    // Replies are small frames on long-lived WebSockets: without TCP_NODELAY, Nagle's algorithm
-    // and the peer's delayed ACKs hold each one back by up to 40 ms.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let mut http = tokio::spawn(
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = http_stopped.await;
-        })
-        .into_future(),
-    );
-    tokio::select! {
-        () = shutdown => info!("shutting down"),
-        result = &mut http => error!(?result, "the web server stopped; shutting down"),
+    Ok(Server {
+        config,
+        runtime,
+        app,
+        listener,
+        addr,
+    })
+}
+
+impl Server {
+    /// Where the web server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
-    let _ = stop_http.send(());
-    runtime.shutdown().await;
-    // Upgraded WebSockets are closed by now; give plain requests a moment to finish.
-    let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
-    Ok(())
+
+    /// Serves HTTP until `shutdown` resolves, then stops in order (see [`Runtime::shutdown`]):
+    /// nothing received is lost and nothing queued is unrecorded.
+    ///
+    /// Stops in the same order, and returns an error, when an adapter stops on its own (the
+    /// platform would no longer be served: a service that looks healthy but answers nobody is
+    /// worse than one that stops and says why) or the web server fails.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Server {
+            config,
+            mut runtime,
+            app,
+            listener,
+            addr,
+        } = self;
+        info!(%addr, url = %format!("http://{addr}"), "listening");
+        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        // Replies are small frames on long-lived WebSockets: without TCP_NODELAY, Nagle's
+        // algorithm and the peer's delayed ACKs hold each one back by up to 40 ms.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                warn!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let mut http = tokio::spawn(
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .into_future(),
+        );
+        let outcome = tokio::select! {
+            () = shutdown => {
+                info!("shutting down");
+                Ok(())
+            }
+            result = &mut http => {
+                error!(?result, "the web server stopped; shutting down");
+                Err(anyhow::anyhow!("the web server stopped: {result:?}")
+                    .context("网页服务意外停止，机器人已停止"))
+            }
+            failure = runtime.failed() => {
+                error!(platform = failure.platform, "an adapter stopped on its own; shutting down");
+                Err(stopped(&config, failure))
+            }
+        };
+        let _ = stop_http.send(());
+        runtime.shutdown().await;
+        // Upgraded WebSockets are closed by now; give plain requests a moment to finish.
+        let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+        outcome
+    }
+}
+
+/// The error `bangban run` ends with when an adapter stops: what happened, in plain Chinese
+/// for the operator, over the adapter's own words.
+fn stopped(config: &Config, failure: AdapterFailed) -> anyhow::Error {
+    let (name, variables) = match failure.platform {
+        "onebot" => ("QQ 接入（OneBot）", "（BANGBAN_ONEBOT_TOKEN 等）"),
+        other => (other, ""),
+    };
+    let advice = if failure.refused_config {
+        format!(
+            "按现在的配置无法运行，机器人已停止。请改正 {} 里的设置或环境变量{variables}后再启动",
+            config.dir.join("bangban.toml").display()
+        )
+    } else {
+        "意外出错，机器人已停止。请再启动一次；如果反复出现，请把日志交给技术人员".to_owned()
+    };
+    let message = format!("{name}{advice}");
+    anyhow::Error::new(failure).context(message)
 }
 
 /// The OneBot adapter's settings from `bangban.toml` and the environment.
@@ -130,10 +221,11 @@ pub fn connect_hint(config: &Config, listen: SocketAddr, secrets: &Secrets) -> S
     let mut hint =
         format!("帮办已启动：http://{host} （健康检查 /healthz，运行指标 /metrics）。\n");
     if !onebot.enabled {
-        hint.push_str(
-            "还没有启用任何聊天平台。要接入 QQ 群：在 bot-config/bangban.toml 的 [onebot] 里写 \
-             enabled = true，重启后按下面的说明连接 NapCat 或 LLBot。\n",
-        );
+        hint.push_str(&format!(
+            "还没有启用任何聊天平台。要接入 QQ 群：在 {} 的 [onebot] 里写 enabled = true，\
+             然后重启帮办，启动时会显示怎样连接 NapCat 或 LLBot（详细步骤见 README）。",
+            config.dir.join("bangban.toml").display()
+        ));
         return hint;
     }
     if !onebot.forward_ws.is_empty() || !onebot.http_api.is_empty() {
@@ -153,4 +245,36 @@ pub fn connect_hint(config: &Config, listen: SocketAddr, secrets: &Secrets) -> S
     }
     hint.push_str("连上后日志会出现 “OneBot account state … Up”。详细步骤见 README。");
     hint
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn config(dir: &str, onebot: bool) -> Config {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("bot-config");
+        let mut config = Config::load(&shipped).unwrap_or_else(|e| panic!("{e}"));
+        config.dir = PathBuf::from(dir);
+        config.service.onebot.enabled = onebot;
+        config
+    }
+
+    #[test]
+    fn with_onebot_off_the_hint_names_the_file_read_and_promises_only_what_follows() {
+        let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let hint = connect_hint(
+            &config("/etc/bangban/config", false),
+            listen,
+            &Secrets::default(),
+        );
+        assert!(hint.contains("/etc/bangban/config/bangban.toml"), "{hint}");
+        assert!(hint.contains("enabled = true"), "{hint}");
+        assert!(!hint.contains("bot-config"), "{hint}");
+        assert!(!hint.contains("下面"), "{hint}");
+        assert!(!hint.contains("ws://"), "{hint}");
+        // Enabled, the hint does give the address to connect to.
+        let hint = connect_hint(&config("bot-config", true), listen, &Secrets::default());
+        assert!(hint.contains("ws://127.0.0.1:8080/onebot/v11/ws"), "{hint}");
+    }
 }
