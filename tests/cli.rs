@@ -11,6 +11,26 @@ fn bangban() -> Command {
     cmd
 }
 
+/// Runs `bangban chat` (with `args`) on `input` and returns what it printed.
+fn chat(args: &[&std::ffi::OsStr], input: &str) -> String {
+    let mut child = bangban()
+        .arg("chat")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn batch(input: &str) -> (Vec<Value>, String) {
     let mut child = bangban()
         .args(["ask", "--json", "--batch"])
@@ -106,21 +126,7 @@ fn check_passes_on_the_shipped_config_and_fails_on_a_broken_one() {
 
 #[test]
 fn chat_sandbox_answers_addressed_lines_and_a_digit_picks_from_the_list() {
-    let mut child = bangban()
-        .arg("chat")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all("@社保卡\n2\n今天赶集的人真多\n".as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = chat(&[], "@社保卡\n2\n今天赶集的人真多\n");
     let replies: Vec<&str> = text.split("帮办小助手：").skip(1).collect();
     assert_eq!(replies.len(), 2, "chatter gets no reply: {text}");
     assert!(replies[0].contains("回复数字"));
@@ -135,22 +141,7 @@ fn chat_sandbox_answers_addressed_lines_and_a_digit_picks_from_the_list() {
 #[test]
 fn a_second_chat_session_on_the_same_data_is_not_a_replay_of_the_first() {
     let data = tempfile::tempdir().unwrap();
-    let session = |line: &str| {
-        let mut child = bangban()
-            .args(["chat", "--data"])
-            .arg(data.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(line.as_bytes())
-            .unwrap();
-        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
-    };
+    let session = |line: &str| chat(&["--data".as_ref(), data.path().as_os_str()], line);
     let first = session("@帮我查一下我家低保批下来了没有\n");
     let second = session("@窗口工作人员态度太差了，我要投诉\n");
     assert!(first.contains("工单号：1"), "{first}");
@@ -159,20 +150,8 @@ fn a_second_chat_session_on_the_same_data_is_not_a_replay_of_the_first() {
 
 #[test]
 fn in_the_sandbox_an_agent_claims_replies_and_resolves_and_the_resident_rates() {
-    let mut child = bangban()
-        .arg("chat")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     let script = "@帮我查一下我家低保批下来了没有\n#接单 1\n#回复 1 已批，下月发放\n#办结 1\n1\n";
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let out = chat(&[], script);
     let to_group: Vec<&str> = out.split("帮办小助手：").skip(1).collect();
     assert!(
         out.contains("【新工单 1】"),
