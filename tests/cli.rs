@@ -11,29 +11,10 @@ fn bangban() -> Command {
     cmd
 }
 
-/// Runs `bangban chat` (with `args`) on `input` and returns what it printed.
-fn chat(args: &[&std::ffi::OsStr], input: &str) -> String {
+/// Runs `bangban ARGS` with `input` on stdin; it must succeed.
+fn run_with_input(args: &[&std::ffi::OsStr], input: &str) -> std::process::Output {
     let mut child = bangban()
-        .arg("chat")
         .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn batch(input: &str) -> (Vec<Value>, String) {
-    let mut child = bangban()
-        .args(["ask", "--json", "--batch"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -46,7 +27,26 @@ fn batch(input: &str) -> (Vec<Value>, String) {
         .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `bangban chat EXTRA` on `input` and returns what it printed.
+fn chat(extra: &[&std::ffi::OsStr], input: &str) -> String {
+    let args: Vec<&std::ffi::OsStr> = std::iter::once("chat".as_ref())
+        .chain(extra.iter().copied())
+        .collect();
+    String::from_utf8(run_with_input(&args, input).stdout).unwrap()
+}
+
+/// Runs `bangban ask --json --batch` on `input`: the JSON lines and stderr.
+fn batch(input: &str) -> (Vec<Value>, String) {
+    let args = ["ask", "--json", "--batch"].map(std::ffi::OsStr::new);
+    let out = run_with_input(&args, input);
     let lines = String::from_utf8(out.stdout)
         .unwrap()
         .lines()

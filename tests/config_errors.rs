@@ -1,35 +1,12 @@
 //! A broken config gives clear errors naming the file, the item or key, and what is expected —
 //! never a panic, and every problem at once.
 
+mod shipped_config;
+
 use bangban::config::Config;
+use shipped_config::shipped_copy;
 use std::fs;
-use std::path::{Path, PathBuf};
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// A copy of the shipped config in a temp dir, to break.
-fn shipped_copy() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("bot-config");
-    copy_dir(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("bot-config")
-            .as_path(),
-        &dir,
-    );
-    (tmp, dir)
-}
+use std::path::Path;
 
 fn edit(path: &Path, from: &str, to: &str) {
     let text = fs::read_to_string(path).unwrap();

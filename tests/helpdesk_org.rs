@@ -1,13 +1,14 @@
 //! `bot-config/org.toml`: the shipped sample organisation, and clear errors for a broken one.
 
 mod helpdesk_common;
+mod shipped_config;
 
 use bangban::config::Config;
 use bangban::config::org::Person;
 use bangban_contract::Platform;
 use helpdesk_common::config;
+use shipped_config::shipped_copy;
 use std::fs;
-use std::path::{Path, PathBuf};
 
 #[test]
 fn the_sample_is_the_1_5_76_network_with_its_groups_and_agents() {
@@ -63,27 +64,9 @@ fn the_sample_is_the_1_5_76_network_with_its_groups_and_agents() {
     assert_eq!(org.rating_window, 3 * 86_400);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// The shipped config with `edits` applied to org.toml; the errors of loading it.
 fn errors_with(edits: &[(&str, &str)]) -> Vec<String> {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir: PathBuf = tmp.path().join("bot-config");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("bot-config"),
-        &dir,
-    );
+    let (_tmp, dir) = shipped_copy();
     let file = dir.join("org.toml");
     let mut text = fs::read_to_string(&file).unwrap();
     for (from, to) in edits {
@@ -156,12 +139,7 @@ fn unknown_keys_and_a_missing_file_are_named() {
             .any(|e| e.contains("org.toml: line") && e.contains("t3_minutes")),
         "{errors:#?}"
     );
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("bot-config");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("bot-config"),
-        &dir,
-    );
+    let (_tmp, dir) = shipped_copy();
     fs::remove_file(dir.join("org.toml")).unwrap();
     let errors: Vec<String> = Config::load(&dir)
         .unwrap_err()
