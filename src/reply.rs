@@ -1,21 +1,27 @@
 //! Replies residents read: short, plain, the asked aspect first, lists numbered, one line pointing
 //! to the rest of the card. Wording that is not item content comes from `bot-config/replies.toml`.
 
-use crate::catalog::{Aspect, Catalog, Item, MaterialForm, PlaceLevel, ReviewStatus};
-use crate::config::Replies;
+use crate::catalog::{Aspect, Item, MaterialForm, Matter, PlaceLevel, ReviewStatus};
+use crate::config::{Config, Replies};
+use crate::helpdesk::fill;
 use crate::understand::{Decision, EscalateReason, Understanding};
 use std::fmt::Write;
 
 /// The text the group sees for an understanding; empty when the bot stays silent.
-pub fn render(u: &Understanding, catalog: &Catalog, replies: &Replies) -> String {
+pub fn render(u: &Understanding, config: &Config) -> String {
+    let (catalog, replies) = (&config.catalog, &config.replies);
     let items = catalog.items();
     match u.decision {
         Decision::Ignore => String::new(),
         Decision::Help => replies.help.clone(),
+        Decision::Thanks => replies.thanks.clone(),
         Decision::Escalate => match u.reason {
             Some(EscalateReason::Case) => replies.escalate_case.clone(),
             Some(EscalateReason::Complaint) => replies.escalate_complaint.clone(),
-            _ => replies.escalate.clone(),
+            _ => match u.matter.and_then(|m| config.matters.list().get(m)) {
+                Some(m) => format!("{}\n{}", matter_pointer(m, replies), replies.escalate),
+                None => replies.escalate.clone(),
+            },
         },
         Decision::Clarify => {
             let mut out = format!("{}\n", replies.clarify);
@@ -30,6 +36,23 @@ pub fn render(u: &Understanding, catalog: &Catalog, replies: &Replies) -> String
             None => replies.escalate.clone(),
         },
     }
+}
+
+/// "这件事由区医保局办理，咨询电话12393。"
+fn matter_pointer(m: &Matter, replies: &Replies) -> String {
+    let phone = if m.phone.is_empty() {
+        String::new()
+    } else {
+        fill(&replies.matter_phone, &[("phone", &m.phone)])
+    };
+    fill(
+        &replies.matter_pointer,
+        &[
+            ("matter", &m.name),
+            ("department", &m.department),
+            ("phone", &phone),
+        ],
+    )
 }
 
 /// The item's name without parenthesised parts (see [`Item::short_name`]).
@@ -47,7 +70,14 @@ pub fn answer(item: &Item, aspect: Aspect, faq: Option<usize>, replies: &Replies
             out.push_str(&entry.a);
         }
         None => {
-            let body = aspect_text(item, aspect);
+            // A finer aspect the card does not fill falls back to the contract's one
+            // (缴费期 → 办理时限 note, 缴费标准 → 收费标准 note).
+            let (aspect, body) = match aspect_text(item, aspect) {
+                b if b.is_empty() && aspect.contract() != aspect => {
+                    (aspect.contract(), aspect_text(item, aspect.contract()))
+                }
+                b => (aspect, b),
+            };
             if body.is_empty() {
                 let _ = writeln!(out, "【{title}】{}", replies.aspect_missing);
                 out.push_str(&item.summary);
@@ -137,6 +167,9 @@ pub fn aspect_text(item: &Item, aspect: Aspect) -> String {
                 .iter()
                 .map(|c| format!("{}：{}", c.name, c.phone)),
         ),
+        Aspect::Premium => numbered(&mut out, item.premium.iter().cloned()),
+        Aspect::Benefit => numbered(&mut out, item.benefit.iter().cloned()),
+        Aspect::Window => numbered(&mut out, item.window.iter().cloned()),
         Aspect::Overview => {
             out.push_str(&item.summary);
             if let Some(p) = item.places.first() {

@@ -1,9 +1,12 @@
 //! The item guide: loading `bot-config/catalog/*.toml` and checking every item.
 
+mod matters;
 mod model;
 mod validate;
 
+pub use matters::{Matter, Matters};
 pub use model::*;
+pub use validate::EXAMPLE_KINDS;
 
 use crate::config::{ConfigError, ConfigErrors, parse_toml};
 use std::collections::HashMap;

@@ -38,6 +38,15 @@ pub struct Item {
     /// 办理流程: steps in order.
     #[serde(default)]
     pub process: Vec<String>,
+    /// 缴费标准/档次: what a resident pays into the scheme (not a processing fee).
+    #[serde(default)]
+    pub premium: Vec<String>,
+    /// 待遇标准: what a resident receives.
+    #[serde(default)]
+    pub benefit: Vec<String>,
+    /// 缴费期/认证期: the yearly payment or certification window (not the processing time).
+    #[serde(default)]
+    pub window: Vec<String>,
     /// 办理时限.
     pub time_limit: TimeLimit,
     /// 收费.
@@ -54,6 +63,11 @@ pub struct Item {
     /// 常见问题.
     #[serde(default)]
     pub faq: Vec<Faq>,
+    /// 相似问法: example questions residents ask, by what they ask — an aspect name, or `case`
+    /// (the resident's own case) or `complaint`. The matcher learns from these; admins teach the
+    /// bot by adding to them.
+    #[serde(default)]
+    pub examples: BTreeMap<String, Vec<String>>,
     /// Where the content came from and whether the district has checked it.
     pub review: Review,
 }
@@ -236,10 +250,16 @@ pub enum Aspect {
     Conditions,
     Contact,
     Overview,
+    /// 缴费标准: what is paid into a scheme (reported as `fee` in the `ask` contract).
+    Premium,
+    /// 待遇标准: what is received (reported as `overview`).
+    Benefit,
+    /// 缴费期/认证期 (reported as `time_limit`).
+    Window,
 }
 
 impl Aspect {
-    pub const ALL: [Aspect; 9] = [
+    pub const ALL: [Aspect; 12] = [
         Aspect::Materials,
         Aspect::TimeLimit,
         Aspect::Basis,
@@ -249,7 +269,20 @@ impl Aspect {
         Aspect::Conditions,
         Aspect::Contact,
         Aspect::Overview,
+        Aspect::Premium,
+        Aspect::Benefit,
+        Aspect::Window,
     ];
+
+    /// The nine aspects of the `ask` contract (DESIGN.md); the finer ones map onto them.
+    pub fn contract(self) -> Aspect {
+        match self {
+            Aspect::Premium => Aspect::Fee,
+            Aspect::Benefit => Aspect::Overview,
+            Aspect::Window => Aspect::TimeLimit,
+            a => a,
+        }
+    }
 
     /// The contract name (`materials`, `time_limit`…).
     pub fn name(self) -> &'static str {
@@ -263,6 +296,9 @@ impl Aspect {
             Aspect::Conditions => "conditions",
             Aspect::Contact => "contact",
             Aspect::Overview => "overview",
+            Aspect::Premium => "premium",
+            Aspect::Benefit => "benefit",
+            Aspect::Window => "window",
         }
     }
 
@@ -282,6 +318,9 @@ impl Aspect {
             Aspect::Conditions => "申请条件",
             Aspect::Contact => "咨询电话",
             Aspect::Overview => "事项简介",
+            Aspect::Premium => "缴费标准",
+            Aspect::Benefit => "待遇标准",
+            Aspect::Window => "缴费/认证时间",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Checks on items beyond what parsing enforces: every error names the item and the field.
 
-use super::Item;
+use super::{Aspect, Item};
 use crate::config::ConfigError;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -41,14 +41,21 @@ pub fn catalog(items: &[Item], file_of: &dyn Fn(&Item) -> PathBuf) -> Vec<Config
     errors
 }
 
-fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
-    let valid_id = !item.id.is_empty()
-        && item.id.split('-').all(|w| {
+/// Lowercase ASCII words (letters and digits) joined by `-`.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.split('-').all(|w| {
             !w.is_empty()
                 && w.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        });
-    if !valid_id {
+        })
+}
+
+/// The keys of an item's `examples`: an aspect name, or what is not a question about the card.
+pub const EXAMPLE_KINDS: [&str; 2] = ["case", "complaint"];
+
+fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
+    if !is_valid_id(&item.id) {
         err(
             "id".into(),
             "expected lowercase ASCII words joined by '-', e.g. sbk-apply".into(),
@@ -88,6 +95,20 @@ fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
         non_empty(&format!("faq[{i}].q"), &f.q);
         non_empty(&format!("faq[{i}].a"), &f.a);
     }
+    for (field, list) in [
+        ("premium", &item.premium),
+        ("benefit", &item.benefit),
+        ("window", &item.window),
+    ] {
+        for (i, s) in list.iter().enumerate() {
+            non_empty(&format!("{field}[{i}]"), s);
+        }
+    }
+    for (kind, list) in &item.examples {
+        for (i, q) in list.iter().enumerate() {
+            non_empty(&format!("examples.{kind}[{i}]"), q);
+        }
+    }
     for (i, m) in item.materials.iter().enumerate() {
         if m.count == 0 {
             err(
@@ -111,6 +132,19 @@ fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
             err(
                 format!("keywords.{word}"),
                 "expected a weight in (0, 10]".into(),
+            );
+        }
+    }
+    for kind in item.examples.keys() {
+        if Aspect::from_name(kind).is_none() && !EXAMPLE_KINDS.contains(&kind.as_str()) {
+            let names: Vec<&str> = Aspect::ALL.iter().map(|a| a.name()).collect();
+            err(
+                format!("examples.{kind}"),
+                format!(
+                    "expected one of {}, {}",
+                    names.join(", "),
+                    EXAMPLE_KINDS.join(", ")
+                ),
             );
         }
     }

@@ -19,7 +19,8 @@ pub struct Args {
     /// Treat the question as a plain group message (not @-mentioning the bot).
     #[arg(long)]
     open: bool,
-    /// Also print how the question was understood (normalised text, signals, item scores).
+    /// Also print how the question was understood: the top classes of each model with their
+    /// probabilities and the features that decided.
     #[arg(long)]
     explain: bool,
 }
@@ -42,6 +43,12 @@ struct Answer<'a> {
     item: Option<&'a str>,
     aspect: Option<&'a str>,
     candidates: Vec<&'a str>,
+    /// The finer aspect (premium, benefit, window) when it is not one of the nine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    /// A listed matter without a guide, for escalations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matter: Option<&'a str>,
     reply: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -74,31 +81,29 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
     };
     let u = matcher.understand(text, !args.open);
     if args.explain {
-        let items = config.catalog.items();
-        eprintln!("normalised: {}", u.normalized);
-        eprintln!("signals:    {:?}", u.signals);
-        eprintln!(
-            "decision:   {} aspect {:?}",
-            u.decision.name(),
-            u.aspect.map(|a| a.name())
-        );
-        for (i, score) in u.scores.iter().take(6) {
-            eprintln!("  {:6.2} {}", score, items[*i].id);
-        }
-        for found in matcher.explain_words(text) {
-            let hits: Vec<String> = found
-                .items
-                .iter()
-                .map(|(i, w)| format!("{}:{w}", items[*i].id))
-                .collect();
-            let how = if found.by_sound { " (by sound)" } else { "" };
-            eprintln!("  word {}{how} → {}", found.word, hits.join(" "));
+        let e = matcher.explain(text, &config.catalog, &config.matters);
+        let list = |v: &[(String, f32)]| {
+            v.iter()
+                .map(|(n, p)| format!("{n} {p:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        eprintln!("normalised: {}", e.normalized);
+        eprintln!("words:      {}", e.words.join(" / "));
+        eprintln!("intent:     {}", list(&e.intents));
+        eprintln!("topic:      {}", list(&e.topics));
+        eprintln!("aspect:     {}", list(&e.aspects));
+        eprintln!("matters:    {}", list(&e.matters));
+        eprintln!("decision:   {} aspect {:?}", u.decision.name(), u.aspect.map(|a| a.name()));
+        eprintln!("features for {}:", e.deciding);
+        for (label, w) in &e.features {
+            eprintln!("  {w:+.3} {label}");
         }
     }
     if args.json {
         writeln!(out, "{}", to_json(config, &u, None))?;
     } else {
-        let text = reply::render(&u, &config.catalog, &config.replies);
+        let text = reply::render(&u, config);
         if text.is_empty() {
             eprintln!("（不回复：这条消息不是问机器人的）");
         } else {
@@ -113,9 +118,14 @@ fn to_json(config: &Config, u: &Understanding, error: Option<String>) -> String 
     let answer = Answer {
         decision: u.decision.name(),
         item: u.item.map(|i| items[i].id.as_str()),
-        aspect: u.aspect.map(|a| a.name()),
+        aspect: u.aspect.map(|a| a.contract().name()),
         candidates: u.candidates.iter().map(|&i| items[i].id.as_str()).collect(),
-        reply: reply::render(u, &config.catalog, &config.replies),
+        detail: u.aspect.filter(|a| a.contract() != *a).map(|a| a.name()),
+        matter: u
+            .matter
+            .and_then(|m| config.matters.list().get(m))
+            .map(|m| m.id.as_str()),
+        reply: reply::render(u, config),
         error,
     };
     serde_json::to_string(&answer).expect("plain data serialises")

@@ -2,6 +2,7 @@
 
 mod ask;
 mod chat;
+mod eval;
 mod run;
 mod tickets;
 
@@ -33,6 +34,8 @@ struct Cli {
 enum Command {
     /// Answer a question as the bot would in a group.
     Ask(ask::Args),
+    /// Measure understanding: cross-validation over the examples, and labelled held-out sets.
+    Eval(eval::Args),
     /// Validate the config and catalog; exits non-zero with every error found.
     Check,
     /// A terminal sandbox: type as a resident of a village group ("@" first = addressed to the bot).
@@ -54,10 +57,12 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Ask(args) => ask::run(&config, &args),
+        Command::Eval(args) => eval::run(&config, &args),
         Command::Check => {
             println!(
-                "ok: {} items, config {}",
+                "ok: {} items, {} matters without a guide, config {}",
                 config.catalog.len(),
+                config.matters.len(),
                 config.dir.display()
             );
             Ok(())

@@ -2,17 +2,19 @@
 //! Every problem found is reported with the file, the key and what was expected; loading never
 //! panics on bad input.
 
+mod intents;
 mod lexicon;
 pub mod org;
 mod replies;
 pub mod service;
 mod tuning;
 
+pub use intents::Intents;
 pub use lexicon::{AspectCues, AspectPattern, Cues, Lexicon, Rewriter};
 pub use replies::Replies;
 pub use tuning::Tuning;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Matters};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -54,6 +56,10 @@ impl fmt::Display for ConfigErrors {
 pub struct Config {
     pub dir: PathBuf,
     pub catalog: Catalog,
+    /// The district's list of matters without a guide card (`matters/*.toml`).
+    pub matters: Matters,
+    /// Examples of messages that are not about one item (`intents.toml`).
+    pub intents: Intents,
     pub lexicon: Lexicon,
     pub tuning: Tuning,
     pub replies: Replies,
@@ -77,6 +83,16 @@ impl Config {
             }]));
         }
         let catalog = Catalog::load_dir(&dir.join("catalog")).map_err(|e| errors.extend(e.0));
+        let matters = match &catalog {
+            Ok(c) => Matters::load_dir(&dir.join("matters"), c).map_err(|e| errors.extend(e.0)),
+            Err(()) => Err(()),
+        };
+        let intents_file = dir.join("intents.toml");
+        let intents: Result<Intents, _> = if intents_file.exists() {
+            read_toml(&intents_file, &mut errors)
+        } else {
+            Ok(Intents::default())
+        };
         let lexicon: Result<Lexicon, _> = read_toml(&dir.join("lexicon.toml"), &mut errors);
         let tuning: Result<Tuning, _> = read_toml(&dir.join("matcher.toml"), &mut errors);
         let replies: Result<Replies, _> = read_toml(&dir.join("replies.toml"), &mut errors);
@@ -88,11 +104,15 @@ impl Config {
         if let Ok(t) = &tuning {
             errors.extend(t.validate(&dir.join("matcher.toml")));
         }
-        match (catalog, lexicon, tuning, replies) {
-            (Ok(catalog), Ok(lexicon), Ok(tuning), Ok(replies)) if errors.is_empty() => {
+        match (catalog, matters, intents, lexicon, tuning, replies) {
+            (Ok(catalog), Ok(matters), Ok(intents), Ok(lexicon), Ok(tuning), Ok(replies))
+                if errors.is_empty() =>
+            {
                 Ok(Config {
                     dir: dir.to_path_buf(),
                     catalog,
+                    matters,
+                    intents,
                     lexicon,
                     tuning,
                     replies,

@@ -9,6 +9,13 @@ pub struct Replies {
     pub help: String,
     /// Said when the guide cannot answer and an agent will follow up.
     pub escalate: String,
+    /// Said to thanks.
+    pub thanks: String,
+    /// Said before `escalate` for a listed matter without a guide: `{matter}`, `{department}`,
+    /// `{phone}` (the `matter_phone` text, or nothing when the matter has no public phone).
+    pub matter_pointer: String,
+    /// `{phone}`.
+    pub matter_phone: String,
     /// Said for a complaint; an agent will follow up.
     pub escalate_complaint: String,
     /// Said for a resident's own case (status, money not arrived).

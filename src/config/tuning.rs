@@ -1,5 +1,6 @@
-//! `bot-config/matcher.toml`: the scores and thresholds of question understanding. The file itself
-//! explains why each default is what it is.
+//! `bot-config/matcher.toml`: how the models are trained and the probability thresholds of the
+//! decisions. The file itself explains why each default is what it is; `bangban eval` measures
+//! what a change does.
 
 use super::ConfigError;
 use serde::Deserialize;
@@ -8,42 +9,60 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tuning {
-    /// Weight of an item's name or alias found in a question.
-    pub alias_weight: f32,
-    /// Factor applied to a word found only by sound (homophone typo, Latin pinyin).
-    pub sound_factor: f32,
-    /// Words shorter than this (in characters) are matched exactly only.
+    /// Passes of stochastic gradient descent over the examples.
+    pub epochs: u32,
+    /// Initial SGD step; it decays linearly to a tenth.
+    pub learning_rate: f32,
+    /// L2 regularisation per step.
+    pub l2: f32,
+    /// How far classes are balanced: 0 as the examples fall, 1 every class alike.
+    pub class_balance: f32,
+    /// Cue words shorter than this (in characters) are matched exactly only.
     pub min_sound_chars: usize,
-    /// Weight of the FAQ/name similarity (0–1) added to an item's score.
-    pub similarity_weight: f32,
-    /// An item is answered only with at least this score…
-    pub answer_min_score: f32,
-    /// …and at least this much ahead of the runner-up.
+    /// An item is answered only when its probability is at least this…
+    pub answer_min_prob: f32,
+    /// …and at least this much above the next item's.
     pub answer_min_margin: f32,
-    /// Items with at least this score are offered when asking back.
-    pub candidate_min_score: f32,
-    /// At most this many items are offered when asking back.
+    /// …and the message is a question with at least this probability (not an own case, etc.).
+    pub ask_min_prob: f32,
+    /// Not addressed to the bot: it speaks only above these, stricter, bars.
+    pub open_answer_min_prob: f32,
+    pub open_ask_min_prob: f32,
+    /// Items at least this likely are offered when asking back…
+    pub candidate_min_prob: f32,
+    /// …at most this many…
     pub clarify_max_candidates: usize,
-    /// Factor applied to a word right after 没/没有/未/不是 (context, not the asked item).
-    pub negated_factor: f32,
-    /// The item named last in the question by a word of at least `focus_min_weight` gets this
-    /// much more (the asked item usually comes last, after the context).
-    pub focus_bonus: f32,
-    pub focus_min_weight: f32,
-    /// A FAQ question at least this similar to the question is answered with its FAQ answer.
+    /// …and only when together they are at least this likely.
+    pub clarify_min_mass: f32,
+    /// A listed matter without a guide at least this likely (and above every item) is handed
+    /// to an agent with a pointer to its department.
+    pub matter_min_prob: f32,
+    /// A ticket is labelled with an item only when the item is at least this likely.
+    pub ticket_item_min_prob: f32,
+    /// A FAQ entry answers only when its question is this similar to the asked one…
     pub faq_min_similarity: f32,
-    /// The same, when an aspect is clearly asked (then the card's aspect is usually the answer).
-    pub faq_min_similarity_for_aspect: f32,
+    /// …and the question holds this share of what the FAQ question says beyond the item's name.
+    pub faq_min_coverage: f32,
 }
 
 impl Tuning {
     pub fn validate(&self, file: &Path) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         let mut check = super::checker(file, &mut errors);
-        check("alias_weight", self.alias_weight > 0.0, "a number > 0");
         check(
-            "sound_factor",
-            (0.0..=1.0).contains(&self.sound_factor),
+            "epochs",
+            (1..=100).contains(&self.epochs),
+            "a whole number from 1 to 100",
+        );
+        check(
+            "learning_rate",
+            self.learning_rate > 0.0 && self.learning_rate <= 10.0,
+            "a number in (0, 10]",
+        );
+        check("l2", (0.0..0.1).contains(&self.l2), "a number in [0, 0.1)");
+        check(
+            "class_balance",
+            (0.0..=1.0).contains(&self.class_balance),
             "a number from 0 to 1",
         );
         check(
@@ -51,51 +70,31 @@ impl Tuning {
             self.min_sound_chars >= 1,
             "a whole number ≥ 1",
         );
+        let prob = |v: f32| (0.0..=1.0).contains(&v);
+        for (key, v) in [
+            ("answer_min_prob", self.answer_min_prob),
+            ("answer_min_margin", self.answer_min_margin),
+            ("ask_min_prob", self.ask_min_prob),
+            ("open_answer_min_prob", self.open_answer_min_prob),
+            ("open_ask_min_prob", self.open_ask_min_prob),
+            ("candidate_min_prob", self.candidate_min_prob),
+            ("clarify_min_mass", self.clarify_min_mass),
+            ("matter_min_prob", self.matter_min_prob),
+            ("ticket_item_min_prob", self.ticket_item_min_prob),
+            ("faq_min_similarity", self.faq_min_similarity),
+            ("faq_min_coverage", self.faq_min_coverage),
+        ] {
+            check(key, prob(v), "a probability from 0 to 1");
+        }
         check(
-            "similarity_weight",
-            self.similarity_weight >= 0.0,
-            "a number ≥ 0",
-        );
-        check(
-            "answer_min_score",
-            self.answer_min_score > 0.0,
-            "a number > 0",
-        );
-        check(
-            "answer_min_margin",
-            self.answer_min_margin >= 0.0,
-            "a number ≥ 0",
-        );
-        check(
-            "candidate_min_score",
-            self.candidate_min_score > 0.0 && self.candidate_min_score <= self.answer_min_score,
-            "a number > 0 and ≤ answer_min_score",
+            "candidate_min_prob",
+            self.candidate_min_prob <= self.answer_min_prob,
+            "a probability ≤ answer_min_prob",
         );
         check(
             "clarify_max_candidates",
             (2..=9).contains(&self.clarify_max_candidates),
             "a whole number from 2 to 9 (residents reply with one digit)",
-        );
-        check(
-            "negated_factor",
-            (0.0..=1.0).contains(&self.negated_factor),
-            "a number from 0 to 1",
-        );
-        check("focus_bonus", self.focus_bonus >= 0.0, "a number ≥ 0");
-        check(
-            "focus_min_weight",
-            self.focus_min_weight > 0.0,
-            "a number > 0",
-        );
-        check(
-            "faq_min_similarity",
-            (0.0..=1.0).contains(&self.faq_min_similarity),
-            "a number from 0 to 1",
-        );
-        check(
-            "faq_min_similarity_for_aspect",
-            (self.faq_min_similarity..=1.0).contains(&self.faq_min_similarity_for_aspect),
-            "a number from faq_min_similarity to 1",
         );
         drop(check);
         errors

@@ -20,7 +20,7 @@ use crate::reply;
 use crate::runtime::metrics::record_decision;
 use crate::store::Store;
 use crate::store::tickets::Reason;
-use crate::understand::{Decision, EscalateReason, Matcher, Understanding};
+use crate::understand::{Decision, EscalateReason, Intent, Matcher, Understanding};
 use bangban_contract::{Chat, Incoming, Outgoing};
 use dialogue::{Context, Dialogue, Key};
 use std::sync::Arc;
@@ -133,13 +133,12 @@ impl Engine {
                 let item = self.item_id(&u);
                 return self
                     .desk
-                    .open_ticket(event, item, Reason::Privacy, &advice, now_ms)
+                    .open_ticket(event, item, Vec::new(), Reason::Privacy, &advice, now_ms)
                     .await;
             }
         }
 
         let catalog = &self.config.catalog;
-        let replies = &self.config.replies;
         let text_out = match u.decision {
             Decision::Ignore => return Ok(Vec::new()),
             Decision::Escalate => {
@@ -147,25 +146,30 @@ impl Engine {
                 if agents_chat {
                     return Ok(vec![reply_to(event, commands::USAGE.into())]);
                 }
-                let lead = reply::render(&u, catalog, replies);
+                let lead = reply::render(&u, &self.config);
                 let reason = match u.reason {
                     Some(EscalateReason::Case) => Reason::Case,
                     Some(EscalateReason::Complaint) => Reason::Complaint,
                     _ => Reason::Uncovered,
                 };
                 let item = self.item_id(&u);
+                let candidates = u
+                    .candidates
+                    .iter()
+                    .map(|&i| catalog.items()[i].id.clone())
+                    .collect();
                 return self
                     .desk
-                    .open_ticket(event, item, reason, &lead, now_ms)
+                    .open_ticket(event, item, candidates, reason, &lead, now_ms)
                     .await;
             }
-            Decision::Help => {
+            Decision::Help | Decision::Thanks => {
                 self.dialogue.clear(&key);
-                reply::render(&u, catalog, replies)
+                reply::render(&u, &self.config)
             }
             Decision::Clarify => {
                 self.remember(key, None, u.candidates.clone(), text, now_s);
-                reply::render(&u, catalog, replies)
+                reply::render(&u, &self.config)
             }
             Decision::Answer => {
                 self.remember(key, u.item, Vec::new(), text, now_s);
@@ -228,12 +232,15 @@ impl Engine {
             candidates: Vec::new(),
             faq: None,
             reason: None,
+            matter: None,
             ..u.clone()
         })
     }
 
-    /// "那要多久？" right after an answer: the same item, the newly asked aspect. Only a question
-    /// naming no item of its own, and only when it makes a clear question about the last item.
+    /// "那要多久？" right after an answer, or "我爸90了" completing the last question: the same
+    /// item, read again with the item named. Only for a message about no item of its own that
+    /// is not an own case, complaint, greeting or thanks, and only when it then makes a clear
+    /// question about the last item.
     fn follow_up(
         &self,
         c: &Context,
@@ -242,14 +249,15 @@ impl Engine {
         addressed: bool,
     ) -> Option<Understanding> {
         let item = c.item?;
-        let s = &u.signals;
-        if u.item.is_some()
+        let t = &self.config.tuning;
+        let own_topic = u.items.first().is_some_and(|x| x.1 >= t.candidate_min_prob * 3.0)
+            || u.matter_prob >= t.matter_min_prob;
+        if u.decision == Decision::Answer
             || u.decision == Decision::Clarify
-            || s.empty
-            || s.case
-            || s.complaint
-            || s.statement
-            || !(s.question || addressed)
+            || own_topic
+            || u.signals.empty
+            || !matches!(u.intent, Intent::Ask | Intent::Chatter | Intent::Offtopic)
+            || !(u.signals.question || addressed)
         {
             return None;
         }
@@ -265,7 +273,7 @@ impl Engine {
     /// The answer, and for "where" the asker's own village station and township centre.
     fn answer(&self, event: &Incoming, u: &Understanding) -> String {
         let config = &self.config;
-        let mut text = reply::render(u, &config.catalog, &config.replies);
+        let mut text = reply::render(u, config);
         let (Some(i), Some(Aspect::Place)) = (u.item, u.aspect) else {
             return text;
         };

@@ -119,10 +119,25 @@ pub fn chat_label(platform: Platform, chat: &Chat) -> String {
     }
 }
 
-/// The catalog item's short name, or 未识别.
+/// The catalog item's short name, or 未识别事项.
 pub fn item_label(catalog: &Catalog, item: Option<&str>) -> String {
-    item.and_then(|id| catalog.items().iter().find(|i| i.id == id))
-        .map_or_else(|| "未识别".to_string(), short_name)
+    item.and_then(|id| catalog.get(id))
+        .map_or_else(|| "未识别事项".to_string(), short_name)
+}
+
+/// The item for agents: its name, or 未识别事项 with the likely items when there are some.
+fn item_for_agents(catalog: &Catalog, t: &Ticket) -> String {
+    let label = item_label(catalog, t.item.as_deref());
+    let likely: Vec<String> = t
+        .candidates
+        .iter()
+        .filter_map(|id| catalog.get(id).map(short_name))
+        .collect();
+    if t.item.is_some() || likely.is_empty() {
+        label
+    } else {
+        format!("{label}，可能是：{}", likely.join("、"))
+    }
 }
 
 /// `老张（700001）`. `masked`: personal numbers in the display name hidden (a group card such as
@@ -170,7 +185,7 @@ pub fn summary(org: &Org, catalog: &Catalog, t: &Ticket, masked: bool) -> String
     format!(
         "{place} 居民：{}\n事项：{}（{}）\n问题：{question}",
         resident_label(t, masked),
-        item_label(catalog, t.item.as_deref()),
+        item_for_agents(catalog, t),
         t.reason.label(),
     )
 }

@@ -43,6 +43,9 @@ pub struct Ticket {
     pub village: Option<String>,
     /// The catalog item the question is about, if one was recognised.
     pub item: Option<String>,
+    /// Without a confident item: the likely items, for the agent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
     /// The message as posted: the agent may need what is in it. Shown masked wherever a group
     /// could see it (see `helpdesk::privacy`).
     pub question: String,
@@ -533,6 +536,7 @@ mod tests {
             resident_name: Some("老张".into()),
             village: Some("v01".into()),
             item: None,
+            candidates: Vec::new(),
             question: "我家低保怎么停了".into(),
             reason: Reason::Case,
             follow_up_of: None,

@@ -1,12 +1,11 @@
-//! Stage 5: the decision, from the item scores and the signals of the message.
+//! The decision, from the models' probabilities: answer when one item is clearly likely, ask
+//! back among the 2–4 plausible items, hand a listed matter without a guide, an own case or a
+//! complaint to an agent, greet, thank, or stay silent. Every threshold is in `matcher.toml`.
 //!
-//! Addressed (the bot was @-mentioned): a complaint or the resident's own case goes to an agent;
-//! a clear item is answered; a vague topic is asked back; a greeting gets help; any other question
-//! goes to an agent, because the guide does not cover it.
-//! Not addressed: the bot speaks only for a clear service question about one item, or hands over
-//! a resident's own case about a known topic; everything else is group chatter and left alone.
+//! Not addressed to the bot, it speaks only for a clearly likely question about one item, or
+//! hands over an own case or complaint about a clearly likely item; everything else is chatter.
 
-use super::Signals;
+use super::examples::Intent;
 use crate::config::Tuning;
 use serde::Serialize;
 
@@ -17,16 +16,19 @@ pub enum Decision {
     Clarify,
     Escalate,
     Help,
+    /// Thanks get a short reply; reported as `help` in the `ask` contract.
+    Thanks,
     Ignore,
 }
 
 impl Decision {
+    /// The contract name (DESIGN.md).
     pub fn name(self) -> &'static str {
         match self {
             Decision::Answer => "answer",
             Decision::Clarify => "clarify",
             Decision::Escalate => "escalate",
-            Decision::Help => "help",
+            Decision::Help | Decision::Thanks => "help",
             Decision::Ignore => "ignore",
         }
     }
@@ -43,12 +45,48 @@ pub enum EscalateReason {
     Uncovered,
 }
 
+/// What the models said about one message.
+pub(crate) struct Probs<'a> {
+    /// Indexed like [`Intent::ALL`].
+    pub intent: &'a [f32],
+    /// Items with their probability, best first.
+    pub items: &'a [(usize, f32)],
+    /// A listed matter without a guide.
+    pub matter: f32,
+}
+
+impl Probs<'_> {
+    pub fn intent(&self) -> (Intent, f32) {
+        let (i, p) = self
+            .intent
+            .iter()
+            .enumerate()
+            .fold((0, f32::MIN), |best, (i, &p)| if p > best.1 { (i, p) } else { best });
+        (Intent::ALL[i], p)
+    }
+
+    fn of(&self, intent: Intent) -> f32 {
+        let i = Intent::ALL.iter().position(|x| *x == intent).unwrap_or(0);
+        self.intent.get(i).copied().unwrap_or(0.0)
+    }
+
+    fn top(&self) -> (Option<usize>, f32, f32) {
+        let first = self.items.first();
+        let second = self.items.get(1).map_or(0.0, |x| x.1);
+        (first.map(|x| x.0), first.map_or(0.0, |x| x.1), second)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Verdict {
     pub decision: Decision,
     pub item: Option<usize>,
+    /// Asking back: the items offered. Escalating without a confident item: the likely ones,
+    /// for the agent.
     pub candidates: Vec<usize>,
     pub reason: Option<EscalateReason>,
+    /// Escalated as a listed matter without a guide.
+    pub matter: bool,
 }
 
 impl Verdict {
@@ -58,103 +96,108 @@ impl Verdict {
             item: None,
             candidates: Vec::new(),
             reason: None,
+            matter: false,
         }
     }
 
-    fn escalate(reason: EscalateReason, item: Option<usize>) -> Verdict {
+    fn answer(item: usize) -> Verdict {
         Verdict {
-            item,
-            reason: Some(reason),
-            ..Verdict::new(Decision::Escalate)
+            item: Some(item),
+            ..Verdict::new(Decision::Answer)
         }
     }
 }
 
-/// `scores`: items with a score above zero, best first.
-pub(crate) fn decide(scores: &[(usize, f32)], s: Signals, addressed: bool, t: &Tuning) -> Verdict {
-    let top = scores.first().copied();
-    let runner_up = scores.get(1).map_or(0.0, |x| x.1);
-    let clear = top.filter(|(_, score)| {
-        *score >= t.answer_min_score && score - runner_up >= t.answer_min_margin
-    });
-    let candidates: Vec<usize> = scores
+pub(crate) fn decide(p: &Probs, empty: bool, addressed: bool, t: &Tuning) -> Verdict {
+    let silent_or = |d| Verdict::new(if addressed { d } else { Decision::Ignore });
+    if empty {
+        return silent_or(Decision::Help);
+    }
+    let (intent, _) = p.intent();
+    let (top, p1, p2) = p.top();
+    let clear = top.filter(|_| p1 >= t.answer_min_prob && p1 - p2 >= t.answer_min_margin);
+    let likely: Vec<usize> = p
+        .items
         .iter()
-        .filter(|(_, score)| *score >= t.candidate_min_score)
+        .filter(|(_, q)| *q >= t.candidate_min_prob)
         .take(t.clarify_max_candidates)
         .map(|(i, _)| *i)
         .collect();
-    let topic = clear.map(|(i, _)| i).or(candidates.first().copied());
-
-    if s.empty {
-        return Verdict::new(if addressed {
-            Decision::Help
-        } else {
-            Decision::Ignore
-        });
-    }
-    if s.uncovered {
-        return if addressed {
-            Verdict::escalate(EscalateReason::Uncovered, None)
-        } else {
-            Verdict::new(Decision::Ignore)
-        };
-    }
-    // A grievance around a clear how-to question ("公交卡到底在哪里领 踢皮球"): answer the
-    // question; a resident's own case (money missing, stuck application) still goes to an agent.
-    if s.complaint
-        && !s.case
-        && s.how_to
-        && s.question
-        && let Some((item, _)) = clear
-    {
-        return Verdict {
-            item: Some(item),
-            ..Verdict::new(Decision::Answer)
-        };
-    }
-    if !addressed {
-        if s.question && !s.statement && (s.case || s.complaint) && topic.is_some() {
-            let reason = if s.complaint {
-                EscalateReason::Complaint
+    // A ticket names an item only when the understanding was confident; otherwise the agent
+    // sees the likely ones.
+    let escalate = |reason| {
+        let confident = top.filter(|_| p1 >= t.ticket_item_min_prob && p1 > p.matter);
+        Verdict {
+            item: confident,
+            candidates: if confident.is_some() {
+                Vec::new()
             } else {
-                EscalateReason::Case
-            };
-            return Verdict::escalate(reason, topic);
-        }
-        return match clear {
-            Some((item, _)) if s.question && !s.case && !s.complaint => Verdict {
-                item: Some(item),
-                ..Verdict::new(Decision::Answer)
+                likely.clone()
             },
-            _ => Verdict::new(Decision::Ignore),
-        };
+            reason: Some(reason),
+            ..Verdict::new(Decision::Escalate)
+        }
+    };
+    match intent {
+        Intent::Help => silent_or(Decision::Help),
+        Intent::Thanks => silent_or(Decision::Thanks),
+        Intent::Chatter => silent_or(Decision::Help),
+        // Outside the guide and the list: an agent may still know (电费, 路灯); never guessed.
+        Intent::Offtopic if addressed => escalate(EscalateReason::Uncovered),
+        Intent::Offtopic => Verdict::new(Decision::Ignore),
+        Intent::Case | Intent::Complaint => {
+            let reason = if intent == Intent::Case {
+                EscalateReason::Case
+            } else {
+                EscalateReason::Complaint
+            };
+            let v = escalate(reason);
+            if addressed || (p.of(intent) >= t.open_ask_min_prob && v.item.is_some()) {
+                v
+            } else {
+                Verdict::new(Decision::Ignore)
+            }
+        }
+        Intent::Ask => {
+            let ask = p.of(Intent::Ask);
+            if !addressed {
+                return match clear {
+                    Some(i)
+                        if p1 >= t.open_answer_min_prob
+                            && ask >= t.open_ask_min_prob
+                            && p1 > p.matter =>
+                    {
+                        Verdict::answer(i)
+                    }
+                    _ => Verdict::new(Decision::Ignore),
+                };
+            }
+            if p.matter >= t.matter_min_prob && p.matter > p1 {
+                return Verdict {
+                    matter: true,
+                    ..escalate(EscalateReason::Uncovered)
+                };
+            }
+            if let Some(i) = clear
+                && ask >= t.ask_min_prob
+            {
+                return Verdict::answer(i);
+            }
+            let mass: f32 = p
+                .items
+                .iter()
+                .filter(|(i, _)| likely.contains(i))
+                .map(|x| x.1)
+                .sum();
+            if likely.len() >= 2 && mass >= t.clarify_min_mass {
+                return Verdict {
+                    candidates: likely,
+                    ..Verdict::new(Decision::Clarify)
+                };
+            }
+            escalate(EscalateReason::Uncovered)
+        }
     }
-    if s.complaint {
-        return Verdict::escalate(EscalateReason::Complaint, topic);
-    }
-    if s.case {
-        return Verdict::escalate(EscalateReason::Case, topic);
-    }
-    if let Some((item, _)) = clear {
-        return Verdict {
-            item: Some(item),
-            ..Verdict::new(Decision::Answer)
-        };
-    }
-    // Asking back means choosing between items: one weak item alone is not a choice.
-    if candidates.len() >= 2 {
-        return Verdict {
-            candidates,
-            ..Verdict::new(Decision::Clarify)
-        };
-    }
-    if s.greeting {
-        return Verdict::new(Decision::Help);
-    }
-    if s.question || s.complaint || s.case {
-        return Verdict::escalate(EscalateReason::Uncovered, None);
-    }
-    Verdict::new(Decision::Help)
 }
 
 #[cfg(test)]
@@ -163,160 +206,109 @@ mod tests {
 
     fn tuning() -> Tuning {
         Tuning {
-            alias_weight: 3.0,
-            sound_factor: 0.8,
+            epochs: 10,
+            learning_rate: 0.5,
+            l2: 1e-5,
+            class_balance: 0.5,
             min_sound_chars: 2,
-            similarity_weight: 1.5,
-            answer_min_score: 2.0,
-            answer_min_margin: 1.0,
-            candidate_min_score: 1.0,
+            answer_min_prob: 0.6,
+            answer_min_margin: 0.3,
+            ask_min_prob: 0.5,
+            open_answer_min_prob: 0.8,
+            open_ask_min_prob: 0.7,
+            candidate_min_prob: 0.15,
             clarify_max_candidates: 4,
-            negated_factor: 0.5,
-            focus_bonus: 0.5,
-            focus_min_weight: 2.0,
-            faq_min_similarity: 0.55,
-            faq_min_similarity_for_aspect: 0.8,
+            clarify_min_mass: 0.6,
+            matter_min_prob: 0.4,
+            ticket_item_min_prob: 0.6,
+            faq_min_similarity: 0.6,
+            faq_min_coverage: 0.7,
         }
     }
 
-    fn q() -> Signals {
-        Signals {
-            question: true,
-            ..Signals::default()
-        }
+    /// Intent probabilities with `p` on `intent` and the rest spread evenly.
+    fn intent(intent: Intent, p: f32) -> Vec<f32> {
+        let rest = (1.0 - p) / (Intent::ALL.len() - 1) as f32;
+        Intent::ALL
+            .iter()
+            .map(|i| if *i == intent { p } else { rest })
+            .collect()
+    }
+
+    fn run(i: &[f32], items: &[(usize, f32)], matter: f32, addressed: bool) -> Verdict {
+        let p = Probs {
+            intent: i,
+            items,
+            matter,
+        };
+        decide(&p, false, addressed, &tuning())
     }
 
     #[test]
-    fn clear_lead_is_answered() {
-        let v = decide(&[(3, 4.0), (1, 1.0)], q(), true, &tuning());
+    fn a_clearly_likely_item_is_answered() {
+        let ask = intent(Intent::Ask, 0.9);
+        let v = run(&ask, &[(3, 0.85), (1, 0.05)], 0.02, true);
         assert_eq!((v.decision, v.item), (Decision::Answer, Some(3)));
     }
 
     #[test]
-    fn tie_asks_back_with_the_tied_items() {
-        let v = decide(&[(0, 1.0), (1, 1.0), (2, 1.0)], q(), true, &tuning());
-        assert_eq!(v.decision, Decision::Clarify);
-        assert_eq!(v.candidates, vec![0, 1, 2]);
+    fn plausible_items_are_asked_back_and_a_spread_guess_goes_to_an_agent() {
+        let ask = intent(Intent::Ask, 0.9);
+        let v = run(&ask, &[(0, 0.35), (1, 0.3), (2, 0.25)], 0.02, true);
+        assert_eq!((v.decision, v.candidates), (Decision::Clarify, vec![0, 1, 2]));
+        // Nothing stands out and together they are unlikely: not a choice worth offering.
+        let v = run(&ask, &[(0, 0.2), (1, 0.16)], 0.05, true);
+        assert_eq!(v.decision, Decision::Escalate);
+        assert_eq!(v.reason, Some(EscalateReason::Uncovered));
+        assert_eq!(v.item, None);
+        assert_eq!(v.candidates, vec![0, 1]);
     }
 
     #[test]
-    fn one_weak_item_is_no_choice_and_goes_to_an_agent() {
-        let v = decide(&[(5, 1.5)], q(), true, &tuning());
-        assert_eq!(
-            (v.decision, v.reason),
-            (Decision::Escalate, Some(EscalateReason::Uncovered))
-        );
+    fn a_listed_matter_without_a_guide_is_never_answered_from_a_neighbour() {
+        let ask = intent(Intent::Ask, 0.9);
+        let v = run(&ask, &[(0, 0.3)], 0.65, true);
+        assert_eq!((v.decision, v.matter, v.item), (Decision::Escalate, true, None));
+        assert_eq!(run(&ask, &[(0, 0.3)], 0.65, false).decision, Decision::Ignore);
     }
 
     #[test]
-    fn small_margin_asks_back_rather_than_guessing() {
-        let v = decide(&[(0, 3.0), (1, 2.5)], q(), true, &tuning());
-        assert_eq!(v.decision, Decision::Clarify);
+    fn own_case_names_the_item_only_when_confident() {
+        let case = intent(Intent::Case, 0.8);
+        let v = run(&case, &[(4, 0.9), (1, 0.05)], 0.0, true);
+        assert_eq!((v.reason, v.item), (Some(EscalateReason::Case), Some(4)));
+        let v = run(&case, &[(4, 0.45), (1, 0.4)], 0.0, true);
+        assert_eq!((v.reason, v.item), (Some(EscalateReason::Case), None));
+        assert_eq!(v.candidates, vec![4, 1]);
+        // Unaddressed, an own case about a confident item is still handed over.
+        assert_eq!(run(&case, &[(4, 0.9)], 0.0, false).decision, Decision::Escalate);
+        assert_eq!(run(&case, &[(4, 0.4)], 0.0, false).decision, Decision::Ignore);
     }
 
     #[test]
-    fn own_case_and_complaint_go_to_an_agent_even_with_a_clear_item() {
-        let case = Signals { case: true, ..q() };
-        let v = decide(&[(0, 5.0)], case, true, &tuning());
-        assert_eq!(
-            (v.decision, v.reason, v.item),
-            (Decision::Escalate, Some(EscalateReason::Case), Some(0))
-        );
-        let complaint = Signals {
-            complaint: true,
-            ..q()
+    fn unaddressed_needs_a_very_likely_question() {
+        let ask = intent(Intent::Ask, 0.9);
+        assert_eq!(run(&ask, &[(0, 0.95)], 0.0, false).decision, Decision::Answer);
+        assert_eq!(run(&ask, &[(0, 0.7)], 0.0, false).decision, Decision::Ignore);
+        let chatter = intent(Intent::Chatter, 0.8);
+        assert_eq!(run(&chatter, &[(0, 0.95)], 0.0, false).decision, Decision::Ignore);
+        assert_eq!(run(&chatter, &[], 0.0, true).decision, Decision::Help);
+    }
+
+    #[test]
+    fn greetings_thanks_and_empty_messages() {
+        let hello = intent(Intent::Help, 0.9);
+        assert_eq!(run(&hello, &[], 0.0, true).decision, Decision::Help);
+        assert_eq!(run(&hello, &[], 0.0, false).decision, Decision::Ignore);
+        let thanks = intent(Intent::Thanks, 0.9);
+        assert_eq!(run(&thanks, &[], 0.0, true).decision, Decision::Thanks);
+        assert_eq!(Decision::Thanks.name(), "help");
+        let p = Probs {
+            intent: &hello,
+            items: &[],
+            matter: 0.0,
         };
-        let v = decide(&[], complaint, true, &tuning());
-        assert_eq!(v.reason, Some(EscalateReason::Complaint));
-    }
-
-    #[test]
-    fn uncovered_question_escalates_and_greeting_gets_help() {
-        assert_eq!(
-            decide(&[], q(), true, &tuning()).reason,
-            Some(EscalateReason::Uncovered)
-        );
-        let hello = Signals {
-            greeting: true,
-            ..Signals::default()
-        };
-        assert_eq!(decide(&[], hello, true, &tuning()).decision, Decision::Help);
-    }
-
-    #[test]
-    fn unaddressed_needs_a_clear_question_about_one_item() {
-        let t = tuning();
-        assert_eq!(
-            decide(&[(0, 4.0)], q(), false, &t).decision,
-            Decision::Answer
-        );
-        let statement = Signals {
-            statement: true,
-            ..Signals::default()
-        };
-        assert_eq!(
-            decide(&[(0, 4.0)], statement, false, &t).decision,
-            Decision::Ignore
-        );
-        assert_eq!(
-            decide(&[(0, 4.0)], Signals::default(), false, &t).decision,
-            Decision::Ignore
-        );
-        assert_eq!(
-            decide(&[(0, 1.0), (1, 1.0)], q(), false, &t).decision,
-            Decision::Ignore
-        );
-        assert_eq!(decide(&[], q(), false, &t).decision, Decision::Ignore);
-    }
-
-    #[test]
-    fn a_grievance_around_a_clear_how_to_question_gets_the_answer() {
-        let s = Signals {
-            complaint: true,
-            how_to: true,
-            ..q()
-        };
-        let v = decide(&[(2, 4.0)], s, true, &tuning());
-        assert_eq!((v.decision, v.item), (Decision::Answer, Some(2)));
-        let own_case = Signals { case: true, ..s };
-        assert_eq!(
-            decide(&[(2, 4.0)], own_case, true, &tuning()).decision,
-            Decision::Escalate
-        );
-        let no_question = Signals { how_to: false, ..s };
-        assert_eq!(
-            decide(&[(2, 4.0)], no_question, true, &tuning()).decision,
-            Decision::Escalate
-        );
-    }
-
-    #[test]
-    fn a_matter_outside_the_guide_is_not_answered_from_a_neighbour() {
-        let s = Signals {
-            uncovered: true,
-            ..q()
-        };
-        let v = decide(&[(0, 4.0)], s, true, &tuning());
-        assert_eq!(
-            (v.decision, v.reason),
-            (Decision::Escalate, Some(EscalateReason::Uncovered))
-        );
-        assert_eq!(
-            decide(&[(0, 4.0)], s, false, &tuning()).decision,
-            Decision::Ignore
-        );
-    }
-
-    #[test]
-    fn empty_message() {
-        let empty = Signals {
-            empty: true,
-            ..Signals::default()
-        };
-        assert_eq!(decide(&[], empty, true, &tuning()).decision, Decision::Help);
-        assert_eq!(
-            decide(&[], empty, false, &tuning()).decision,
-            Decision::Ignore
-        );
+        assert_eq!(decide(&p, true, true, &tuning()).decision, Decision::Help);
+        assert_eq!(decide(&p, true, false, &tuning()).decision, Decision::Ignore);
     }
 }

@@ -1,26 +1,36 @@
 //! Question understanding: from a resident's raw message to a decision — answer one item and
-//! aspect, ask back, hand over to an agent, greet, or stay silent.
+//! aspect, ask back, hand over to an agent, greet, thank, or stay silent.
 //!
-//! **Invariant: this module does no I/O.** It is built once from a loaded [`Config`] and then is a
-//! pure function of (text, addressed). Stages, each in its own file:
-//! [`normalize`] → [`pinyin`] sound encoding → [`terms`] word finding → item scoring (here, with
-//! [`similarity`]) → [`aspect`] → [`decide`].
+//! **Invariant: this module does no I/O.** [`Matcher::build`] trains the models from the
+//! configuration's examples (deterministic, well under a second) and is then a pure function of
+//! (text, addressed). Stages, each in its own file: [`normalize`] → [`features`] (character
+//! n-grams, jieba words, pinyin syllables, cue flags from [`terms`] and [`aspect`]) → three
+//! [`linear`] models (intent, topic, aspect) trained on [`examples`] → [`decide`].
 
 mod aspect;
 mod decide;
+pub mod eval;
+pub mod examples;
+mod explain;
+mod features;
+mod linear;
 pub mod normalize;
 pub mod pinyin;
 mod similarity;
 mod terms;
 
 pub use decide::{Decision, EscalateReason};
+pub use examples::{Example, Intent, Topic};
+pub use explain::Explanation;
 
-use crate::catalog::{Aspect, Catalog};
-use crate::config::{Config, Lexicon, Tuning};
+use crate::catalog::{Aspect, Catalog, Matters};
+use crate::config::{Config, Intents, Lexicon, Tuning};
+use features::{Featurizer, Kind};
+use linear::{Linear, Params, Row};
 use normalize::Normalizer;
 use pinyin::SyllableTable;
+use rustc_hash::FxHashMap;
 use similarity::Similarity;
-use std::collections::HashMap;
 use terms::{Overlap, Prepared, TermSet};
 
 /// Questions are read up to this many characters; a pasted article is not a question, and the
@@ -31,31 +41,31 @@ pub const MAX_QUESTION_CHARS: usize = 1000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Understanding {
     pub decision: Decision,
-    /// The item answered, or the item a hand-over is about (index into the catalog's items).
+    /// The item answered, or the item a hand-over is about (index into the catalog's items);
+    /// a hand-over names an item only when the understanding was confident.
     pub item: Option<usize>,
+    /// The asked aspect, for answers (possibly finer than the contract's nine, see
+    /// [`Aspect::contract`]).
     pub aspect: Option<Aspect>,
-    /// Items offered when asking back, best first.
+    /// Items offered when asking back, or the likely items of a hand-over without an item.
     pub candidates: Vec<usize>,
-    /// The FAQ entry (index into the item's `faq`) that answers the question, if one is close.
+    /// The FAQ entry (index into the item's `faq`) that answers the question, if one matches.
     pub faq: Option<usize>,
     /// Why the message is handed over, for escalations.
     pub reason: Option<EscalateReason>,
+    /// The listed matter without a guide the question is about (index into the matters).
+    pub matter: Option<usize>,
+    pub intent: Intent,
+    /// Item probabilities, best first (the top few).
+    pub items: Vec<(usize, f32)>,
+    /// Probability of a listed matter without a guide.
+    pub matter_prob: f32,
     /// The normalised text (for logs and tickets).
     pub normalized: String,
-    /// Item scores above zero, best first (for `--explain` and tuning).
-    pub scores: Vec<(usize, f32)>,
     pub signals: Signals,
 }
 
-/// An item word found in a question, for `ask --explain`.
-pub struct WordFound {
-    pub word: String,
-    pub by_sound: bool,
-    /// (item index, weight) of every item the word points to.
-    pub items: Vec<(usize, f32)>,
-}
-
-/// Signals found in a message besides the item scores.
+/// Cue flags found in a message; the models weigh them with the words.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Signals {
     pub empty: bool,
@@ -64,7 +74,7 @@ pub struct Signals {
     pub case: bool,
     pub complaint: bool,
     pub statement: bool,
-    /// A matter the guide does not cover is named, and no item by its own name or alias.
+    /// A matter the guide does not cover is named by the lexicon's cues.
     pub uncovered: bool,
     /// An aspect is clearly asked (要带什么, 在哪里办, 怎么申请), not merely hinted.
     pub how_to: bool,
@@ -83,120 +93,284 @@ struct CueSets {
     uncovered_patterns: regex::RegexSet,
 }
 
-/// The understanding step, built once per loaded config and shared.
+/// A message made ready for the models.
+struct Read {
+    prepared: Prepared,
+    signals: Signals,
+    addressed_by_name: bool,
+    /// Distinct known feature columns, sorted.
+    columns: Vec<u32>,
+}
+
+/// The understanding step: trained once per catalog and shared.
 pub struct Matcher {
     normalizer: Normalizer,
     table: SyllableTable,
-    item_words: TermSet,
-    item_weights: Vec<Vec<(u32, f32)>>,
-    item_words_list: Vec<String>,
-    combos: Vec<Combo>,
-    item_similarity: Similarity,
-    faq_similarity: Similarity,
-    faq_owner: Vec<(usize, usize)>,
+    featurizer: Featurizer,
     cues: CueSets,
     aspects: aspect::AspectDetector,
+    vocab: FxHashMap<u64, u32>,
+    intent: Linear,
+    topic: Linear,
+    aspect: Linear,
+    matters: Similarity,
+    faq_similarity: Similarity,
+    faq_owner: Vec<(usize, usize)>,
+    /// The normalised FAQ questions, in `faq_owner` order.
+    faq_texts: Vec<String>,
+    /// Per item: its names and aliases, normalised (what a FAQ question says beyond them counts).
+    item_names: Vec<Vec<String>>,
     tuning: Tuning,
     item_count: usize,
+    /// Topic classes of matters without a guide: one per guide item they neighbour, one for
+    /// the rest (each group learns what tells it apart from its neighbour).
+    matter_group: Vec<usize>,
+    matter_groups: usize,
+    example_count: usize,
 }
 
 impl Matcher {
     pub fn new(config: &Config) -> Matcher {
-        Matcher::build(&config.catalog, &config.lexicon, &config.tuning)
+        Matcher::build(
+            &config.catalog,
+            &config.matters,
+            &config.intents,
+            &config.lexicon,
+            &config.tuning,
+        )
     }
 
-    pub fn build(catalog: &Catalog, lexicon: &Lexicon, tuning: &Tuning) -> Matcher {
+    /// Trains on the catalog's, the matters' and the intents' examples.
+    pub fn build(
+        catalog: &Catalog,
+        matters: &Matters,
+        intents: &Intents,
+        lexicon: &Lexicon,
+        tuning: &Tuning,
+    ) -> Matcher {
+        let examples = examples::collect(catalog, matters, intents);
+        Matcher::train(catalog, matters, lexicon, tuning, &examples)
+    }
+
+    /// Trains on the given examples (cross-validation leaves some out).
+    pub fn train(
+        catalog: &Catalog,
+        matters: &Matters,
+        lexicon: &Lexicon,
+        tuning: &Tuning,
+        examples: &[Example],
+    ) -> Matcher {
         let normalizer = Normalizer::new(
             &lexicon.rewrite_pairs(),
             &lexicon.confusable_pairs(),
             &lexicon.bot_names,
         );
         let table = SyllableTable::new();
-        // Item words: names and aliases at alias_weight, keywords at their own weight, "A+B"
-        // keywords when all parts are present. Words pass through the normaliser too, so that
-        // they meet questions in the same canonical form.
-        let mut words = ItemWords::default();
-        let mut item_docs = Vec::new();
+        let mut words: Vec<String> = Vec::new();
+        let mut item_names = Vec::new();
         let mut faq_docs = Vec::new();
         let mut faq_owner = Vec::new();
         for (i, item) in catalog.items().iter().enumerate() {
-            let short = item.short_name();
-            for name in [&item.name, &short].into_iter().chain(&item.aliases) {
-                let canon = normalizer.normalize_word(name);
-                words.add(&canon, i, tuning.alias_weight);
-                item_docs.push((i, canon));
-            }
-            for (word, weight) in &item.keywords {
-                let parts: Vec<String> = word
-                    .split('+')
-                    .map(|p| normalizer.normalize_word(p))
-                    .collect();
-                if parts.len() == 1 {
-                    words.add(&parts[0], i, *weight);
-                } else {
-                    words.add_combo(&parts, i, *weight);
-                }
-            }
+            let names: Vec<String> = [&item.name, &item.short_name()]
+                .into_iter()
+                .chain(&item.aliases)
+                .map(|n| normalizer.normalize_word(n))
+                .collect();
+            words.extend(names.iter().cloned());
+            item_names.push(names);
             for (f, faq) in item.faq.iter().enumerate() {
-                let q = normalizer.normalize_word(&faq.q);
-                item_docs.push((i, q.clone()));
-                faq_docs.push((faq_owner.len(), q));
+                faq_docs.push((faq_owner.len(), normalizer.normalize_word(&faq.q)));
                 faq_owner.push((i, f));
             }
         }
+        let mut matter_docs = Vec::new();
+        for (m, matter) in matters.list().iter().enumerate() {
+            let name = normalizer.normalize_word(&matter.name);
+            words.push(name.clone());
+            matter_docs.push((m, name));
+            for q in &matter.examples {
+                matter_docs.push((m, normalizer.normalize_word(q)));
+            }
+        }
+        let featurizer = Featurizer::new(words.iter().map(String::as_str));
         let cue = |list: &[String]| {
             let canon: Vec<String> = list.iter().map(|w| normalizer.normalize_word(w)).collect();
             TermSet::new(&canon, &table, tuning.min_sound_chars.max(2), Overlap::All)
+        };
+        let patterns = |list: &[String]| {
+            regex::RegexSet::new(list).expect("patterns are checked when the lexicon loads")
         };
         let cues = CueSets {
             question: cue(&lexicon.cues.question),
             greeting: cue(&lexicon.cues.greeting),
             case: cue(&lexicon.cues.case),
-            case_patterns: regex::RegexSet::new(&lexicon.cues.case_patterns)
-                .expect("patterns are checked when the lexicon loads"),
-            request_patterns: regex::RegexSet::new(&lexicon.cues.request_patterns)
-                .expect("patterns are checked when the lexicon loads"),
+            case_patterns: patterns(&lexicon.cues.case_patterns),
+            request_patterns: patterns(&lexicon.cues.request_patterns),
             complaint: cue(&lexicon.cues.complaint),
-            complaint_patterns: regex::RegexSet::new(&lexicon.cues.complaint_patterns)
-                .expect("patterns are checked when the lexicon loads"),
+            complaint_patterns: patterns(&lexicon.cues.complaint_patterns),
             statement: cue(&lexicon.cues.statement),
             uncovered: cue(&lexicon.cues.uncovered),
-            uncovered_patterns: regex::RegexSet::new(&lexicon.cues.uncovered_patterns)
-                .expect("patterns are checked when the lexicon loads"),
+            uncovered_patterns: patterns(&lexicon.cues.uncovered_patterns),
         };
         let aspects = aspect::AspectDetector::new(lexicon, &normalizer, &table, tuning);
-        Matcher {
-            item_words: TermSet::new(&words.list, &table, tuning.min_sound_chars, Overlap::All),
-            item_weights: words.weights,
-            item_words_list: words.list,
-            combos: words.combos,
-            item_similarity: Similarity::new(&item_docs),
-            faq_similarity: Similarity::new(&faq_docs),
-            faq_owner,
-            cues,
-            aspects,
+        let mut m = Matcher {
             normalizer,
             table,
+            featurizer,
+            cues,
+            aspects,
+            vocab: FxHashMap::default(),
+            intent: Linear::train(&[], 0, 0, &params(tuning)),
+            topic: Linear::train(&[], 0, 0, &params(tuning)),
+            aspect: Linear::train(&[], 0, 0, &params(tuning)),
+            matters: Similarity::new(&matter_docs),
+            faq_similarity: Similarity::new(&faq_docs),
+            faq_texts: faq_docs.into_iter().map(|(_, t)| t).collect(),
+            faq_owner,
+            item_names,
             tuning: tuning.clone(),
             item_count: catalog.len(),
+            matter_group: Vec::new(),
+            matter_groups: 0,
+            example_count: examples.len(),
+        };
+        let mut groups: Vec<Option<&str>> = Vec::new();
+        for matter in matters.list() {
+            let key = matter.neighbours.first().map(String::as_str);
+            let g = match groups.iter().position(|k| *k == key) {
+                Some(g) => g,
+                None => {
+                    groups.push(key);
+                    groups.len() - 1
+                }
+            };
+            m.matter_group.push(g);
         }
+        m.matter_groups = groups.len().max(1);
+        m.fit(examples);
+        m
+    }
+
+    fn fit(&mut self, examples: &[Example]) {
+        let n = self.item_count;
+        let mut keyed: Vec<Vec<u64>> = Vec::with_capacity(examples.len());
+        for e in examples {
+            let (read, keys) = self.read_keys(&e.text);
+            drop(read);
+            for &k in &keys {
+                let next = self.vocab.len() as u32;
+                self.vocab.entry(k).or_insert(next);
+            }
+            keyed.push(keys);
+        }
+        let columns: Vec<Vec<u32>> = keyed.iter().map(|k| self.columns(k)).collect();
+        let (mut intent, mut topic, mut aspect) = (Vec::new(), Vec::new(), Vec::new());
+        for (e, cols) in examples.iter().zip(&columns) {
+            let row = |class: usize| Row {
+                features: cols.clone(),
+                class: class as u32,
+                weight: 1.0,
+            };
+            let i = Intent::ALL.iter().position(|x| *x == e.intent).unwrap_or(0);
+            intent.push(row(i));
+            if let Some(t) = e.topic {
+                topic.push(row(match t {
+                    Topic::Item(i) => i,
+                    Topic::Matter(m) => n + self.matter_group[m],
+                    Topic::Nothing => n + self.matter_groups,
+                }));
+            }
+            if let Some(a) = e.aspect {
+                aspect.push(row(a as usize));
+            }
+        }
+        let p = params(&self.tuning);
+        let balance = self.tuning.class_balance;
+        for rows in [&mut intent, &mut topic, &mut aspect] {
+            balance_classes(rows, balance);
+        }
+        let features = self.vocab.len();
+        self.intent = Linear::train(&intent, features, Intent::ALL.len(), &p);
+        self.topic = Linear::train(&topic, features, n + self.matter_groups + 1, &p);
+        self.aspect = Linear::train(&aspect, features, Aspect::ALL.len(), &p);
+    }
+
+    /// How many examples the models were trained on.
+    pub fn example_count(&self) -> usize {
+        self.example_count
     }
 
     /// Understands one message. `addressed`: the bot was @-mentioned, or the chat is private.
     /// Only the first [`MAX_QUESTION_CHARS`] characters are read.
     pub fn understand(&self, text: &str, addressed: bool) -> Understanding {
+        let read = self.read(text);
+        let addressed = addressed || read.addressed_by_name;
+        let intent = self.intent.predict(&read.columns);
+        let topic = self.topic.predict(&read.columns);
+        let n = self.item_count;
+        let mut items: Vec<(usize, f32)> = topic[..n].iter().copied().enumerate().collect();
+        items.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        items.truncate(6);
+        let matter_prob = topic[n..n + self.matter_groups].iter().sum();
+        let probs = decide::Probs {
+            intent: &intent,
+            items: &items,
+            matter: matter_prob,
+        };
+        let verdict = decide::decide(&probs, read.signals.empty, addressed, &self.tuning);
+        let aspect = (verdict.decision == Decision::Answer).then(|| self.aspect_of(&read));
+        let faq = match (verdict.decision, verdict.item) {
+            (Decision::Answer, Some(item)) => self.matching_faq(&read.prepared.text, item),
+            _ => None,
+        };
+        let matter = verdict
+            .matter
+            .then(|| self.matters.query(&read.prepared.text).first().map(|m| m.0))
+            .flatten();
+        Understanding {
+            decision: verdict.decision,
+            item: verdict.item,
+            aspect,
+            candidates: verdict.candidates,
+            faq,
+            reason: verdict.reason,
+            matter,
+            intent: probs.intent().0,
+            items,
+            matter_prob,
+            normalized: read.prepared.text,
+            signals: read.signals,
+        }
+    }
+
+    fn aspect_of(&self, read: &Read) -> Aspect {
+        let p = self.aspect.predict(&read.columns);
+        let best = p
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |x| x.0);
+        Aspect::ALL[best]
+    }
+
+    fn read(&self, text: &str) -> Read {
+        let (read, keys) = self.read_keys(text);
+        Read {
+            columns: self.columns(&keys),
+            ..read
+        }
+    }
+
+    /// Normalises, finds the cues and lists the feature keys of a message.
+    fn read_keys(&self, text: &str) -> (Read, Vec<u64>) {
         let text = match text.char_indices().nth(MAX_QUESTION_CHARS) {
             Some((cut, _)) => &text[..cut],
             None => text,
         };
         let norm = self.normalizer.normalize(text);
-        let addressed = addressed || norm.called_by_name;
         let q = Prepared::new(norm.text, &self.table);
-        // Latin pinyin is spelled on purpose, not a typo: its sound matches count in full, and
-        // only there are cue words looked for by sound.
+        // Latin pinyin is spelled on purpose: only there are cue words looked for by sound.
         let latin = !q.text.chars().any(normalize::is_cjk);
-        let sound_factor = if latin { 1.0 } else { self.tuning.sound_factor };
-        let (scores, named) = self.score_items(&q, sound_factor);
         let (aspect, how_to) = self.aspects.detect(&q, latin);
         let question =
             norm.question_mark || self.cues.question.any(&q, latin) || asks_yes_no(&q.text);
@@ -212,146 +386,105 @@ impl Matcher {
                 || self.cues.complaint_patterns.is_match(&q.text),
             statement: self.cues.statement.any(&q, latin),
             uncovered: self.cues.uncovered_patterns.is_match(&q.text)
-                || (!named && self.cues.uncovered.any(&q, latin)),
+                || self.cues.uncovered.any(&q, latin),
             how_to,
         };
-        let verdict = decide::decide(&scores, signals, addressed, &self.tuning);
-        let faq = match (verdict.decision, verdict.item) {
-            (Decision::Answer, Some(item)) => {
-                // A clearly asked aspect is answered from the card unless a FAQ entry is
-                // nearly the same question: "老年卡在哪办" wants the places, not the FAQ
-                // "老年卡丢了在哪补办".
-                let min = if how_to {
-                    self.tuning.faq_min_similarity_for_aspect
-                } else {
-                    self.tuning.faq_min_similarity
-                };
-                self.closest_faq(&q.text, item, min)
+        let mut keys = Vec::with_capacity(q.text.len() * 3);
+        self.featurizer.keys(&q.text, &self.table, &mut keys);
+        if !signals.empty {
+            for (flag, on) in cue_flags(&signals) {
+                if on {
+                    keys.push(features::key(Kind::Cue, &[flag]));
+                }
             }
-            _ => None,
-        };
-        Understanding {
-            decision: verdict.decision,
-            item: verdict.item,
-            aspect: (verdict.decision == Decision::Answer).then_some(aspect),
-            candidates: verdict.candidates,
-            faq,
-            reason: verdict.reason,
-            normalized: q.text,
-            scores,
+            if aspect != Aspect::Overview {
+                let tag = if how_to { 'A' } else { 'a' };
+                keys.push(features::key(Kind::Cue, &[tag, aspect as u8 as char]));
+            }
+        }
+        let read = Read {
+            prepared: q,
             signals,
-        }
+            addressed_by_name: norm.called_by_name,
+            columns: Vec::new(),
+        };
+        (read, keys)
     }
 
-    /// Item scores above zero, best first, and whether an item was named by its name or alias.
-    fn score_items(&self, q: &Prepared, sound_factor: f32) -> (Vec<(usize, f32)>, bool) {
-        let hits = self.item_words.find(q, true);
-        let chars: Vec<char> = q.text.chars().collect();
-        // Every (item, weight, hit) that counts: supported hits first; a sound-only hit then
-        // counts only for items the others already point to.
-        let mut parts: Vec<(usize, f32, &terms::Hit)> = Vec::new();
-        let mut factor_of = vec![0f32; self.item_weights.len()];
-        let mut supported = vec![false; self.item_count];
-        for hit in hits.iter().filter(|h| !h.sound_only) {
-            let mut factor = if hit.by_sound { sound_factor } else { 1.0 };
-            if negated(&chars, hit.start) {
-                factor *= self.tuning.negated_factor;
-            }
-            factor_of[hit.term] = factor;
-            for &(item, weight) in &self.item_weights[hit.term] {
-                parts.push((item as usize, weight * factor, hit));
-                supported[item as usize] = true;
-            }
-        }
-        for hit in hits.iter().filter(|h| h.sound_only) {
-            for &(item, weight) in &self.item_weights[hit.term] {
-                if supported[item as usize] {
-                    parts.push((item as usize, weight * sound_factor, hit));
-                }
-            }
-        }
-        // A word inside a longer word found at the same place adds nothing: 吃低保 counts once
-        // for dibao, not again as 低保; 代办点 is a place, not 代办 (the home-visit service).
-        let counted: Vec<&(usize, f32, &terms::Hit)> = parts
+    fn columns(&self, keys: &[u64]) -> Vec<u32> {
+        let mut cols: Vec<u32> = keys
             .iter()
-            .filter(|(_, _, h)| {
-                !parts.iter().any(|(_, _, o)| {
-                    o.start <= h.start && h.end <= o.end && o.end - o.start > h.end - h.start
-                })
-            })
+            .filter_map(|k| self.vocab.get(k).copied())
             .collect();
-        let mut score = vec![0f32; self.item_count];
-        for (item, weight, _) in &counted {
-            score[*item] += weight;
-        }
-        let named = counted.iter().any(|(item, _, h)| {
-            self.item_weights[h.term]
-                .iter()
-                .any(|&(i, w)| i as usize == *item && w >= self.tuning.alias_weight)
-        });
-        for combo in &self.combos {
-            let factor = combo
-                .parts
-                .iter()
-                .map(|&p| factor_of[p])
-                .fold(1f32, f32::min);
-            score[combo.item as usize] += combo.weight * factor;
-        }
-        // Focus: residents give context first and name what they ask about last ("有残疾证，没吃
-        // 低保，能领残疾人生活补贴吗"), so the item named last by a strong word gets a small lead.
-        let last = counted
-            .iter()
-            .filter(|(_, w, _)| *w >= self.tuning.focus_min_weight)
-            .map(|(_, _, h)| h.end)
-            .max();
-        if let Some(end) = last {
-            for (item, w, h) in &counted {
-                if h.end == end && *w >= self.tuning.focus_min_weight {
-                    score[*item] += self.tuning.focus_bonus;
-                }
-            }
-        }
-        for (item, sim) in self.item_similarity.query(&q.text) {
-            score[item] += self.tuning.similarity_weight * sim;
-        }
-        let mut ranked: Vec<(usize, f32)> = score
-            .into_iter()
-            .enumerate()
-            .filter(|(_, s)| *s > 0.0)
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        (ranked, named)
+        cols.sort_unstable();
+        cols.dedup();
+        cols
     }
 
-    /// The item words found in `text` with the items they point to, for `ask --explain`.
-    pub fn explain_words(&self, text: &str) -> Vec<WordFound> {
-        let text = self.normalizer.normalize_word(text);
-        let q = Prepared::new(text, &self.table);
-        self.item_words
-            .find(&q, true)
-            .into_iter()
-            .map(|hit| {
-                let items = self.item_weights[hit.term]
-                    .iter()
-                    .map(|&(i, w)| (i as usize, w))
-                    .collect();
-                WordFound {
-                    word: self.item_words_list[hit.term].clone(),
-                    by_sound: hit.by_sound,
-                    items,
-                }
-            })
-            .collect()
-    }
-
-    fn closest_faq(&self, text: &str, item: usize, min_similarity: f32) -> Option<usize> {
+    /// The FAQ entry of `item` whose question is the asked one: similar overall, and what it
+    /// says beyond the item's name is in the question ("残疾证咋办" is not "残疾证丢了怎么补办").
+    fn matching_faq(&self, text: &str, item: usize) -> Option<usize> {
+        let t = &self.tuning;
+        let names = &self.item_names[item];
+        let asked = bigrams(text);
         self.faq_similarity
             .query(text)
             .into_iter()
-            .find(|(doc, _)| self.faq_owner[*doc].0 == item)
-            .filter(|(_, sim)| *sim >= min_similarity)
+            .filter(|(doc, sim)| self.faq_owner[*doc].0 == item && *sim >= t.faq_min_similarity)
+            .find(|(doc, _)| {
+                let beyond: Vec<(char, char)> = bigrams(&self.faq_texts[*doc])
+                    .into_iter()
+                    .filter(|g| !names.iter().any(|n| contains_bigram(n, *g)))
+                    .collect();
+                let held = beyond.iter().filter(|g| asked.contains(g)).count();
+                beyond.is_empty() || held as f32 / beyond.len() as f32 >= t.faq_min_coverage
+            })
             .map(|(doc, _)| self.faq_owner[doc].1)
     }
+}
+
+/// Weighs each example by (mean class size / its class's size)^`power`: 0 leaves the classes
+/// as they are, 1 makes every class weigh alike. Without it the many matters and questions
+/// would make "a listed matter" and "a question" the answer to anything unclear.
+fn balance_classes(rows: &mut [Row], power: f32) {
+    let mut counts: FxHashMap<u32, f32> = FxHashMap::default();
+    for r in rows.iter() {
+        *counts.entry(r.class).or_default() += 1.0;
+    }
+    let mean = rows.len() as f32 / counts.len().max(1) as f32;
+    for r in rows.iter_mut() {
+        r.weight = (mean / counts[&r.class]).powf(power);
+    }
+}
+
+fn params(t: &Tuning) -> Params {
+    Params {
+        epochs: t.epochs,
+        learning_rate: t.learning_rate,
+        l2: t.l2,
+    }
+}
+
+/// The cue flags as feature characters.
+fn cue_flags(s: &Signals) -> [(char, bool); 7] {
+    [
+        ('q', s.question),
+        ('g', s.greeting),
+        ('c', s.case),
+        ('p', s.complaint),
+        ('s', s.statement),
+        ('u', s.uncovered),
+        ('h', s.how_to),
+    ]
+}
+
+fn bigrams(text: &str) -> Vec<(char, char)> {
+    let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+    chars.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+fn contains_bigram(word: &str, g: (char, char)) -> bool {
+    bigrams(word).contains(&g)
 }
 
 /// A yes/no question without a question word: "A不A" (上不上班, 要不要) or a clause ending in
@@ -365,68 +498,4 @@ fn asks_yes_no(text: &str) -> bool {
         || text
             .split(' ')
             .any(|clause| clause.chars().count() > 2 && clause.ends_with(['不', '没']))
-}
-
-/// Whether the word at `start` (a character position) is negated: 没有结婚证, 没吃低保, 未激活.
-/// A negated word is context ("I do not have X"), rarely the thing asked about.
-/// 有没有 and 是不是 ask, they do not negate.
-fn negated(chars: &[char], start: u32) -> bool {
-    let before = &chars[..(start as usize).min(chars.len())];
-    let asks = before.ends_with(&['有', '没', '有']) || before.ends_with(&['是', '不', '是']);
-    !asks
-        && (before.ends_with(&['没'])
-            || before.ends_with(&['未'])
-            || before.ends_with(&['没', '有'])
-            || before.ends_with(&['不', '是']))
-}
-
-/// A keyword that counts only when all its parts are in the question.
-struct Combo {
-    parts: Vec<usize>,
-    item: u32,
-    weight: f32,
-}
-
-/// The item words being collected: each distinct word once, with the items it points to.
-#[derive(Default)]
-struct ItemWords {
-    list: Vec<String>,
-    weights: Vec<Vec<(u32, f32)>>,
-    index: HashMap<String, usize>,
-    combos: Vec<Combo>,
-}
-
-impl ItemWords {
-    fn term(&mut self, word: &str) -> usize {
-        if let Some(&t) = self.index.get(word) {
-            return t;
-        }
-        self.list.push(word.to_string());
-        self.weights.push(Vec::new());
-        self.index.insert(word.to_string(), self.list.len() - 1);
-        self.list.len() - 1
-    }
-
-    fn add(&mut self, word: &str, item: usize, weight: f32) {
-        if word.is_empty() {
-            return;
-        }
-        let t = self.term(word);
-        match self.weights[t].iter_mut().find(|(i, _)| *i == item as u32) {
-            Some(e) => e.1 = e.1.max(weight),
-            None => self.weights[t].push((item as u32, weight)),
-        }
-    }
-
-    fn add_combo(&mut self, parts: &[String], item: usize, weight: f32) {
-        if parts.iter().any(String::is_empty) {
-            return;
-        }
-        let parts = parts.iter().map(|p| self.term(p)).collect();
-        self.combos.push(Combo {
-            parts,
-            item: item as u32,
-            weight,
-        });
-    }
 }

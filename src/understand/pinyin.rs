@@ -54,6 +54,15 @@ impl SyllableTable {
         }
     }
 
+    /// The toneless spelling of a syllable code ("?" for anything else).
+    pub fn spelling(&self, code: char) -> &'static str {
+        let n = (code as u32).wrapping_sub(CODE_BASE);
+        self.by_spelling
+            .iter()
+            .find(|(_, c)| u32::from(**c) == n)
+            .map_or("?", |(s, _)| *s)
+    }
+
     /// Encodes normalised text: Chinese characters become their syllable code, runs of Latin
     /// letters that spell pinyin syllables become codes too, spaces are dropped, anything else
     /// becomes a [`GAP`]. Every code is one 3-byte character.

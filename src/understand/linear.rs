@@ -1,0 +1,193 @@
+//! Multinomial logistic regression over sparse binary features, trained by plain SGD.
+//!
+//! Deterministic: the examples are visited in an order drawn from a fixed seed, so the same
+//! training data always gives the same weights. Each example's features are scaled by
+//! 1/√n so that long run-on messages and terse queries weigh alike.
+
+/// One training example: feature columns (distinct, below the model's `features`) and its class.
+pub struct Row {
+    pub features: Vec<u32>,
+    pub class: u32,
+    /// How much the example counts (classes with many examples weigh each one less).
+    pub weight: f32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    pub epochs: u32,
+    pub learning_rate: f32,
+    pub l2: f32,
+}
+
+/// A trained model: `classes` scores per feature column plus a bias per class.
+#[derive(Clone)]
+pub struct Linear {
+    classes: usize,
+    /// Feature-major: the weights of column `f` are `weights[f * classes..(f + 1) * classes]`.
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Linear {
+    pub fn train(rows: &[Row], features: usize, classes: usize, p: &Params) -> Linear {
+        let mut m = Linear {
+            classes,
+            weights: vec![0.0; features * classes],
+            bias: vec![0.0; classes],
+        };
+        if rows.is_empty() || classes == 0 {
+            return m;
+        }
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        let mut rng = SplitMix(0x5eed_ba09_ba09_2026);
+        let mut probs = vec![0f32; classes];
+        let mut active: Vec<(usize, f32)> = Vec::with_capacity(classes);
+        let steps = (p.epochs as usize * rows.len()) as f32;
+        let mut step = 0f32;
+        for _ in 0..p.epochs {
+            // Fisher–Yates with the fixed-seed generator.
+            for i in (1..order.len()).rev() {
+                let j = (rng.next() % (i as u64 + 1)) as usize;
+                order.swap(i, j);
+            }
+            for &r in &order {
+                let row = &rows[r];
+                // Linear decay to a tenth of the initial rate.
+                let lr = p.learning_rate * (1.0 - 0.9 * step / steps);
+                step += 1.0;
+                let v = scale(row.features.len());
+                m.logits(&row.features, v, &mut probs);
+                softmax(&mut probs);
+                probs[row.class as usize] -= 1.0;
+                // Classes the example says almost nothing about are skipped: after the first
+                // passes most are, which keeps training well under a second.
+                active.clear();
+                for (c, g) in probs.iter().enumerate() {
+                    if g.abs() > 1e-3 {
+                        active.push((c, g * row.weight));
+                    }
+                }
+                for &(c, g) in &active {
+                    m.bias[c] -= lr * g;
+                }
+                let shrink = 1.0 - lr * p.l2;
+                for &f in &row.features {
+                    let w = &mut m.weights[f as usize * classes..(f as usize + 1) * classes];
+                    for &(c, g) in &active {
+                        w[c] = w[c] * shrink - lr * g * v;
+                    }
+                }
+            }
+        }
+        m
+    }
+
+    /// Class probabilities for a set of distinct feature columns.
+    pub fn predict(&self, features: &[u32]) -> Vec<f32> {
+        let mut out = vec![0f32; self.classes];
+        self.logits(features, scale(features.len()), &mut out);
+        softmax(&mut out);
+        out
+    }
+
+    /// What one feature adds to one class's score in a message with `n` features.
+    pub fn contribution(&self, feature: u32, class: usize, n: usize) -> f32 {
+        self.weights[feature as usize * self.classes + class] * scale(n)
+    }
+
+    fn logits(&self, features: &[u32], v: f32, out: &mut [f32]) {
+        out.copy_from_slice(&self.bias);
+        for &f in features {
+            let w = &self.weights[f as usize * self.classes..(f as usize + 1) * self.classes];
+            for (o, w) in out.iter_mut().zip(w) {
+                *o += w * v;
+            }
+        }
+    }
+}
+
+fn scale(n: usize) -> f32 {
+    if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() }
+}
+
+fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in x.iter_mut() {
+        *v /= sum;
+    }
+}
+
+/// SplitMix64: a tiny, well-known generator; enough for shuffling with a fixed seed.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<Row> {
+        // Feature 0 means class 0, feature 1 class 1, feature 2 is shared noise.
+        let mut rows = Vec::new();
+        for _ in 0..20 {
+            rows.push(Row {
+                features: vec![0, 2],
+                class: 0,
+                weight: 1.0,
+            });
+            rows.push(Row {
+                features: vec![1, 2],
+                class: 1,
+                weight: 1.0,
+            });
+        }
+        rows
+    }
+
+    const P: Params = Params {
+        epochs: 10,
+        learning_rate: 0.5,
+        l2: 1e-4,
+    };
+
+    #[test]
+    fn learns_which_feature_means_which_class() {
+        let m = Linear::train(&rows(), 3, 2, &P);
+        let p0 = m.predict(&[0, 2]);
+        let p1 = m.predict(&[1, 2]);
+        assert!(p0[0] > 0.9 && p1[1] > 0.9, "{p0:?} {p1:?}");
+        // The shared feature alone says nothing either way.
+        let shared = m.predict(&[2]);
+        assert!((shared[0] - 0.5).abs() < 0.1, "{shared:?}");
+        assert!(m.contribution(0, 0, 2) > 0.0 && m.contribution(0, 1, 2) < 0.0);
+    }
+
+    #[test]
+    fn training_is_deterministic() {
+        let a = Linear::train(&rows(), 3, 2, &P);
+        let b = Linear::train(&rows(), 3, 2, &P);
+        assert_eq!(a.weights, b.weights);
+        assert_eq!(a.bias, b.bias);
+    }
+
+    #[test]
+    fn probabilities_sum_to_one_and_nothing_known_is_the_prior() {
+        let m = Linear::train(&rows(), 3, 2, &P);
+        let p = m.predict(&[]);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!((p[0] - p[1]).abs() < 0.05, "{p:?}");
+    }
+}
