@@ -59,13 +59,18 @@ fn generated(config: &Config, n: usize) -> Catalog {
             format!("办{}证", word(i, 0)),
             format!("{}补助", word(i, 1)),
         ];
-        item.keywords = [
-            (word(i, 0), 3.0),
-            (word(i, 1), 2.0),
-            (format!("{}+{}", word(i, 2), word(i, 0)), 1.0),
-        ]
+        // Each generated item is taught by its names and a few example questions of its own.
+        item.examples = [(
+            "overview".to_string(),
+            vec![
+                format!("{}证怎么办", word(i, 0)),
+                format!("办{}证要带什么", word(i, 0)),
+                format!("{}补助在哪里申请", word(i, 1)),
+            ],
+        )]
         .into_iter()
         .collect();
+        item.faq.clear();
         items.push(item);
         i += 1;
     }

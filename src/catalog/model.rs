@@ -2,7 +2,7 @@
 //!
 //! The field set follows the national 办事指南 elements: 设定依据, 申请条件, 申请材料, 办理流程,
 //! 办理时限, 收费, 办理地点, online channel, 咨询电话 and 常见问题, plus the words residents use for the
-//! item (aliases, keywords) and review metadata.
+//! item (aliases, example questions) and review metadata.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -18,10 +18,6 @@ pub struct Item {
     /// Other names residents use; each alone points to this item.
     #[serde(default)]
     pub aliases: Vec<String>,
-    /// Words that are evidence for this item, with a weight (see `bot-config/matcher.toml`).
-    /// `"社保卡+坏了"` counts only when every part appears in the question, in any order.
-    #[serde(default)]
-    pub keywords: BTreeMap<String, f32>,
     /// Responsible department (实施主体).
     pub department: String,
     /// One or two plain sentences saying what the item is; the answer to a general question.

@@ -117,24 +117,6 @@ fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
             );
         }
     }
-    for (word, w) in &item.keywords {
-        let parts: Vec<&str> = word.split('+').map(str::trim).collect();
-        let longest = parts.iter().map(|p| p.chars().count()).max().unwrap_or(0);
-        if parts.iter().any(|p| p.is_empty()) || longest < 2 {
-            err(
-                format!("keywords.{word}"),
-                "expected a word of at least 2 characters, or words joined by '+' (all must \
-                 appear) of which one has 2 characters or more"
-                    .into(),
-            );
-        }
-        if !(*w > 0.0 && *w <= 10.0) {
-            err(
-                format!("keywords.{word}"),
-                "expected a weight in (0, 10]".into(),
-            );
-        }
-    }
     for kind in item.examples.keys() {
         if Aspect::from_name(kind).is_none() && !EXAMPLE_KINDS.contains(&kind.as_str()) {
             let names: Vec<&str> = Aspect::ALL.iter().map(|a| a.name()).collect();

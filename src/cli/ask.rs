@@ -94,7 +94,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
         eprintln!("topic:      {}", list(&e.topics));
         eprintln!("aspect:     {}", list(&e.aspects));
         eprintln!("matters:    {}", list(&e.matters));
-        eprintln!("decision:   {} aspect {:?}", u.decision.name(), u.aspect.map(|a| a.name()));
+        eprintln!(
+            "decision:   {} aspect {:?}",
+            u.decision.name(),
+            u.aspect.map(|a| a.name())
+        );
         eprintln!("features for {}:", e.deciding);
         for (label, w) in &e.features {
             eprintln!("  {w:+.3} {label}");

@@ -30,6 +30,56 @@ pub struct Intents {
     pub offtopic: Vec<String>,
 }
 
+/// `vague.toml`: questions too vague to pick one item, by the family of items they could mean.
+/// The bot asks back among the family; the matcher learns that such a question spreads over it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vague {
+    #[serde(default)]
+    pub vague: Vec<VagueFamily>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VagueFamily {
+    /// 2–4 item ids.
+    pub items: Vec<String>,
+    pub examples: Vec<String>,
+}
+
+impl Vague {
+    /// Every error names the family and what is expected.
+    pub fn validate(
+        &self,
+        file: &std::path::Path,
+        catalog: &crate::catalog::Catalog,
+    ) -> Vec<super::ConfigError> {
+        let mut errors = Vec::new();
+        let mut check = super::checker(file, &mut errors);
+        for (i, f) in self.vague.iter().enumerate() {
+            check(
+                &format!("vague[{i}].items"),
+                (2..=4).contains(&f.items.len()),
+                "2 to 4 item ids",
+            );
+            for id in &f.items {
+                check(
+                    &format!("vague[{i}].items"),
+                    catalog.get(id).is_some(),
+                    &format!("item ids of the catalog (\"{id}\" is not one)"),
+                );
+            }
+            check(
+                &format!("vague[{i}].examples"),
+                f.examples.iter().all(|e| !e.trim().is_empty()),
+                "non-empty questions",
+            );
+        }
+        drop(check);
+        errors
+    }
+}
+
 impl Intents {
     /// (list name, examples), for checks and training.
     pub fn lists(&self) -> [(&'static str, &[String]); 7] {

@@ -9,7 +9,7 @@ mod replies;
 pub mod service;
 mod tuning;
 
-pub use intents::Intents;
+pub use intents::{Intents, Vague, VagueFamily};
 pub use lexicon::{AspectCues, AspectPattern, Cues, Lexicon, Rewriter};
 pub use replies::Replies;
 pub use tuning::Tuning;
@@ -60,6 +60,8 @@ pub struct Config {
     pub matters: Matters,
     /// Examples of messages that are not about one item (`intents.toml`).
     pub intents: Intents,
+    /// Vague questions by the family of items they could mean (`vague.toml`).
+    pub vague: Vague,
     pub lexicon: Lexicon,
     pub tuning: Tuning,
     pub replies: Replies,
@@ -93,6 +95,15 @@ impl Config {
         } else {
             Ok(Intents::default())
         };
+        let vague_file = dir.join("vague.toml");
+        let vague: Result<Vague, _> = if vague_file.exists() {
+            read_toml(&vague_file, &mut errors)
+        } else {
+            Ok(Vague::default())
+        };
+        if let (Ok(v), Ok(c)) = (&vague, &catalog) {
+            errors.extend(v.validate(&vague_file, c));
+        }
         let lexicon: Result<Lexicon, _> = read_toml(&dir.join("lexicon.toml"), &mut errors);
         let tuning: Result<Tuning, _> = read_toml(&dir.join("matcher.toml"), &mut errors);
         let replies: Result<Replies, _> = read_toml(&dir.join("replies.toml"), &mut errors);
@@ -104,22 +115,27 @@ impl Config {
         if let Ok(t) = &tuning {
             errors.extend(t.validate(&dir.join("matcher.toml")));
         }
-        match (catalog, matters, intents, lexicon, tuning, replies) {
-            (Ok(catalog), Ok(matters), Ok(intents), Ok(lexicon), Ok(tuning), Ok(replies))
-                if errors.is_empty() =>
-            {
-                Ok(Config {
-                    dir: dir.to_path_buf(),
-                    catalog,
-                    matters,
-                    intents,
-                    lexicon,
-                    tuning,
-                    replies,
-                    org,
-                    service,
-                })
-            }
+        match (catalog, matters, intents, vague, lexicon, tuning, replies) {
+            (
+                Ok(catalog),
+                Ok(matters),
+                Ok(intents),
+                Ok(vague),
+                Ok(lexicon),
+                Ok(tuning),
+                Ok(replies),
+            ) if errors.is_empty() => Ok(Config {
+                dir: dir.to_path_buf(),
+                catalog,
+                matters,
+                intents,
+                vague,
+                lexicon,
+                tuning,
+                replies,
+                org,
+                service,
+            }),
             _ => Err(ConfigErrors(errors)),
         }
     }

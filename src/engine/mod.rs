@@ -250,7 +250,10 @@ impl Engine {
     ) -> Option<Understanding> {
         let item = c.item?;
         let t = &self.config.tuning;
-        let own_topic = u.items.first().is_some_and(|x| x.1 >= t.candidate_min_prob * 3.0)
+        let own_topic = u
+            .items
+            .first()
+            .is_some_and(|x| x.1 >= t.candidate_min_prob * 3.0)
             || u.matter_prob >= t.matter_min_prob;
         if u.decision == Decision::Answer
             || u.decision == Decision::Clarify

@@ -61,7 +61,10 @@ impl Probs<'_> {
             .intent
             .iter()
             .enumerate()
-            .fold((0, f32::MIN), |best, (i, &p)| if p > best.1 { (i, p) } else { best });
+            .fold(
+                (0, f32::MIN),
+                |best, (i, &p)| if p > best.1 { (i, p) } else { best },
+            );
         (Intent::ALL[i], p)
     }
 
@@ -255,7 +258,10 @@ mod tests {
     fn plausible_items_are_asked_back_and_a_spread_guess_goes_to_an_agent() {
         let ask = intent(Intent::Ask, 0.9);
         let v = run(&ask, &[(0, 0.35), (1, 0.3), (2, 0.25)], 0.02, true);
-        assert_eq!((v.decision, v.candidates), (Decision::Clarify, vec![0, 1, 2]));
+        assert_eq!(
+            (v.decision, v.candidates),
+            (Decision::Clarify, vec![0, 1, 2])
+        );
         // Nothing stands out and together they are unlikely: not a choice worth offering.
         let v = run(&ask, &[(0, 0.2), (1, 0.16)], 0.05, true);
         assert_eq!(v.decision, Decision::Escalate);
@@ -268,8 +274,14 @@ mod tests {
     fn a_listed_matter_without_a_guide_is_never_answered_from_a_neighbour() {
         let ask = intent(Intent::Ask, 0.9);
         let v = run(&ask, &[(0, 0.3)], 0.65, true);
-        assert_eq!((v.decision, v.matter, v.item), (Decision::Escalate, true, None));
-        assert_eq!(run(&ask, &[(0, 0.3)], 0.65, false).decision, Decision::Ignore);
+        assert_eq!(
+            (v.decision, v.matter, v.item),
+            (Decision::Escalate, true, None)
+        );
+        assert_eq!(
+            run(&ask, &[(0, 0.3)], 0.65, false).decision,
+            Decision::Ignore
+        );
     }
 
     #[test]
@@ -281,17 +293,32 @@ mod tests {
         assert_eq!((v.reason, v.item), (Some(EscalateReason::Case), None));
         assert_eq!(v.candidates, vec![4, 1]);
         // Unaddressed, an own case about a confident item is still handed over.
-        assert_eq!(run(&case, &[(4, 0.9)], 0.0, false).decision, Decision::Escalate);
-        assert_eq!(run(&case, &[(4, 0.4)], 0.0, false).decision, Decision::Ignore);
+        assert_eq!(
+            run(&case, &[(4, 0.9)], 0.0, false).decision,
+            Decision::Escalate
+        );
+        assert_eq!(
+            run(&case, &[(4, 0.4)], 0.0, false).decision,
+            Decision::Ignore
+        );
     }
 
     #[test]
     fn unaddressed_needs_a_very_likely_question() {
         let ask = intent(Intent::Ask, 0.9);
-        assert_eq!(run(&ask, &[(0, 0.95)], 0.0, false).decision, Decision::Answer);
-        assert_eq!(run(&ask, &[(0, 0.7)], 0.0, false).decision, Decision::Ignore);
+        assert_eq!(
+            run(&ask, &[(0, 0.95)], 0.0, false).decision,
+            Decision::Answer
+        );
+        assert_eq!(
+            run(&ask, &[(0, 0.7)], 0.0, false).decision,
+            Decision::Ignore
+        );
         let chatter = intent(Intent::Chatter, 0.8);
-        assert_eq!(run(&chatter, &[(0, 0.95)], 0.0, false).decision, Decision::Ignore);
+        assert_eq!(
+            run(&chatter, &[(0, 0.95)], 0.0, false).decision,
+            Decision::Ignore
+        );
         assert_eq!(run(&chatter, &[], 0.0, true).decision, Decision::Help);
     }
 
@@ -309,6 +336,9 @@ mod tests {
             matter: 0.0,
         };
         assert_eq!(decide(&p, true, true, &tuning()).decision, Decision::Help);
-        assert_eq!(decide(&p, true, false, &tuning()).decision, Decision::Ignore);
+        assert_eq!(
+            decide(&p, true, false, &tuning()).decision,
+            Decision::Ignore
+        );
     }
 }

@@ -129,13 +129,20 @@ pub fn score(matcher: &Matcher, catalog: &Catalog, rows: &[Labelled]) -> Score {
 
 /// What a training example, held out, should get.
 fn expected(e: &Example, catalog: &Catalog) -> Labelled {
-    let (addressed, expect, items, aspect) = match (e.intent, e.topic) {
+    let ids = |items: &[usize]| {
+        items
+            .iter()
+            .map(|&i| catalog.items()[i].id.clone())
+            .collect()
+    };
+    let (addressed, expect, items, aspect) = match (e.intent, &e.topic) {
         (Intent::Ask, Some(Topic::Item(i))) => (
             true,
             "answer",
-            vec![catalog.items()[i].id.clone()],
+            ids(&[*i]),
             e.aspect.map_or("-", |a| a.contract().name()),
         ),
+        (Intent::Ask, Some(Topic::Among(items))) => (true, "clarify", ids(items), "-"),
         (Intent::Ask, _) | (Intent::Case, _) | (Intent::Complaint, _) | (Intent::Offtopic, _) => {
             (true, "escalate", Vec::new(), "-")
         }
@@ -160,8 +167,53 @@ pub fn cross_validate(
     examples: &[Example],
     folds: usize,
 ) -> Score {
-    let folds = folds.max(2);
     let mut total = Score::default();
+    for (m, held) in fold_matchers(catalog, matters, lexicon, tuning, examples, folds) {
+        total.add(score(&m, catalog, &held));
+    }
+    total
+}
+
+/// Cross-validated scores of decision thresholds: the fold models are trained once and every
+/// candidate tuning is scored on them. Best first by correct − 5 × wrong (a wrong answer costs
+/// a resident a day; a question back costs a message).
+pub fn sweep(
+    catalog: &Catalog,
+    matters: &Matters,
+    lexicon: &Lexicon,
+    tuning: &Tuning,
+    examples: &[Example],
+    folds: usize,
+    candidates: &[Tuning],
+) -> Vec<(Tuning, Score)> {
+    let mut fold = fold_matchers(catalog, matters, lexicon, tuning, examples, folds);
+    let mut out: Vec<(Tuning, Score)> = candidates
+        .iter()
+        .map(|t| {
+            let mut total = Score::default();
+            for (m, held) in &mut fold {
+                m.set_tuning(t);
+                total.add(score(m, catalog, held));
+            }
+            total.fails.clear();
+            (t.clone(), total)
+        })
+        .collect();
+    let objective = |s: &Score| s.correct_rate() - 5.0 * s.wrong_rate();
+    out.sort_by(|a, b| objective(&b.1).total_cmp(&objective(&a.1)));
+    out
+}
+
+fn fold_matchers(
+    catalog: &Catalog,
+    matters: &Matters,
+    lexicon: &Lexicon,
+    tuning: &Tuning,
+    examples: &[Example],
+    folds: usize,
+) -> Vec<(Matcher, Vec<Labelled>)> {
+    let folds = folds.max(2);
+    let mut out = Vec::new();
     for f in 0..folds {
         let train: Vec<Example> = examples
             .iter()
@@ -175,8 +227,10 @@ pub fn cross_validate(
             .filter(|(i, _)| i % folds == f)
             .map(|(_, e)| expected(e, catalog))
             .collect();
-        let m = Matcher::train(catalog, matters, lexicon, tuning, &train);
-        total.add(score(&m, catalog, &held));
+        out.push((
+            Matcher::train(catalog, matters, lexicon, tuning, &train),
+            held,
+        ));
     }
-    total
+    out
 }

@@ -3,7 +3,7 @@
 //! matter's name and examples; and `intents.toml`. `tests/data/` is never read here.
 
 use crate::catalog::{Aspect, Catalog, Matters};
-use crate::config::Intents;
+use crate::config::{Intents, Vague};
 
 /// What a message wants, besides which item it is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,10 +47,12 @@ impl Intent {
 }
 
 /// What a message is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Topic {
     /// A guide item (index into the catalog).
     Item(usize),
+    /// One of these items, the message does not say which (asked back).
+    Among(Vec<usize>),
     /// A listed matter without a guide (index into the matters).
     Matter(usize),
     /// Nothing the district does.
@@ -79,16 +81,26 @@ impl Example {
     }
 }
 
-pub fn collect(catalog: &Catalog, matters: &Matters, intents: &Intents) -> Vec<Example> {
+pub fn collect(
+    catalog: &Catalog,
+    matters: &Matters,
+    intents: &Intents,
+    vague: &Vague,
+) -> Vec<Example> {
     let mut out = Vec::new();
     for (i, item) in catalog.items().iter().enumerate() {
-        let topic = Some(Topic::Item(i));
+        let topic = || Some(Topic::Item(i));
         let short = item.short_name();
         for name in [&item.name, &short].into_iter().chain(&item.aliases) {
-            out.push(Example::new(name, Intent::Ask, topic, Some(Aspect::Overview)));
+            out.push(Example::new(
+                name,
+                Intent::Ask,
+                topic(),
+                Some(Aspect::Overview),
+            ));
         }
         for faq in &item.faq {
-            out.push(Example::new(&faq.q, Intent::Ask, topic, None));
+            out.push(Example::new(&faq.q, Intent::Ask, topic(), None));
         }
         for (kind, list) in &item.examples {
             let (intent, aspect) = match kind.as_str() {
@@ -97,31 +109,97 @@ pub fn collect(catalog: &Catalog, matters: &Matters, intents: &Intents) -> Vec<E
                 name => (Intent::Ask, Aspect::from_name(name)),
             };
             for q in list {
-                out.push(Example::new(q, intent, topic, aspect));
+                out.push(Example::new(q, intent, topic(), aspect));
             }
         }
     }
     for (m, matter) in matters.list().iter().enumerate() {
-        let topic = Some(Topic::Matter(m));
-        out.push(Example::new(&matter.name, Intent::Ask, topic, None));
+        let topic = || Some(Topic::Matter(m));
+        out.push(Example::new(&matter.name, Intent::Ask, topic(), None));
         for q in &matter.examples {
-            out.push(Example::new(q, Intent::Ask, topic, None));
+            out.push(Example::new(q, Intent::Ask, topic(), None));
         }
     }
-    let nothing = Some(Topic::Nothing);
+    for family in &vague.vague {
+        let items: Vec<usize> = family
+            .items
+            .iter()
+            .filter_map(|id| catalog.items().iter().position(|i| i.id == *id))
+            .collect();
+        for q in &family.examples {
+            out.push(Example::new(
+                q,
+                Intent::Ask,
+                Some(Topic::Among(items.clone())),
+                None,
+            ));
+        }
+    }
+    let nothing = || Some(Topic::Nothing);
     for (kind, list) in intents.lists() {
         let (intent, topic) = match kind {
-            "help" => (Intent::Help, nothing),
-            "thanks" => (Intent::Thanks, nothing),
-            "chatter" => (Intent::Chatter, nothing),
+            "help" => (Intent::Help, nothing()),
+            "thanks" => (Intent::Thanks, nothing()),
+            "chatter" => (Intent::Chatter, nothing()),
             "remark" => (Intent::Chatter, None),
-            "case" => (Intent::Case, nothing),
-            "complaint" => (Intent::Complaint, nothing),
-            _ => (Intent::Offtopic, nothing),
+            "case" => (Intent::Case, nothing()),
+            "complaint" => (Intent::Complaint, nothing()),
+            _ => (Intent::Offtopic, nothing()),
         };
         for q in list {
-            out.push(Example::new(q, intent, topic, None));
+            out.push(Example::new(q, intent, topic.clone(), None));
         }
     }
     out
+}
+
+/// Residents without a Chinese input method type toneless pinyin ("shebaoka zenme jihuo"). Every
+/// `every`-th example is also taught in pinyin — syllables run together, or spaced, by turns —
+/// so that such questions meet the same classes.
+pub fn with_pinyin(examples: &[Example], every: usize) -> Vec<Example> {
+    use pinyin::ToPinyin;
+    let mut out = examples.to_vec();
+    for (n, e) in examples
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| n % every.max(1) == 0)
+    {
+        let spaced = n % (2 * every.max(1)) == 0;
+        let mut text = String::with_capacity(e.text.len() * 2);
+        for c in e.text.chars() {
+            match c.to_pinyin() {
+                Some(p) => {
+                    if spaced && !text.is_empty() && !text.ends_with(' ') {
+                        text.push(' ');
+                    }
+                    text.push_str(p.plain());
+                }
+                None if c.is_alphanumeric() => text.push(c),
+                None => {
+                    if !text.ends_with(' ') {
+                        text.push(' ');
+                    }
+                }
+            }
+        }
+        let text = text.trim().to_string();
+        if !text.is_empty() && text != e.text {
+            out.push(Example { text, ..e.clone() });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinyin_variants_keep_the_label() {
+        let e = Example::new("社保卡怎么激活？", Intent::Ask, Some(Topic::Item(2)), None);
+        let out = with_pinyin(&[e.clone(), e], 2);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[2].text, "she bao ka zen me ji huo");
+        assert_eq!(out[2].topic, Some(Topic::Item(2)));
+    }
 }

@@ -3,8 +3,8 @@
 //! pinyin syllables and syllable pairs (so 设保卡 and "shebaoka" meet 社保卡), and cue flags
 //! the caller adds.
 
-use super::pinyin::{GAP, SyllableTable};
 use super::normalize::is_cjk;
+use super::pinyin::{GAP, SyllableTable};
 use jieba_rs::Jieba;
 use std::hash::Hasher;
 use std::sync::OnceLock;
@@ -152,7 +152,10 @@ mod tests {
         let right = keys(&f, &t, "社保卡");
         let typo = keys(&f, &t, "设保卡");
         let latin = keys(&f, &t, "shebaoka");
-        let pair = key(Kind::Syllable, &t.encode("社保").chars().collect::<Vec<_>>());
+        let pair = key(
+            Kind::Syllable,
+            &t.encode("社保").chars().collect::<Vec<_>>(),
+        );
         for k in [&right, &typo, &latin] {
             assert!(k.contains(&pair));
         }

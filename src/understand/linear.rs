@@ -19,67 +19,85 @@ pub struct Params {
     pub l2: f32,
 }
 
-/// A trained model: `classes` scores per feature column plus a bias per class.
+/// A trained model: per feature column, the classes it speaks for with their weights (sparse:
+/// a feature seen with a few classes holds a few weights, so a 1,000-item catalog stays small),
+/// plus a bias per class.
 #[derive(Clone)]
 pub struct Linear {
     classes: usize,
-    /// Feature-major: the weights of column `f` are `weights[f * classes..(f + 1) * classes]`.
-    weights: Vec<f32>,
+    weights: Vec<Vec<(u32, f32)>>,
     bias: Vec<f32>,
 }
 
 impl Linear {
+    /// Trains on dense weights (fast, vectorised), then keeps only the weights that matter.
     pub fn train(rows: &[Row], features: usize, classes: usize, p: &Params) -> Linear {
-        let mut m = Linear {
-            classes,
-            weights: vec![0.0; features * classes],
-            bias: vec![0.0; classes],
-        };
-        if rows.is_empty() || classes == 0 {
-            return m;
-        }
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        let mut rng = SplitMix(0x5eed_ba09_ba09_2026);
-        let mut probs = vec![0f32; classes];
-        let mut active: Vec<(usize, f32)> = Vec::with_capacity(classes);
-        let steps = (p.epochs as usize * rows.len()) as f32;
-        let mut step = 0f32;
-        for _ in 0..p.epochs {
-            // Fisher–Yates with the fixed-seed generator.
-            for i in (1..order.len()).rev() {
-                let j = (rng.next() % (i as u64 + 1)) as usize;
-                order.swap(i, j);
-            }
-            for &r in &order {
-                let row = &rows[r];
-                // Linear decay to a tenth of the initial rate.
-                let lr = p.learning_rate * (1.0 - 0.9 * step / steps);
-                step += 1.0;
-                let v = scale(row.features.len());
-                m.logits(&row.features, v, &mut probs);
-                softmax(&mut probs);
-                probs[row.class as usize] -= 1.0;
-                // Classes the example says almost nothing about are skipped: after the first
-                // passes most are, which keeps training well under a second.
-                active.clear();
-                for (c, g) in probs.iter().enumerate() {
-                    if g.abs() > 1e-3 {
-                        active.push((c, g * row.weight));
+        let mut dense = vec![0f32; features * classes];
+        let mut bias = vec![0f32; classes];
+        if !rows.is_empty() && classes > 0 {
+            let mut order: Vec<usize> = (0..rows.len()).collect();
+            let mut rng = SplitMix(0x5eed_ba09_ba09_2026);
+            let mut probs = vec![0f32; classes];
+            let mut active: Vec<(usize, f32)> = Vec::with_capacity(classes);
+            let steps = (p.epochs as usize * rows.len()) as f32;
+            let mut step = 0f32;
+            for _ in 0..p.epochs {
+                // Fisher–Yates with the fixed-seed generator.
+                for i in (1..order.len()).rev() {
+                    let j = (rng.next() % (i as u64 + 1)) as usize;
+                    order.swap(i, j);
+                }
+                for &r in &order {
+                    let row = &rows[r];
+                    // Linear decay to a tenth of the initial rate.
+                    let lr = p.learning_rate * (1.0 - 0.9 * step / steps);
+                    step += 1.0;
+                    let v = scale(row.features.len());
+                    probs.copy_from_slice(&bias);
+                    for &f in &row.features {
+                        let w = &dense[f as usize * classes..(f as usize + 1) * classes];
+                        for (o, w) in probs.iter_mut().zip(w) {
+                            *o += w * v;
+                        }
                     }
-                }
-                for &(c, g) in &active {
-                    m.bias[c] -= lr * g;
-                }
-                let shrink = 1.0 - lr * p.l2;
-                for &f in &row.features {
-                    let w = &mut m.weights[f as usize * classes..(f as usize + 1) * classes];
+                    softmax(&mut probs);
+                    probs[row.class as usize] -= 1.0;
+                    // Classes the example says almost nothing about are skipped: most are,
+                    // after the first passes.
+                    active.clear();
+                    for (c, g) in probs.iter().enumerate() {
+                        if g.abs() > 1e-3 {
+                            active.push((c, g * row.weight));
+                        }
+                    }
                     for &(c, g) in &active {
-                        w[c] = w[c] * shrink - lr * g * v;
+                        bias[c] -= lr * g;
+                    }
+                    let shrink = 1.0 - lr * p.l2;
+                    for &f in &row.features {
+                        let w = &mut dense[f as usize * classes..(f as usize + 1) * classes];
+                        for &(c, g) in &active {
+                            w[c] = w[c] * shrink - lr * g * v;
+                        }
                     }
                 }
             }
         }
-        m
+        let weights = (0..features)
+            .map(|f| {
+                dense[f * classes..(f + 1) * classes]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, w)| w.abs() > 1e-4)
+                    .map(|(c, w)| (c as u32, *w))
+                    .collect()
+            })
+            .collect();
+        Linear {
+            classes,
+            weights,
+            bias,
+        }
     }
 
     /// Class probabilities for a set of distinct feature columns.
@@ -92,15 +110,17 @@ impl Linear {
 
     /// What one feature adds to one class's score in a message with `n` features.
     pub fn contribution(&self, feature: u32, class: usize, n: usize) -> f32 {
-        self.weights[feature as usize * self.classes + class] * scale(n)
+        self.weights[feature as usize]
+            .iter()
+            .find(|(c, _)| *c as usize == class)
+            .map_or(0.0, |(_, w)| w * scale(n))
     }
 
     fn logits(&self, features: &[u32], v: f32, out: &mut [f32]) {
         out.copy_from_slice(&self.bias);
         for &f in features {
-            let w = &self.weights[f as usize * self.classes..(f as usize + 1) * self.classes];
-            for (o, w) in out.iter_mut().zip(w) {
-                *o += w * v;
+            for &(c, w) in &self.weights[f as usize] {
+                out[c as usize] += w * v;
             }
         }
     }
@@ -180,6 +200,8 @@ mod tests {
         let a = Linear::train(&rows(), 3, 2, &P);
         let b = Linear::train(&rows(), 3, 2, &P);
         assert_eq!(a.weights, b.weights);
+        // Sparse: the shared feature and its two classes, nothing else.
+        assert!(a.weights.iter().all(|w| w.len() <= 2));
         assert_eq!(a.bias, b.bias);
     }
 

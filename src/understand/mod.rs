@@ -24,7 +24,7 @@ pub use examples::{Example, Intent, Topic};
 pub use explain::Explanation;
 
 use crate::catalog::{Aspect, Catalog, Matters};
-use crate::config::{Config, Intents, Lexicon, Tuning};
+use crate::config::{Config, Intents, Lexicon, Tuning, Vague};
 use features::{Featurizer, Kind};
 use linear::{Linear, Params, Row};
 use normalize::Normalizer;
@@ -36,6 +36,9 @@ use terms::{Overlap, Prepared, TermSet};
 /// Questions are read up to this many characters; a pasted article is not a question, and the
 /// cap keeps a hostile 1 MB message as cheap as a long one.
 pub const MAX_QUESTION_CHARS: usize = 1000;
+
+/// One example in this many is also taught in toneless pinyin.
+const PINYIN_EVERY: usize = 4;
 
 /// What the bot made of one message.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +101,7 @@ struct Read {
     prepared: Prepared,
     signals: Signals,
     addressed_by_name: bool,
+    cue_aspect: Option<Aspect>,
     /// Distinct known feature columns, sorted.
     columns: Vec<u32>,
 }
@@ -135,6 +139,7 @@ impl Matcher {
             &config.catalog,
             &config.matters,
             &config.intents,
+            &config.vague,
             &config.lexicon,
             &config.tuning,
         )
@@ -145,10 +150,11 @@ impl Matcher {
         catalog: &Catalog,
         matters: &Matters,
         intents: &Intents,
+        vague: &Vague,
         lexicon: &Lexicon,
         tuning: &Tuning,
     ) -> Matcher {
-        let examples = examples::collect(catalog, matters, intents);
+        let examples = examples::collect(catalog, matters, intents, vague);
         Matcher::train(catalog, matters, lexicon, tuning, &examples)
     }
 
@@ -247,7 +253,7 @@ impl Matcher {
             m.matter_group.push(g);
         }
         m.matter_groups = groups.len().max(1);
-        m.fit(examples);
+        m.fit(&examples::with_pinyin(examples, PINYIN_EVERY));
         m
     }
 
@@ -273,12 +279,20 @@ impl Matcher {
             };
             let i = Intent::ALL.iter().position(|x| *x == e.intent).unwrap_or(0);
             intent.push(row(i));
-            if let Some(t) = e.topic {
-                topic.push(row(match t {
-                    Topic::Item(i) => i,
-                    Topic::Matter(m) => n + self.matter_group[m],
-                    Topic::Nothing => n + self.matter_groups,
-                }));
+            match &e.topic {
+                Some(Topic::Item(i)) => topic.push(row(*i)),
+                Some(Topic::Matter(m)) => topic.push(row(n + self.matter_group[*m])),
+                Some(Topic::Nothing) => topic.push(row(n + self.matter_groups)),
+                // A soft label: the probability spread over the family.
+                Some(Topic::Among(items)) => {
+                    for &i in items {
+                        topic.push(Row {
+                            weight: 1.0 / items.len() as f32,
+                            ..row(i)
+                        });
+                    }
+                }
+                None => {}
             }
             if let Some(a) = e.aspect {
                 aspect.push(row(a as usize));
@@ -290,9 +304,24 @@ impl Matcher {
             balance_classes(rows, balance);
         }
         let features = self.vocab.len();
-        self.intent = Linear::train(&intent, features, Intent::ALL.len(), &p);
-        self.topic = Linear::train(&topic, features, n + self.matter_groups + 1, &p);
-        self.aspect = Linear::train(&aspect, features, Aspect::ALL.len(), &p);
+        let topics = n + self.matter_groups + 1;
+        // The three models are independent: trained side by side.
+        let (a, b, c) = std::thread::scope(|s| {
+            let topic = s.spawn(|| Linear::train(&topic, features, topics, &p));
+            let aspect = s.spawn(|| Linear::train(&aspect, features, Aspect::ALL.len(), &p));
+            let intent = Linear::train(&intent, features, Intent::ALL.len(), &p);
+            (
+                intent,
+                topic.join().expect("training does not panic"),
+                aspect.join().expect("training does not panic"),
+            )
+        });
+        (self.intent, self.topic, self.aspect) = (a, b, c);
+    }
+
+    /// Replaces the decision thresholds (the models stay as trained), for threshold sweeps.
+    pub fn set_tuning(&mut self, tuning: &Tuning) {
+        self.tuning = tuning.clone();
     }
 
     /// How many examples the models were trained on.
@@ -343,14 +372,22 @@ impl Matcher {
         }
     }
 
+    /// The aspect: an aspect the lexicon's cues clearly ask (要带什么, 在哪办) wins; the model
+    /// decides otherwise, and always when it finds a finer aspect the cues cannot tell (交多少 is
+    /// the premium, 能领多少 the benefit, 几时截止 the window).
     fn aspect_of(&self, read: &Read) -> Aspect {
         let p = self.aspect.predict(&read.columns);
-        let best = p
+        let (best, prob) = p
             .iter()
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |x| x.0);
-        Aspect::ALL[best]
+            .map_or((0, 0.0), |x| (x.0, *x.1));
+        let model = Aspect::ALL[best];
+        match read.cue_aspect {
+            _ if model.contract() != model && prob >= 0.5 => model,
+            Some(cue) => cue,
+            None => model,
+        }
     }
 
     fn read(&self, text: &str) -> Read {
@@ -406,6 +443,7 @@ impl Matcher {
             prepared: q,
             signals,
             addressed_by_name: norm.called_by_name,
+            cue_aspect: how_to.then_some(aspect),
             columns: Vec::new(),
         };
         (read, keys)
@@ -449,11 +487,12 @@ impl Matcher {
 fn balance_classes(rows: &mut [Row], power: f32) {
     let mut counts: FxHashMap<u32, f32> = FxHashMap::default();
     for r in rows.iter() {
-        *counts.entry(r.class).or_default() += 1.0;
+        *counts.entry(r.class).or_default() += r.weight;
     }
-    let mean = rows.len() as f32 / counts.len().max(1) as f32;
+    let total: f32 = counts.values().sum();
+    let mean = total / counts.len().max(1) as f32;
     for r in rows.iter_mut() {
-        r.weight = (mean / counts[&r.class]).powf(power);
+        r.weight *= (mean / counts[&r.class]).powf(power);
     }
 }
 
