@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod helpdesk;
+pub mod model_cache;
 pub mod reply;
 pub mod runtime;
 pub mod server;

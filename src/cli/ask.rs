@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::reply;
-use crate::understand::{Matcher, Understanding};
+use crate::understand::Understanding;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
 
@@ -55,7 +55,7 @@ struct Answer<'a> {
 }
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
-    let matcher = Matcher::new(config);
+    let matcher = crate::model_cache::matcher(config);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.batch {

@@ -37,7 +37,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: Arc<Config>, store: Store) -> Engine {
-        let matcher = Matcher::new(&config);
+        let matcher = crate::model_cache::matcher(&config);
         Engine {
             desk: Desk::new(config.clone(), store.clone()),
             dialogue: Dialogue::new(config.org.context_secs),

@@ -6,7 +6,7 @@ use crate::catalog::{Aspect, Catalog, Matters};
 
 pub struct Explanation {
     pub normalized: String,
-    /// jieba's words.
+    /// The catalog's words found.
     pub words: Vec<String>,
     pub intents: Vec<(String, f32)>,
     /// Items, "matter#N" (listed matters without a guide, grouped by the item they neighbour)

@@ -1,13 +1,17 @@
 //! What the learned models see of a normalised message: hashed keys for character 1–3-grams
-//! with boundary marks, the words jieba segments (with the catalog's words added), toneless
-//! pinyin syllables and syllable pairs (so 设保卡 and "shebaoka" meet 社保卡), and cue flags
-//! the caller adds.
+//! with boundary marks, the catalog's words found in it (names, aliases, matter names: the
+//! longest at each place), toneless pinyin syllables and syllable pairs (so 设保卡 and
+//! "shebaoka" meet 社保卡), and cue flags the caller adds.
+//!
+//! General-purpose segmentation (jieba with the catalog's words added) was measured and added
+//! nothing over the character n-grams (cross-validated and held-out scores equal within 0.4
+//! points), while loading its dictionary took 135 ms of every start and 40 MB: the domain words
+//! are what carries meaning beyond three characters.
 
 use super::normalize::is_cjk;
 use super::pinyin::{GAP, SyllableTable};
-use jieba_rs::Jieba;
+use aho_corasick::{AhoCorasick, MatchKind};
 use std::hash::Hasher;
-use std::sync::OnceLock;
 
 /// Feature kinds, mixed into each key so a character and a syllable never collide by design.
 #[derive(Clone, Copy)]
@@ -28,29 +32,29 @@ pub fn key(kind: Kind, parts: &[char]) -> u64 {
     h.finish()
 }
 
-/// jieba's default dictionary, loaded once per process (about 0.1 s) and cloned per catalog.
-fn base_jieba() -> &'static Jieba {
-    static BASE: OnceLock<Jieba> = OnceLock::new();
-    BASE.get_or_init(Jieba::new)
-}
-
 pub struct Featurizer {
-    jieba: Jieba,
+    words: AhoCorasick,
 }
 
 const START: char = '\u{2402}';
 const END: char = '\u{2403}';
 
 impl Featurizer {
-    /// `words`: the catalog's names, aliases and matter names, so that they segment as one word.
+    /// `words`: the catalog's names, aliases and matter names, found as whole words.
     pub fn new<'a>(words: impl IntoIterator<Item = &'a str>) -> Featurizer {
-        let mut jieba = base_jieba().clone();
-        for w in words {
-            if w.chars().count() >= 2 && w.chars().all(|c| is_cjk(c) || c.is_alphanumeric()) {
-                jieba.add_word(w, None, None);
-            }
-        }
-        Featurizer { jieba }
+        let mut list: Vec<&str> = words
+            .into_iter()
+            .filter(|w| {
+                w.chars().count() >= 2 && w.chars().all(|c| is_cjk(c) || c.is_alphanumeric())
+            })
+            .collect();
+        list.sort_unstable();
+        list.dedup();
+        let words = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&list)
+            .expect("plain words build an automaton");
+        Featurizer { words }
     }
 
     /// Appends the keys of `text` (already normalised) to `out`, unsorted and possibly repeated.
@@ -103,11 +107,9 @@ impl Featurizer {
                     emit(Kind::Char, w);
                 }
             }
-            for token in self.jieba.cut(segment, false) {
-                if token.word.chars().count() >= 2 {
-                    let w: Vec<char> = token.word.chars().collect();
-                    emit(Kind::Word, &w);
-                }
+            for m in self.words.find_iter(segment) {
+                let w: Vec<char> = segment[m.range()].chars().collect();
+                emit(Kind::Word, &w);
             }
         }
         let sound = table.encode(text);
@@ -122,13 +124,11 @@ impl Featurizer {
         }
     }
 
-    /// The words jieba finds in `text`, for `ask --explain`.
+    /// The catalog's words found in `text`, for `ask --explain`.
     pub fn words(&self, text: &str) -> Vec<String> {
-        self.jieba
-            .cut(text, false)
-            .into_iter()
-            .map(|t| t.word.to_string())
-            .filter(|w| !w.trim().is_empty())
+        self.words
+            .find_iter(text)
+            .map(|m| text[m.range()].to_string())
             .collect()
     }
 }
@@ -165,10 +165,10 @@ mod tests {
     }
 
     #[test]
-    fn catalog_words_segment_as_one_word() {
+    fn catalog_words_are_found_whole_and_longest_first() {
         let t = SyllableTable::new();
-        let f = Featurizer::new(["高龄津贴"]);
-        assert!(f.words("高龄津贴怎么领").contains(&"高龄津贴".to_string()));
+        let f = Featurizer::new(["高龄津贴", "津贴"]);
+        assert_eq!(f.words("高龄津贴怎么领"), vec!["高龄津贴".to_string()]);
         let k = keys(&f, &t, "高龄津贴怎么领");
         assert!(k.contains(&key(Kind::Word, &"高龄津贴".chars().collect::<Vec<_>>())));
     }

@@ -19,6 +19,10 @@ pub struct Params {
     pub l2: f32,
 }
 
+/// Weights smaller than this are dropped after training: they change no decision and would
+/// make the model many times larger.
+const KEEP: f32 = 0.01;
+
 /// A trained model: per feature column, the classes it speaks for with their weights (sparse:
 /// a feature seen with a few classes holds a few weights, so a 1,000-item catalog stays small),
 /// plus a bias per class.
@@ -88,7 +92,7 @@ impl Linear {
                 dense[f * classes..(f + 1) * classes]
                     .iter()
                     .enumerate()
-                    .filter(|(_, w)| w.abs() > 1e-4)
+                    .filter(|(_, w)| w.abs() > KEEP)
                     .map(|(c, w)| (c as u32, *w))
                     .collect()
             })
@@ -123,6 +127,84 @@ impl Linear {
                 out[c as usize] += w * v;
             }
         }
+    }
+}
+
+impl Linear {
+    /// Appends the model to `out` (little-endian), for the model cache.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        put(out, self.classes as u32);
+        put(out, self.weights.len() as u32);
+        for b in &self.bias {
+            out.extend_from_slice(&b.to_le_bytes());
+        }
+        for w in &self.weights {
+            put(out, w.len() as u32);
+            for (c, x) in w {
+                put(out, *c);
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+    }
+
+    /// Reads a model written by [`Linear::write`]; None when the bytes do not hold one.
+    pub fn read(r: &mut Reader) -> Option<Linear> {
+        let classes = r.u32()? as usize;
+        let features = r.u32()? as usize;
+        let bias = (0..classes).map(|_| r.f32()).collect::<Option<Vec<_>>>()?;
+        let mut weights = Vec::with_capacity(features.min(r.left() / 4));
+        for _ in 0..features {
+            let n = r.u32()? as usize;
+            let mut w = Vec::with_capacity(n.min(classes));
+            for _ in 0..n {
+                let c = r.u32()?;
+                if c as usize >= classes {
+                    return None;
+                }
+                w.push((c, r.f32()?));
+            }
+            weights.push(w);
+        }
+        Some(Linear {
+            classes,
+            weights,
+            bias,
+        })
+    }
+
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    pub fn features(&self) -> usize {
+        self.weights.len()
+    }
+}
+
+pub fn put(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// Reads little-endian numbers from a byte slice; every read is bounds-checked.
+pub struct Reader<'a>(pub &'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_at_checked(N)?;
+        self.0 = rest;
+        head.try_into().ok()
+    }
+    pub fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_le_bytes)
+    }
+    pub fn u64(&mut self) -> Option<u64> {
+        self.take().map(u64::from_le_bytes)
+    }
+    pub fn f32(&mut self) -> Option<f32> {
+        self.take().map(f32::from_le_bytes)
+    }
+    pub fn left(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -203,6 +285,20 @@ mod tests {
         // Sparse: the shared feature and its two classes, nothing else.
         assert!(a.weights.iter().all(|w| w.len() <= 2));
         assert_eq!(a.bias, b.bias);
+    }
+
+    #[test]
+    fn a_written_model_reads_back_the_same_and_garbage_is_refused() {
+        let m = Linear::train(&rows(), 3, 2, &P);
+        let mut bytes = Vec::new();
+        m.write(&mut bytes);
+        let back = Linear::read(&mut Reader(&bytes)).expect("reads back");
+        assert_eq!(
+            (back.weights, back.bias),
+            (m.weights.clone(), m.bias.clone())
+        );
+        assert!(Linear::read(&mut Reader(&bytes[..bytes.len() - 3])).is_none());
+        assert!(Linear::read(&mut Reader(&[0xff; 12])).is_none());
     }
 
     #[test]

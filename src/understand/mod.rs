@@ -37,6 +37,9 @@ use terms::{Overlap, Prepared, TermSet};
 /// cap keeps a hostile 1 MB message as cheap as a long one.
 pub const MAX_QUESTION_CHARS: usize = 1000;
 
+/// The first bytes of a saved trained state; bump when the features or the format change.
+const STATE_MAGIC: &[u8] = b"bangban-matcher-3\n";
+
 /// One example in this many is also taught in toneless pinyin.
 const PINYIN_EVERY: usize = 4;
 
@@ -317,6 +320,63 @@ impl Matcher {
             )
         });
         (self.intent, self.topic, self.aspect) = (a, b, c);
+    }
+
+    /// The trained state (vocabulary and the three models), for the model cache. Training is
+    /// deterministic, so a state saved for the same inputs is the state training would make.
+    pub fn trained_state(&self) -> Vec<u8> {
+        let mut out = STATE_MAGIC.to_vec();
+        linear::put(&mut out, self.example_count as u32);
+        linear::put(&mut out, self.vocab.len() as u32);
+        let mut vocab: Vec<(&u64, &u32)> = self.vocab.iter().collect();
+        vocab.sort_by_key(|(_, c)| **c);
+        for (k, c) in vocab {
+            out.extend_from_slice(&k.to_le_bytes());
+            linear::put(&mut out, *c);
+        }
+        for m in [&self.intent, &self.topic, &self.aspect] {
+            m.write(&mut out);
+        }
+        out
+    }
+
+    /// Builds the matcher from a state saved by [`Matcher::trained_state`] instead of training;
+    /// None when the bytes are not a state for this configuration's shape.
+    pub fn from_state(
+        catalog: &Catalog,
+        matters: &Matters,
+        lexicon: &Lexicon,
+        tuning: &Tuning,
+        state: &[u8],
+    ) -> Option<Matcher> {
+        let mut m = Matcher::train(catalog, matters, lexicon, tuning, &[]);
+        let mut r = linear::Reader(state.strip_prefix(STATE_MAGIC)?);
+        m.example_count = r.u32()? as usize;
+        let n = r.u32()? as usize;
+        let mut vocab = FxHashMap::default();
+        vocab.reserve(n.min(r.left() / 12));
+        for _ in 0..n {
+            let k = r.u64()?;
+            let c = r.u32()?;
+            if c as usize >= n {
+                return None;
+            }
+            vocab.insert(k, c);
+        }
+        let (intent, topic, aspect) = (
+            Linear::read(&mut r)?,
+            Linear::read(&mut r)?,
+            Linear::read(&mut r)?,
+        );
+        let classes_ok = intent.classes() == Intent::ALL.len()
+            && topic.classes() == m.item_count + m.matter_groups + 1
+            && aspect.classes() == Aspect::ALL.len()
+            && [&intent, &topic, &aspect].iter().all(|l| l.features() == n);
+        if !classes_ok || r.left() != 0 {
+            return None;
+        }
+        (m.vocab, m.intent, m.topic, m.aspect) = (vocab, intent, topic, aspect);
+        Some(m)
     }
 
     /// Replaces the decision thresholds (the models stay as trained), for threshold sweeps.
