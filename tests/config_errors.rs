@@ -68,8 +68,8 @@ fn bad_values_name_item_and_field_and_all_are_reported() {
     );
     edit(
         &dir.join("matcher.toml"),
-        "sound_factor = 0.9",
-        "sound_factor = 3.0",
+        "answer_min_prob = 0.6",
+        "answer_min_prob = 3.0",
     );
     let errors = errors_of(&dir);
     let has = |needle: &str| errors.iter().any(|e| e.contains(needle));
@@ -84,7 +84,7 @@ fn bad_values_name_item_and_field_and_all_are_reported() {
         "{errors:?}"
     );
     assert!(
-        has("matcher.toml: sound_factor: expected a number from 0 to 1"),
+        has("matcher.toml: answer_min_prob: expected a probability from 0 to 1"),
         "{errors:?}"
     );
 }

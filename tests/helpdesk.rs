@@ -1318,3 +1318,69 @@ async fn a_ticket_from_a_private_chat_says_so() {
     assert!(note.contains("QQ私聊 居民"), "{note}");
     assert!(!note.contains("未登记的群"), "{note}");
 }
+
+#[tokio::test]
+async fn dialogue_context_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = bangban::store::Store::open(dir.path()).unwrap();
+        let bot = bangban::engine::Engine::new(config(), store);
+        let out = bot
+            .handle_at(
+                &said(DAHU_GROUP, RESIDENT, "m1", "@老年卡要带什么"),
+                monday(9, 0),
+            )
+            .await
+            .unwrap();
+        assert!(one_to_group(&out, DAHU_GROUP).text.contains("申请材料"));
+    }
+    let store = bangban::store::Store::open(dir.path()).unwrap();
+    let bot = bangban::engine::Engine::new(config(), store);
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, RESIDENT, "m2", "那要多久？"),
+            monday(9, 2),
+        )
+        .await
+        .unwrap();
+    let answer = one_to_group(&out, DAHU_GROUP).text;
+    assert!(
+        answer.contains("老年") && answer.contains("办理时限"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_statement_completing_the_last_question_is_read_in_its_context() {
+    let (bot, _dir) = bot();
+    let out = bot
+        .handle_at(
+            &said(DAHU_GROUP, RESIDENT, "m1", "@高龄津贴怎么申请"),
+            monday(9, 0),
+        )
+        .await
+        .unwrap();
+    assert!(one_to_group(&out, DAHU_GROUP).text.contains("高龄津贴"));
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m2", "@我爸90了"), monday(9, 1))
+        .await
+        .unwrap();
+    let answer = one_to_group(&out, DAHU_GROUP).text;
+    assert!(answer.contains("高龄津贴"), "{answer}");
+}
+
+#[tokio::test]
+async fn thanks_get_a_short_reply_not_the_help_text() {
+    let (bot, _dir) = bot();
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m1", "@谢谢你"), monday(9, 0))
+        .await
+        .unwrap();
+    let reply = one_to_group(&out, DAHU_GROUP).text;
+    assert_eq!(reply, config().replies.thanks);
+    let out = bot
+        .handle_at(&said(DAHU_GROUP, RESIDENT, "m2", "谢谢大家"), monday(9, 1))
+        .await
+        .unwrap();
+    assert!(out.is_empty(), "{out:?}");
+}

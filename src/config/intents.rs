@@ -28,6 +28,12 @@ pub struct Intents {
     /// Questions outside government services.
     #[serde(default)]
     pub offtopic: Vec<String>,
+    /// Notices posted or forwarded into the group: they ask nothing.
+    #[serde(default)]
+    pub notice: Vec<String>,
+    /// Follow-ups that ask an aspect and name no item ("那要多久？").
+    #[serde(default)]
+    pub followup: Vec<String>,
 }
 
 /// `vague.toml`: questions too vague to pick one item, by the family of items they could mean.
@@ -82,7 +88,7 @@ impl Vague {
 
 impl Intents {
     /// (list name, examples), for checks and training.
-    pub fn lists(&self) -> [(&'static str, &[String]); 7] {
+    pub fn lists(&self) -> [(&'static str, &[String]); 9] {
         [
             ("help", &self.help),
             ("thanks", &self.thanks),
@@ -91,6 +97,8 @@ impl Intents {
             ("case", &self.case),
             ("complaint", &self.complaint),
             ("offtopic", &self.offtopic),
+            ("notice", &self.notice),
+            ("followup", &self.followup),
         ]
     }
 }

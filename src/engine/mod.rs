@@ -40,7 +40,16 @@ impl Engine {
         let matcher = crate::model_cache::matcher(&config);
         Engine {
             desk: Desk::new(config.clone(), store.clone()),
-            dialogue: Dialogue::new(config.org.context_secs),
+            dialogue: Dialogue::new(
+                config.org.context_secs,
+                store.clone(),
+                config
+                    .catalog
+                    .items()
+                    .iter()
+                    .map(|i| i.id.clone())
+                    .collect(),
+            ),
             config,
             matcher,
             store,
@@ -250,14 +259,13 @@ impl Engine {
     ) -> Option<Understanding> {
         let item = c.item?;
         let t = &self.config.tuning;
-        let own_topic = u
+        let own_item = u
             .items
             .first()
-            .is_some_and(|x| x.1 >= t.candidate_min_prob * 3.0)
-            || u.matter_prob >= t.matter_min_prob;
+            .is_some_and(|x| x.1 >= t.answer_min_prob * 0.6);
         if u.decision == Decision::Answer
             || u.decision == Decision::Clarify
-            || own_topic
+            || own_item
             || u.signals.empty
             || !matches!(u.intent, Intent::Ask | Intent::Chatter | Intent::Offtopic)
             || !(u.signals.question || addressed)
@@ -267,10 +275,28 @@ impl Engine {
         let again = self
             .matcher
             .understand(&format!("{} {}", self.alias(item), text), true);
-        (again.decision == Decision::Answer
-            && again.item == Some(item)
-            && again.aspect.is_some_and(|a| a != Aspect::Overview))
-        .then_some(again)
+        let same = again
+            .items
+            .first()
+            .is_some_and(|x| x.0 == item && x.1 >= t.answer_min_prob);
+        if !same {
+            return None;
+        }
+        if again.decision == Decision::Answer && again.aspect.is_some_and(|a| a != Aspect::Overview)
+        {
+            return Some(again);
+        }
+        // A statement completing the question ("我爸90了" after 高龄津贴): whether they qualify.
+        (!u.signals.question).then(|| Understanding {
+            decision: Decision::Answer,
+            item: Some(item),
+            aspect: Some(Aspect::Conditions),
+            candidates: Vec::new(),
+            faq: None,
+            reason: None,
+            matter: None,
+            ..again
+        })
     }
 
     /// The answer, and for "where" the asker's own village station and township centre.

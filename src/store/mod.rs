@@ -6,6 +6,7 @@
 //! big-endian so that sled's order is numeric order. Anything a resident is told about is flushed
 //! (`flush().await`) before they are told.
 
+pub mod dialogue;
 pub mod outbox;
 pub mod seen;
 pub mod tickets;

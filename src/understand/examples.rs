@@ -141,9 +141,10 @@ pub fn collect(
             "help" => (Intent::Help, nothing()),
             "thanks" => (Intent::Thanks, nothing()),
             "chatter" => (Intent::Chatter, nothing()),
-            "remark" => (Intent::Chatter, None),
+            "remark" | "notice" => (Intent::Chatter, None),
             "case" => (Intent::Case, nothing()),
             "complaint" => (Intent::Complaint, nothing()),
+            "followup" => (Intent::Ask, nothing()),
             _ => (Intent::Offtopic, nothing()),
         };
         for q in list {

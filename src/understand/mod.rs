@@ -40,6 +40,10 @@ pub const MAX_QUESTION_CHARS: usize = 1000;
 /// The first bytes of a saved trained state; bump when the features or the format change.
 const STATE_MAGIC: &[u8] = b"bangban-matcher-3\n";
 
+/// How much a vague example counts, spread over its family: more than one example, since a
+/// few vague questions must outweigh the many clear ones that share their topic word.
+const VAGUE_WEIGHT: f32 = 3.0;
+
 /// One example in this many is also taught in toneless pinyin.
 const PINYIN_EVERY: usize = 4;
 
@@ -290,7 +294,7 @@ impl Matcher {
                 Some(Topic::Among(items)) => {
                     for &i in items {
                         topic.push(Row {
-                            weight: 1.0 / items.len() as f32,
+                            weight: VAGUE_WEIGHT / items.len() as f32,
                             ..row(i)
                         });
                     }
