@@ -1,7 +1,8 @@
 //! Throughput of the understanding step (normalise → match → decide), one thread.
 //!
 //! `cargo bench --bench understand` — reports questions/s for the shipped catalog and for a
-//! generated 1,000-item catalog. Goals (DESIGN.md): ≥ 50,000/s and ≥ 10,000/s.
+//! generated 1,000-item catalog, and the time training takes on the shipped catalog. Goals
+//! (DESIGN.md, issue 7): ≥ 50,000/s, ≥ 10,000/s, training < 1 s.
 
 use bangban::catalog::{Catalog, Item};
 use bangban::config::Config;
@@ -93,13 +94,28 @@ fn bench(c: &mut Criterion) {
 
     let big = generated(&config, 1000);
     assert_eq!(big.len(), 1000);
-    let matcher = Matcher::build(&big, &config.lexicon, &config.tuning);
+    let matcher = Matcher::build(
+        &big,
+        &config.matters,
+        &config.intents,
+        &config.vague,
+        &config.lexicon,
+        &config.tuning,
+    );
     group.bench_function("1000-item catalog", |b| {
         b.iter(|| {
             for (q, addressed) in QUESTIONS {
                 black_box(matcher.understand(black_box(q), *addressed));
             }
         })
+    });
+    group.finish();
+
+    // Training when the catalog loads (and after an admin's edit): goal < 1 s.
+    let mut group = c.benchmark_group("train");
+    group.sample_size(10);
+    group.bench_function("shipped catalog", |b| {
+        b.iter(|| black_box(Matcher::new(&config)))
     });
     group.finish();
 }

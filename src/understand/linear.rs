@@ -21,7 +21,7 @@ pub struct Params {
 
 /// Weights smaller than this are dropped after training: they change no decision and would
 /// make the model many times larger.
-const KEEP: f32 = 0.01;
+const KEEP: f32 = 0.03;
 
 /// A trained model: per feature column, the classes it speaks for with their weights (sparse:
 /// a feature seen with a few classes holds a few weights, so a 1,000-item catalog stays small),

@@ -4,7 +4,7 @@
 //! **Invariant: this module does no I/O.** [`Matcher::build`] trains the models from the
 //! configuration's examples (deterministic, well under a second) and is then a pure function of
 //! (text, addressed). Stages, each in its own file: [`normalize`] → [`features`] (character
-//! n-grams, jieba words, pinyin syllables, cue flags from [`terms`] and [`aspect`]) → three
+//! n-grams, the catalog's words, pinyin syllables, cue flags from [`terms`] and [`aspect`]) → three
 //! [`linear`] models (intent, topic, aspect) trained on [`examples`] → [`decide`].
 
 mod aspect;
@@ -43,6 +43,9 @@ const STATE_MAGIC: &[u8] = b"bangban-matcher-3\n";
 /// How much a vague example counts, spread over its family: more than one example, since a
 /// few vague questions must outweigh the many clear ones that share their topic word.
 const VAGUE_WEIGHT: f32 = 3.0;
+
+/// How many items an understanding keeps with their probabilities.
+const TOP_ITEMS: usize = 6;
 
 /// One example in this many is also taught in toneless pinyin.
 const PINYIN_EVERY: usize = 4;
@@ -402,8 +405,14 @@ impl Matcher {
         let topic = self.topic.predict(&read.columns);
         let n = self.item_count;
         let mut items: Vec<(usize, f32)> = topic[..n].iter().copied().enumerate().collect();
-        items.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        items.truncate(6);
+        let best_first =
+            |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        // The top few only: a 1,000-item catalog must not sort a thousand per question.
+        if items.len() > TOP_ITEMS {
+            items.select_nth_unstable_by(TOP_ITEMS, best_first);
+            items.truncate(TOP_ITEMS);
+        }
+        items.sort_by(best_first);
         let matter_prob = topic[n..n + self.matter_groups].iter().sum();
         let probs = decide::Probs {
             intent: &intent,
