@@ -67,11 +67,11 @@ pub fn secrets() -> Secrets {
     }
 }
 
-/// A payload from the shared OneBot v11 fixtures.
+/// A payload from the OneBot v11 fixtures (copied from the published protocol payloads).
 pub fn fixture(key: &str) -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/onebot-v11.json"
+        "/tests/fixtures/onebot-v11.json"
     );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let all: Value = serde_json::from_str(&text).unwrap();

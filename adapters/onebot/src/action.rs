@@ -195,7 +195,7 @@ mod tests {
     fn fixture(key: &str) -> Map<String, Value> {
         let all: Value = serde_json::from_str(include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/onebot-v11.json"
+            "/../../tests/fixtures/onebot-v11.json"
         )))
         .unwrap();
         all[key].as_object().unwrap().clone()

@@ -28,11 +28,11 @@ pub async fn within<F: Future>(future: F) -> F::Output {
         .expect("timed out waiting")
 }
 
-/// A payload from the shared OneBot v11 fixtures.
+/// A payload from the OneBot v11 fixtures (copied from the published protocol payloads).
 pub fn fixture(key: &str) -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/onebot-v11.json"
+        "/../../tests/fixtures/onebot-v11.json"
     );
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("the OneBot fixtures at {path}: {e}"));
