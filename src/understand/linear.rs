@@ -31,7 +31,13 @@ pub struct Linear {
     classes: usize,
     weights: Vec<Vec<(u32, f32)>>,
     bias: Vec<f32>,
+    /// For models with few classes (intent, aspect) the same weights laid out densely
+    /// (feature-major): adding a contiguous row is several times faster than scattered adds.
+    dense: Option<Vec<f32>>,
 }
+
+/// Models with at most this many classes also keep dense weights.
+const DENSE_MAX_CLASSES: usize = 16;
 
 impl Linear {
     /// Trains on dense weights (fast, vectorised), then keeps only the weights that matter.
@@ -97,10 +103,24 @@ impl Linear {
                     .collect()
             })
             .collect();
+        Linear::new(classes, weights, bias)
+    }
+
+    fn new(classes: usize, weights: Vec<Vec<(u32, f32)>>, bias: Vec<f32>) -> Linear {
+        let dense = (classes <= DENSE_MAX_CLASSES).then(|| {
+            let mut d = vec![0f32; weights.len() * classes];
+            for (f, w) in weights.iter().enumerate() {
+                for &(c, x) in w {
+                    d[f * classes + c as usize] = x;
+                }
+            }
+            d
+        });
         Linear {
             classes,
             weights,
             bias,
+            dense,
         }
     }
 
@@ -122,6 +142,16 @@ impl Linear {
 
     fn logits(&self, features: &[u32], v: f32, out: &mut [f32]) {
         out.copy_from_slice(&self.bias);
+        if let Some(d) = &self.dense {
+            let k = self.classes;
+            for &f in features {
+                let row = &d[f as usize * k..(f as usize + 1) * k];
+                for (o, w) in out.iter_mut().zip(row) {
+                    *o += w * v;
+                }
+            }
+            return;
+        }
         for &f in features {
             for &(c, w) in &self.weights[f as usize] {
                 out[c as usize] += w * v;
@@ -165,11 +195,7 @@ impl Linear {
             }
             weights.push(w);
         }
-        Some(Linear {
-            classes,
-            weights,
-            bias,
-        })
+        Some(Linear::new(classes, weights, bias))
     }
 
     pub fn classes(&self) -> usize {
