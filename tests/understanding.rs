@@ -147,7 +147,7 @@ fn huge_and_empty_messages_are_handled() {
     assert_eq!(ask("   ", true).0.decision, Decision::Help);
 }
 
-/// The same measure as ../shared/eval/score.py, on every labelled set in tests/data: question
+/// The same measure as the shared evaluation's score.py, on every labelled set in tests/data: question
 /// sets written by people who did not see the matcher and never trained on (holdout.tsv,
 /// written-N.tsv). Each set is held to the design's bar for wrong answers (≤ 1 %); correct and
 /// aspect are held to 0.90 and 0.85 per set — below the design's 0.95 and 0.90, which the sets

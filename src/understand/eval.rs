@@ -1,4 +1,4 @@
-//! Measuring understanding: labelled question sets (the format of `../shared/eval/score.py`,
+//! Measuring understanding: labelled question sets (the format of the shared evaluation's `score.py`,
 //! scored by the same rules) and k-fold cross-validation over the configuration's examples, so
 //! a change shows whether it generalises. `bangban eval` prints both.
 
