@@ -4,7 +4,9 @@
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod engine;
+pub mod guide;
 pub mod helpdesk;
 pub mod model_cache;
 pub mod reply;

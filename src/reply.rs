@@ -1,15 +1,15 @@
 //! Replies residents read: short, plain, the asked aspect first, lists numbered, one line pointing
 //! to the rest of the card. Wording that is not item content comes from `bot-config/replies.toml`.
 
-use crate::catalog::{Aspect, Item, MaterialForm, Matter, PlaceLevel, ReviewStatus};
+use crate::catalog::{Aspect, Catalog, Item, MaterialForm, Matter, PlaceLevel, ReviewStatus};
 use crate::config::{Config, Replies};
 use crate::helpdesk::fill;
 use crate::understand::{Decision, EscalateReason, Understanding};
 use std::fmt::Write;
 
 /// The text the group sees for an understanding; empty when the bot stays silent.
-pub fn render(u: &Understanding, config: &Config) -> String {
-    let (catalog, replies) = (&config.catalog, &config.replies);
+pub fn render(u: &Understanding, catalog: &Catalog, config: &Config) -> String {
+    let replies = &config.replies;
     let items = catalog.items();
     match u.decision {
         Decision::Ignore => String::new(),

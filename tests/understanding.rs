@@ -232,7 +232,7 @@ fn a_question_close_to_a_faq_entry_gets_its_answer() {
     assert_eq!(item.id, "sbk-activate");
     let faq = &item.faq[u.faq.expect("a FAQ entry")];
     assert!(faq.q.contains("瘫痪"), "{}", faq.q);
-    let reply = bangban::reply::render(&u, config);
+    let reply = bangban::reply::render(&u, &config.catalog, config);
     assert!(reply.contains(&faq.a));
     // an ordinary aspect question is answered from the card, not from a nearby FAQ entry
     for text in ["社保卡激活要带什么", "老年卡在哪办"] {

@@ -1,12 +1,13 @@
 //! The item guide: loading `bot-config/catalog/*.toml` and checking every item.
 
+pub mod fields;
 mod matters;
 mod model;
 mod validate;
 
 pub use matters::{Matter, Matters};
 pub use model::*;
-pub use validate::EXAMPLE_KINDS;
+pub use validate::{EXAMPLE_KINDS, is_valid_id};
 
 use crate::config::{ConfigError, ConfigErrors, parse_toml};
 use std::collections::HashMap;

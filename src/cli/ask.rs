@@ -107,7 +107,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
     if args.json {
         writeln!(out, "{}", to_json(config, &u, None))?;
     } else {
-        let text = reply::render(&u, config);
+        let text = reply::render(&u, &config.catalog, config);
         if text.is_empty() {
             eprintln!("（不回复：这条消息不是问机器人的）");
         } else {
@@ -129,7 +129,7 @@ fn to_json(config: &Config, u: &Understanding, error: Option<String>) -> String 
             .matter
             .and_then(|m| config.matters.list().get(m))
             .map(|m| m.id.as_str()),
-        reply: reply::render(u, config),
+        reply: reply::render(u, &config.catalog, config),
         error,
     };
     serde_json::to_string(&answer).expect("plain data serialises")

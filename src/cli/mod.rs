@@ -1,10 +1,11 @@
-//! The `bangban` command line: `ask`, `check`, `chat`, `run`.
+//! The `bangban` command line: `ask`, `eval`, `check`, `chat`, `run`, `tickets`, `users`.
 
 mod ask;
 mod chat;
 mod eval;
 mod run;
 mod tickets;
+mod users;
 
 use crate::config::Config;
 use clap::{Parser, Subcommand};
@@ -44,6 +45,8 @@ enum Command {
     Run(run::Args),
     /// The ledger (帮代办服务台账): list tickets or export them as CSV/XLSX.
     Tickets(tickets::Args),
+    /// Console users: set a password, issue an API token, list who has what.
+    Users(users::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Chat(args) => chat::run(config, &args),
         Command::Run(args) => run::run(config, &args),
         Command::Tickets(args) => tickets::run(&config, &args),
+        Command::Users(args) => users::run(&config, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -277,6 +277,11 @@ enum PersonRef {
     Admin(usize),
 }
 
+/// The sandbox group of village `id` (the console's sandbox page talks in it).
+pub fn sandbox_group(village: &str) -> String {
+    format!("sandbox-{village}")
+}
+
 impl Org {
     /// The village whose resident group `chat` is.
     pub fn village_of_chat(&self, platform: Platform, chat: &str) -> Option<&Village> {
@@ -538,6 +543,10 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
                 }
             }
         }
+        // Every village has a sandbox group of its own, for the console's sandbox page.
+        chats
+            .entry((Platform::Sandbox, sandbox_group(&id)))
+            .or_insert(villages.len());
         villages.push(Village {
             station: Centre {
                 name: s.station.unwrap_or_else(|| format!("{}便民服务站", s.name)),

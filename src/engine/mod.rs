@@ -14,13 +14,14 @@ pub mod dialogue;
 
 use crate::catalog::{Aspect, PlaceLevel};
 use crate::config::Config;
+use crate::guide::{Guide, Live};
 use crate::helpdesk::commands::{self, Parsed};
 use crate::helpdesk::{Desk, fill, privacy, rating};
 use crate::reply;
 use crate::runtime::metrics::record_decision;
 use crate::store::Store;
 use crate::store::tickets::Reason;
-use crate::understand::{Decision, EscalateReason, Intent, Matcher, Understanding};
+use crate::understand::{Decision, EscalateReason, Intent, Understanding};
 use bangban_contract::{Chat, Incoming, Outgoing};
 use dialogue::{Context, Dialogue, Key};
 use std::sync::Arc;
@@ -29,7 +30,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Everything the engine needs, built once at start-up and shared.
 pub struct Engine {
     config: Arc<Config>,
-    matcher: Matcher,
+    guide: Arc<Guide>,
     store: Store,
     desk: Desk,
     dialogue: Dialogue,
@@ -37,27 +38,35 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: Arc<Config>, store: Store) -> Engine {
-        let matcher = crate::model_cache::matcher(&config);
+        let guide = Guide::open(config.clone(), &store);
+        Engine::with_guide(config, store, guide)
+    }
+
+    /// An engine answering from `guide` (shared with the console, which edits it).
+    pub fn with_guide(config: Arc<Config>, store: Store, guide: Arc<Guide>) -> Engine {
+        let ids = guide
+            .load()
+            .catalog
+            .items()
+            .iter()
+            .map(|i| i.id.clone())
+            .collect();
         Engine {
-            desk: Desk::new(config.clone(), store.clone()),
-            dialogue: Dialogue::new(
-                config.org.context_secs,
-                store.clone(),
-                config
-                    .catalog
-                    .items()
-                    .iter()
-                    .map(|i| i.id.clone())
-                    .collect(),
-            ),
+            desk: Desk::new(config.clone(), store.clone(), guide.clone()),
+            dialogue: Dialogue::new(config.org.context_secs, store.clone(), ids),
             config,
-            matcher,
+            guide,
             store,
         }
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The live item guide this engine answers from.
+    pub fn guide(&self) -> &Arc<Guide> {
+        &self.guide
     }
 
     pub fn store(&self) -> &Store {
@@ -81,6 +90,8 @@ impl Engine {
         let now_ms = unix_ms(now);
         let now_s = (now_ms / 1000) as i64;
         let org = &self.config.org;
+        // One snapshot for the whole message: a save in between never mixes two cards.
+        let live = self.guide.load();
         let text = event.text.trim();
         // Never the text itself: residents post ID-card and phone numbers in groups.
         tracing::debug!(platform = ?event.platform, chat = %event.chat.id(),
@@ -112,11 +123,11 @@ impl Engine {
         }
 
         let addressed = event.mentions_bot || !group;
-        let mut u = self.matcher.understand(text, addressed);
+        let mut u = live.matcher.understand(text, addressed);
         if let Some(c) = &context {
-            if let Some(picked) = self.pick(c, text, &u) {
+            if let Some(picked) = self.pick(&live, c, text, &u) {
                 u = picked;
-            } else if let Some(follow) = self.follow_up(c, text, &u, addressed) {
+            } else if let Some(follow) = self.follow_up(&live, c, text, &u, addressed) {
                 u = follow;
             }
         }
@@ -139,7 +150,7 @@ impl Engine {
                 if org.person(event.platform, &event.sender).is_some() {
                     return Ok(vec![reply_to(event, advice)]);
                 }
-                let item = self.item_id(&u);
+                let item = self.item_id(&live, &u);
                 return self
                     .desk
                     .open_ticket(event, item, Vec::new(), Reason::Privacy, &advice, now_ms)
@@ -147,7 +158,7 @@ impl Engine {
             }
         }
 
-        let catalog = &self.config.catalog;
+        let catalog = &live.catalog;
         let text_out = match u.decision {
             Decision::Ignore => return Ok(Vec::new()),
             Decision::Escalate => {
@@ -155,13 +166,13 @@ impl Engine {
                 if agents_chat {
                     return Ok(vec![reply_to(event, commands::USAGE.into())]);
                 }
-                let lead = reply::render(&u, &self.config);
+                let lead = reply::render(&u, &live.catalog, &self.config);
                 let reason = match u.reason {
                     Some(EscalateReason::Case) => Reason::Case,
                     Some(EscalateReason::Complaint) => Reason::Complaint,
                     _ => Reason::Uncovered,
                 };
-                let item = self.item_id(&u);
+                let item = self.item_id(&live, &u);
                 let candidates = u
                     .candidates
                     .iter()
@@ -174,15 +185,15 @@ impl Engine {
             }
             Decision::Help | Decision::Thanks => {
                 self.dialogue.clear(&key);
-                reply::render(&u, &self.config)
+                reply::render(&u, &live.catalog, &self.config)
             }
             Decision::Clarify => {
                 self.remember(key, None, u.candidates.clone(), text, now_s);
-                reply::render(&u, &self.config)
+                reply::render(&u, &live.catalog, &self.config)
             }
             Decision::Answer => {
                 self.remember(key, u.item, Vec::new(), text, now_s);
-                self.answer(event, &u)
+                self.answer(&live, event, &u)
             }
         };
         if text_out.is_empty() {
@@ -211,13 +222,13 @@ impl Engine {
         );
     }
 
-    fn item_id(&self, u: &Understanding) -> Option<String> {
-        u.item.map(|i| self.config.catalog.items()[i].id.clone())
+    fn item_id(&self, live: &Live, u: &Understanding) -> Option<String> {
+        u.item.map(|i| live.catalog.items()[i].id.clone())
     }
 
     /// The word residents use for an item, to carry it into a follow-up.
-    fn alias(&self, item: usize) -> String {
-        let item = &self.config.catalog.items()[item];
+    fn alias(&self, live: &Live, item: usize) -> String {
+        let item = &live.catalog.items()[item];
         item.aliases
             .first()
             .cloned()
@@ -225,12 +236,18 @@ impl Engine {
     }
 
     /// "2" after a clarification: the second item offered, with the aspect first asked about.
-    fn pick(&self, c: &Context, text: &str, u: &Understanding) -> Option<Understanding> {
+    fn pick(
+        &self,
+        live: &Live,
+        c: &Context,
+        text: &str,
+        u: &Understanding,
+    ) -> Option<Understanding> {
         let n = pick_number(text)?;
         let &item = c.candidates.get(n.checked_sub(1)?)?;
-        let again = self
+        let again = live
             .matcher
-            .understand(&format!("{} {}", self.alias(item), c.question), true);
+            .understand(&format!("{} {}", self.alias(live, item), c.question), true);
         if again.decision == Decision::Answer && again.item == Some(item) {
             return Some(again);
         }
@@ -252,6 +269,7 @@ impl Engine {
     /// question about the last item.
     fn follow_up(
         &self,
+        live: &Live,
         c: &Context,
         text: &str,
         u: &Understanding,
@@ -272,9 +290,9 @@ impl Engine {
         {
             return None;
         }
-        let again = self
+        let again = live
             .matcher
-            .understand(&format!("{} {}", self.alias(item), text), true);
+            .understand(&format!("{} {}", self.alias(live, item), text), true);
         let same = again
             .items
             .first()
@@ -300,16 +318,16 @@ impl Engine {
     }
 
     /// The answer, and for "where" the asker's own village station and township centre.
-    fn answer(&self, event: &Incoming, u: &Understanding) -> String {
+    fn answer(&self, live: &Live, event: &Incoming, u: &Understanding) -> String {
         let config = &self.config;
-        let mut text = reply::render(u, config);
+        let mut text = reply::render(u, &live.catalog, config);
         let (Some(i), Some(Aspect::Place)) = (u.item, u.aspect) else {
             return text;
         };
-        let Some(local) = self.nearby(event, i) else {
+        let Some(local) = self.nearby(live, event, i) else {
             return text;
         };
-        let more = config.replies.more.replace("{item}", &self.alias(i));
+        let more = config.replies.more.replace("{item}", &self.alias(live, i));
         match text.rfind(&more) {
             Some(at) => text.insert_str(at, &format!("{local}\n")),
             None => {
@@ -321,13 +339,13 @@ impl Engine {
     }
 
     /// `离您最近：大湖村便民服务站；庙岭镇便民服务中心（电话：…）` for the levels the item is done at.
-    fn nearby(&self, event: &Incoming, item: usize) -> Option<String> {
+    fn nearby(&self, live: &Live, event: &Incoming, item: usize) -> Option<String> {
         let org = &self.config.org;
         let village = match &event.chat {
             Chat::Group(id) => org.village_of_chat(event.platform, id)?,
             Chat::Private(_) => return None,
         };
-        let places = &self.config.catalog.items()[item].places;
+        let places = &live.catalog.items()[item].places;
         let at = |level| places.iter().any(|p| p.level == level);
         let mut parts = Vec::new();
         if at(PlaceLevel::Village) {

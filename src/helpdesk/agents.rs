@@ -134,7 +134,7 @@ impl Desk {
                 event,
                 format!(
                     "已接单：工单{id}。\n{}\n用“回复 {id} 内容”答复居民，办好后发“办结 {id}”。",
-                    notify::summary(org, &self.config.catalog, t, in_group)
+                    notify::summary(org, &self.guide.load().catalog, t, in_group)
                 ),
             )],
             Change::Replied { text } => vec![
@@ -154,7 +154,7 @@ impl Desk {
                     format!(
                         "【转办工单 {id}】{}转来：\n{}\n请{who}发“接单 {id}”认领。",
                         done.by.name,
-                        notify::summary(org, &self.config.catalog, t, !private)
+                        notify::summary(org, &self.guide.load().catalog, t, !private)
                     )
                 }));
                 out
@@ -219,7 +219,7 @@ impl Desk {
             "工单{n}（{}，在{}）\n{}",
             t.stage.label(),
             notify::who(org, &t.handler),
-            notify::summary(org, &self.config.catalog, &t, in_group)
+            notify::summary(org, &self.guide.load().catalog, &t, in_group)
         );
         for e in &t.events {
             // A resident's display name may carry a phone number (`王建国139…`).

@@ -121,7 +121,7 @@ impl Desk {
             format!(
                 "【{title} {id}】{summary}\n请{who}发“接单 {id}”认领，用“回复 {id} 内容”答复居民。",
                 id = t.id,
-                summary = notify::summary(org, &self.config.catalog, t, !private),
+                summary = notify::summary(org, &self.guide.load().catalog, t, !private),
             )
         })
     }

@@ -62,7 +62,7 @@ impl Desk {
                     id = t.id,
                     level = notify::level_label(t.level),
                     minutes = worked / 60,
-                    summary = notify::summary(org, &self.config.catalog, &t, !private),
+                    summary = notify::summary(org, &self.guide.load().catalog, &t, !private),
                 )
             }));
         }

@@ -105,6 +105,8 @@ pub fn rows(config: &Config, tickets: &[Ticket], period: Period) -> Vec<Row> {
     let time = |ms: Option<u64>| ms.map_or_else(String::new, |ms| hours.format_datetime(secs(ms)));
     let mut rows: Vec<Row> = tickets
         .iter()
+        // The console's sandbox tickets are tests of the guide, not residents' requests.
+        .filter(|t| t.platform != bangban_contract::Platform::Sandbox)
         .filter(|t| {
             let (day, _) = hours.local(secs(t.created_at));
             period.from.is_none_or(|f| day >= f) && period.to.is_none_or(|to| day <= to)

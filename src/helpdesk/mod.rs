@@ -29,6 +29,7 @@ pub mod rating;
 
 use crate::config::Config;
 use crate::config::org::Person;
+use crate::guide::Guide;
 use crate::store::Store;
 use crate::store::tickets::{Actor, Role};
 use std::sync::Arc;
@@ -37,11 +38,17 @@ use std::sync::Arc;
 pub struct Desk {
     config: Arc<Config>,
     store: Store,
+    /// For the item names in agents' notices.
+    guide: Arc<Guide>,
 }
 
 impl Desk {
-    pub fn new(config: Arc<Config>, store: Store) -> Desk {
-        Desk { config, store }
+    pub fn new(config: Arc<Config>, store: Store, guide: Arc<Guide>) -> Desk {
+        Desk {
+            config,
+            store,
+            guide,
+        }
     }
 }
 

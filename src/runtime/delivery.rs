@@ -13,7 +13,11 @@
 //!   retryable one is tried again after a doubling delay, up to `max_attempts`; a send that
 //!   failed because the account went down does not count. A send that may have reached the
 //!   platform (`maybe_delivered`) is sent again when `resend_uncertain` is set (the default):
-//!   a resident may rarely see a reply twice, never none.
+//!   a resident may rarely see a reply twice, never none. A platform that asks the bot to slow
+//!   down (`RateLimited`) is obeyed: the chat waits that long, and it is not counted as a try.
+//! - **Held for the next message.** A platform that only lets the bot reply to a recent message
+//!   (the QQ official bot) answers `AwaitingMessage`: the chat's queue is held, stored, until
+//!   someone writes in that chat again; then it goes as the reply to that message.
 
 use super::metrics::Metrics;
 use super::pacing::TokenBucket;
@@ -40,6 +44,8 @@ pub(crate) enum Command {
     Queued(Vec<Queued>),
     /// An account came up or went down.
     Connection(ConnectionChange),
+    /// Someone wrote in a chat: what was held for the chat's next message may go now.
+    Heard(Platform, String, Chat),
     /// Start no more sends; answer when the sends in flight have finished.
     Stop(oneshot::Sender<()>),
 }
@@ -72,6 +78,8 @@ struct ChatQueue {
     attempts: u32,
     /// The head entry waits for its retry until then.
     retry_at: Option<Instant>,
+    /// The platform lets the chat's head go only as a reply to the chat's next message.
+    held: bool,
 }
 
 type SendOutcome = Result<Delivered, SendError>;
@@ -137,6 +145,7 @@ impl Worker {
                 command = commands.recv(), if stopping.is_none() => match command {
                     Some(Command::Queued(queued)) => self.push(queued),
                     Some(Command::Connection(change)) => self.on_connection(change),
+                    Some(Command::Heard(platform, account, chat)) => self.on_heard(platform, account, chat),
                     Some(Command::Stop(reply)) => stopping = Some(Some(reply)),
                     None => stopping = Some(None),
                 },
@@ -181,6 +190,14 @@ impl Worker {
         self.set_up(account, up);
     }
 
+    fn on_heard(&mut self, platform: Platform, account: String, chat: Chat) {
+        if let Some(&i) = self.chat_ids.get(&(platform, account, chat)) {
+            let queue = &mut self.chats[i];
+            queue.held = false;
+            queue.retry_at = None;
+        }
+    }
+
     fn set_up(&mut self, account: usize, up: bool) {
         let a = &mut self.accounts[account];
         a.up = up;
@@ -211,7 +228,7 @@ impl Worker {
                 continue;
             }
             let account = &mut self.accounts[queue.account];
-            let blocked = if queue.busy || !account.up {
+            let blocked = if queue.busy || queue.held || !account.up {
                 true
             } else if let Some(at) = queue.retry_at.filter(|at| *at > now) {
                 later(at);
@@ -294,6 +311,28 @@ impl Worker {
                     &[("platform", name), ("kind", "permanent")],
                 );
                 self.give_up(chat, &reason);
+            }
+            Err(SendError::RateLimited {
+                reason,
+                retry_after,
+            }) => {
+                self.metrics.inc(
+                    "bangban_send_failures_total",
+                    &[("platform", name), ("kind", "rate_limited")],
+                );
+                let wait = retry_after.max(Duration::from_secs(1));
+                self.chats[chat].retry_at = Some(now + wait);
+                warn!(id = head.id, platform = name, %reason, retry_in = ?wait,
+                    "the platform asked to slow down; will retry");
+            }
+            Err(SendError::AwaitingMessage { reason }) => {
+                self.metrics.inc(
+                    "bangban_send_failures_total",
+                    &[("platform", name), ("kind", "held")],
+                );
+                self.chats[chat].held = true;
+                info!(id = head.id, platform = name, %reason,
+                    "held until someone writes in the chat again");
             }
             Err(SendError::Retryable {
                 reason,
@@ -395,6 +434,7 @@ impl Worker {
             active: false,
             attempts: 0,
             retry_at: None,
+            held: false,
         });
         self.accounts[account].chats.push(i);
         self.chat_ids.insert(key, i);

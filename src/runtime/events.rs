@@ -93,6 +93,11 @@ impl EventLoop {
         for event in batch.drain(..) {
             match event {
                 Event::Message(incoming) => {
+                    let _ = self.commands.send(Command::Heard(
+                        incoming.platform,
+                        incoming.account.clone(),
+                        incoming.chat.clone(),
+                    ));
                     if let Some(q) = self.handle_message(&incoming).await {
                         queued.extend(q);
                     }

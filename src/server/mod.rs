@@ -97,6 +97,8 @@ pub async fn start(
     }
     // The help desk's ledger API (/api/tickets…).
     app = app.merge(crate::helpdesk::http::routes(engine.clone()));
+    // The admin console: pages and /api/v1.
+    app = app.merge(crate::console::router(engine.clone()));
     let runtime = match Runtime::start(config.clone(), store, engine, adapters.clone()) {
         Ok(runtime) => runtime,
         Err(StartError::Store(e)) => return Err(e.into()),

@@ -6,10 +6,13 @@
 //! big-endian so that sled's order is numeric order. Anything a resident is told about is flushed
 //! (`flush().await`) before they are told.
 
+pub mod audit;
+pub mod catalog;
 pub mod dialogue;
 pub mod outbox;
 pub mod seen;
 pub mod tickets;
+pub mod users;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -100,6 +103,11 @@ impl Store {
             .await
             .map(|_| ())
             .map_err(|e| self.err(e))
+    }
+
+    /// [`Store::flush`] for code that is not async (the command line).
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
     }
 
     pub(crate) fn err(&self, e: sled::Error) -> StoreError {

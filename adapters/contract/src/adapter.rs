@@ -135,18 +135,36 @@ pub enum SendError {
         /// What went wrong, for logs, including the platform's error code if it gave one.
         reason: String,
     },
+    /// The platform asked the bot to slow down (HTTP 429, a WeCom robot's 45009): the core
+    /// tries the action again no sooner than `retry_after`. Nothing was delivered.
+    RateLimited {
+        /// What went wrong, for logs.
+        reason: String,
+        /// How long the platform asked the bot to wait.
+        retry_after: std::time::Duration,
+    },
+    /// The platform lets the bot speak in this chat only in reply to a recent message (the QQ
+    /// official bot's passive replies), and there is none to reply to now. The core keeps the
+    /// action and tries it again when the chat's next message arrives. Nothing was delivered.
+    AwaitingMessage {
+        /// What went wrong, for logs.
+        reason: String,
+    },
 }
 
 impl SendError {
     /// Whether the core may try the action again later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, SendError::Retryable { .. })
+        !matches!(self, SendError::Permanent { .. })
     }
 
     /// What went wrong, for logs.
     pub fn reason(&self) -> &str {
         match self {
-            SendError::Retryable { reason, .. } | SendError::Permanent { reason } => reason,
+            SendError::Retryable { reason, .. }
+            | SendError::Permanent { reason }
+            | SendError::RateLimited { reason, .. }
+            | SendError::AwaitingMessage { reason } => reason,
         }
     }
 }
@@ -165,6 +183,17 @@ impl fmt::Display for SendError {
                 Ok(())
             }
             SendError::Permanent { reason } => write!(f, "send refused: {reason}"),
+            SendError::RateLimited {
+                reason,
+                retry_after,
+            } => write!(
+                f,
+                "send rate-limited, retry after {} ms: {reason}",
+                retry_after.as_millis()
+            ),
+            SendError::AwaitingMessage { reason } => {
+                write!(f, "send held until the chat's next message: {reason}")
+            }
         }
     }
 }

@@ -1,0 +1,527 @@
+//! The JSON API under `/api/v1/`, mirroring the console's pages. A request is signed in by the
+//! session cookie (then every write carries `X-CSRF-Token`) or by `Authorization: Bearer
+//! <token>` (`bangban users token NAME`). Errors are `{"error":{"code","message",…}}` with a
+//! Chinese message and a machine code. Bodies over [`BODY_LIMIT`] are refused with 413.
+//!
+//! | method | path | |
+//! |---|---|---|
+//! | POST / GET / DELETE | `/api/v1/session` | sign in `{user,password}` / who am I / sign out |
+//! | GET, POST | `/api/v1/items` | list (`?q=`) / create `{id, fields or item, note}` |
+//! | GET, PUT | `/api/v1/items/{id}` | the current revision / save `{base_revision, fields or item, note}` |
+//! | POST | `/api/v1/items/{id}/retire` | `{base_revision, retired}` |
+//! | GET | `/api/v1/items/{id}/revisions` | every revision |
+//! | GET | `/api/v1/items/{id}/revisions/{rev}` | one, with its diff from the one before |
+//! | POST | `/api/v1/items/{id}/revisions/{rev}/restore` | `{base_revision, note}` |
+//! | POST | `/api/v1/sandbox` | `{village, text, addressed}` |
+//! | GET | `/api/v1/audit` | the latest writes (`?limit=`) |
+
+use super::Console;
+use super::auth::{self, User};
+use super::items::{self, Change, Refused};
+use crate::catalog::Item;
+use crate::catalog::fields::{self, Fields};
+use crate::store::audit::AuditEntry;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+type S = State<Arc<Console>>;
+
+pub fn routes() -> Router<Arc<Console>> {
+    Router::new()
+        .route(
+            "/api/v1/session",
+            post(sign_in).get(whoami).delete(sign_out),
+        )
+        .route("/api/v1/items", get(list).post(create))
+        .route("/api/v1/items/{id}", get(show).put(update))
+        .route("/api/v1/items/{id}/retire", post(retire))
+        .route("/api/v1/items/{id}/revisions", get(revisions))
+        .route("/api/v1/items/{id}/revisions/{rev}", get(revision))
+        .route("/api/v1/items/{id}/revisions/{rev}/restore", post(restore))
+        .route("/api/v1/sandbox", post(sandbox))
+        .route("/api/v1/audit", get(audit))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// An error as the API returns it.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    detail: Option<Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            detail: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let (Some(Value::Object(extra)), Value::Object(e)) = (self.detail, &mut error) {
+            e.extend(extra);
+        }
+        let mut res = (self.status, Json(json!({ "error": error }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(r: Refused) -> ApiError {
+        let status = match &r {
+            Refused::Unknown => StatusCode::NOT_FOUND,
+            Refused::Exists | Refused::Stale(_) => StatusCode::CONFLICT,
+            Refused::BadId | Refused::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Refused::Store(e) => {
+                tracing::error!(error = %format!("{e:#}"), "console write failed");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        let detail = match &r {
+            Refused::Invalid(errors) => Some(json!({ "fields": errors })),
+            Refused::Stale(current) => Some(json!({ "current": revision_json(current) })),
+            _ => None,
+        };
+        ApiError {
+            status,
+            code: r.code(),
+            message: r.message(),
+            detail,
+        }
+    }
+}
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(t)| t).map_err(|e| {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                "too_large",
+                format!("内容太大了，最多 {} KB", BODY_LIMIT / 1024),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_json",
+                format!("请求内容不是要求的 JSON：{}", e.body_text()),
+            )
+        }
+    })
+}
+
+fn signed_in(c: &Console, headers: &HeaderMap) -> Result<User, ApiError> {
+    auth::signed_in(c.engine.store(), &c.engine.config().org, headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "signed_out",
+            "请先登录（或带上 API 令牌）",
+        )
+    })
+}
+
+/// A signed-in admin, for reads.
+fn admin(c: &Console, headers: &HeaderMap) -> Result<User, ApiError> {
+    let user = signed_in(c, headers)?;
+    if !user.is_admin() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "只有管理员可以这样做",
+        ));
+    }
+    Ok(user)
+}
+
+/// A signed-in admin whose write carries the session's CSRF token.
+fn admin_write(c: &Console, headers: &HeaderMap) -> Result<User, ApiError> {
+    let user = admin(c, headers)?;
+    let given = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    if !auth::csrf_ok(&user, given) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "bad_csrf",
+            "页面已过期，请刷新后再试",
+        ));
+    }
+    Ok(user)
+}
+
+fn revision_json(r: &crate::store::catalog::Revision) -> Value {
+    json!({
+        "rev": r.rev, "who": r.who, "at": r.at, "note": r.note, "retired": r.retired,
+        "item": r.item, "fields": fields::to_fields(&r.item),
+    })
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    user: String,
+    password: String,
+}
+
+async fn sign_in(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    b: Result<Json<SignIn>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let b = body(b)?;
+    let (id, csrf) = super::pages::check_sign_in(&c, &b.user, &b.password, peer.ip())
+        .map_err(|(status, code, message)| ApiError::new(status, code, message))?;
+    let user = auth::User::of(&c.engine.config().org, &b.user, Some(csrf.clone()))
+        .expect("checked by sign-in");
+    let mut res =
+        Json(json!({"user": user.id, "name": user.name, "role": user.role, "csrf": csrf}))
+            .into_response();
+    let cookie = auth::session_cookie(&id, auth::over_tls(&headers));
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("ascii cookie"),
+    );
+    Ok(res)
+}
+
+async fn whoami(State(c): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let u = signed_in(&c, &headers)?;
+    Ok(Json(
+        json!({"user": u.id, "name": u.name, "role": u.role, "csrf": u.csrf}),
+    ))
+}
+
+async fn sign_out(State(c): S, headers: HeaderMap) -> Result<Response, ApiError> {
+    let user = signed_in(&c, &headers)?;
+    let given = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    if !auth::csrf_ok(&user, given) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "bad_csrf",
+            "页面已过期，请刷新后再试",
+        ));
+    }
+    if let Some(id) = auth::session_id(&headers) {
+        c.engine
+            .store()
+            .end_session(&auth::digest(&id))
+            .map_err(Refused::from)?;
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&auth::clear_cookie(auth::over_tls(&headers))).expect("ascii"),
+    );
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+struct Search {
+    #[serde(default)]
+    q: String,
+}
+
+async fn list(
+    State(c): S,
+    headers: HeaderMap,
+    Query(s): Query<Search>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&c, &headers)?;
+    Ok(Json(json!({ "items": items::list(&c.engine, &s.q)? })))
+}
+
+async fn show(
+    State(c): S,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&c, &headers)?;
+    Ok(Json(revision_json(&items::current(&c.engine, &id)?)))
+}
+
+/// A card as fields (as the page's form sends them) or as a whole item (as `export` writes it).
+#[derive(Deserialize)]
+struct Card {
+    #[serde(default)]
+    fields: Option<Fields>,
+    #[serde(default)]
+    item: Option<Item>,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    base_revision: Option<u64>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+fn from(peer: SocketAddr) -> String {
+    peer.ip().to_string()
+}
+
+async fn save_card(
+    c: &Console,
+    user: &User,
+    peer: SocketAddr,
+    id: &str,
+    card: Card,
+    base: Option<u64>,
+) -> Result<Json<Value>, ApiError> {
+    let origin = from(peer);
+    let change = Change {
+        user,
+        from: &origin,
+        note: &card.note,
+        base,
+    };
+    let rev = match (card.fields, card.item) {
+        (Some(f), None) => items::save_fields(&c.engine, id, &f, &change).await?,
+        (None, Some(mut item)) => {
+            if item.id != id && base.is_some() {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    "item.id 与地址里的事项编号不一致",
+                ));
+            }
+            item.id = id.to_owned();
+            items::save_item(&c.engine, &item, &change).await?
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_json",
+                "请给出 fields（各栏文字）或 item（整张卡片）其中之一",
+            ));
+        }
+    };
+    Ok(Json(revision_json(&rev)))
+}
+
+async fn create(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    b: Result<Json<Card>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let user = admin_write(&c, &headers)?;
+    let card = body(b)?;
+    let id = card
+        .id
+        .clone()
+        .or_else(|| card.item.as_ref().map(|i| i.id.clone()))
+        .unwrap_or_default();
+    let out = save_card(&c, &user, peer, &id, card, None).await?;
+    Ok((StatusCode::CREATED, out))
+}
+
+async fn update(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    b: Result<Json<Card>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let user = admin_write(&c, &headers)?;
+    let card = body(b)?;
+    let Some(base) = card.base_revision else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "请给出 base_revision：您是在第几版上修改的",
+        ));
+    };
+    save_card(&c, &user, peer, &id, card, Some(base)).await
+}
+
+#[derive(Deserialize)]
+struct Based {
+    base_revision: u64,
+    #[serde(default = "yes")]
+    retired: bool,
+    #[serde(default)]
+    note: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn retire(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    b: Result<Json<Based>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let user = admin_write(&c, &headers)?;
+    let b = body(b)?;
+    let origin = from(peer);
+    let change = Change {
+        user: &user,
+        from: &origin,
+        note: &b.note,
+        base: Some(b.base_revision),
+    };
+    let rev = items::set_retired(&c.engine, &id, b.retired, &change).await?;
+    Ok(Json(revision_json(&rev)))
+}
+
+async fn revisions(
+    State(c): S,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&c, &headers)?;
+    let revs = c
+        .engine
+        .store()
+        .catalog_revisions(&id)
+        .map_err(Refused::from)?;
+    if revs.is_empty() {
+        return Err(Refused::Unknown.into());
+    }
+    let list: Vec<Value> = revs
+        .iter()
+        .map(|r| json!({"rev": r.rev, "who": r.who, "at": r.at, "note": r.note, "retired": r.retired}))
+        .collect();
+    Ok(Json(json!({ "revisions": list })))
+}
+
+async fn revision(
+    State(c): S,
+    headers: HeaderMap,
+    Path((id, rev)): Path<(String, u64)>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&c, &headers)?;
+    let store = c.engine.store();
+    let r = store
+        .catalog_revision(&id, rev)
+        .map_err(Refused::from)?
+        .ok_or(Refused::Unknown)?;
+    let before = match rev {
+        0 | 1 => None,
+        n => store.catalog_revision(&id, n - 1).map_err(Refused::from)?,
+    };
+    let diff = items::diff(before.as_ref().map(|b| &b.item), &r.item);
+    let mut out = revision_json(&r);
+    out["diff"] = json!(diff);
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+struct RestoreBody {
+    base_revision: u64,
+    #[serde(default)]
+    note: String,
+}
+
+async fn restore(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((id, rev)): Path<(String, u64)>,
+    b: Result<Json<RestoreBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let user = admin_write(&c, &headers)?;
+    let b = body(b)?;
+    let origin = from(peer);
+    let change = Change {
+        user: &user,
+        from: &origin,
+        note: &b.note,
+        base: Some(b.base_revision),
+    };
+    let r = items::restore(&c.engine, &id, rev, &change).await?;
+    Ok(Json(revision_json(&r)))
+}
+
+#[derive(Deserialize)]
+struct Say {
+    village: String,
+    text: String,
+    #[serde(default = "yes")]
+    addressed: bool,
+}
+
+async fn sandbox(
+    State(c): S,
+    headers: HeaderMap,
+    b: Result<Json<Say>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let user = admin_write(&c, &headers)?;
+    let b = body(b)?;
+    if c.engine.config().org.village(&b.village).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_village",
+            "没有这个村",
+        ));
+    }
+    if b.text.trim().is_empty() || b.text.chars().count() > 2000 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "请写 1 到 2000 个字",
+        ));
+    }
+    let ex = c
+        .sandbox
+        .say(&c.engine, &user, &b.village, &b.text, b.addressed)
+        .await
+        .map_err(Refused::from)?;
+    Ok(Json(json!(ex)))
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn audit(
+    State(c): S,
+    headers: HeaderMap,
+    Query(l): Query<Limit>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&c, &headers)?;
+    let entries: Vec<AuditEntry> = c
+        .engine
+        .store()
+        .audit_latest(l.limit.unwrap_or(200).min(5000))
+        .map_err(Refused::from)?;
+    Ok(Json(json!({ "entries": entries })))
+}
+
+/// Records a failed or successful sign-in, never the password.
+pub(super) fn audit_sign_in(c: &Console, user: &str, ok: bool, addr: std::net::IpAddr) {
+    let entry = AuditEntry {
+        at: super::now_ms(),
+        who: user.to_owned(),
+        from: addr.to_string(),
+        action: if ok { "sign_in" } else { "sign_in.failed" }.into(),
+        target: user.to_owned(),
+        detail: String::new(),
+    };
+    if let Err(e) = c.engine.store().audit(&entry) {
+        tracing::error!(error = %e, "could not write the audit log");
+    }
+}

@@ -1,0 +1,55 @@
+//! The admin console, served by `bangban run` on the same address as the adapters: web pages
+//! (`/login`, `/admin/…`, server-rendered, in Chinese, phone-sized, no front-end build) and the
+//! JSON API under `/api/v1/` that mirrors them. Both go through [`items`] for every change to
+//! the guide and through [`auth`] for who is asking.
+//!
+//! - [`auth`]: sign-in, sessions, API tokens, CSRF, the sign-in rate limit.
+//! - [`items`]: search, save, create, retire, restore, compare — revisions in sled, audited,
+//!   taken in by the live guide at once.
+//! - [`api`]: `/api/v1/…` (JSON, errors as `{"error":{"code","message"}}`).
+//! - [`pages`]: the HTML pages.
+//! - [`sandbox`]: talk to the real engine as a resident of a chosen village.
+
+pub mod api;
+pub mod auth;
+pub mod items;
+pub mod pages;
+pub mod sandbox;
+
+use crate::engine::Engine;
+use auth::Limiter;
+use axum::Router;
+use std::sync::Arc;
+
+/// What the console's handlers share.
+pub struct Console {
+    pub engine: Arc<Engine>,
+    pub limiter: Limiter,
+    pub sandbox: sandbox::Sandbox,
+}
+
+impl Console {
+    pub fn new(engine: Arc<Engine>) -> Arc<Console> {
+        Arc::new(Console {
+            engine,
+            limiter: Limiter::default(),
+            sandbox: sandbox::Sandbox::default(),
+        })
+    }
+}
+
+/// The console's pages and API.
+pub fn router(engine: Arc<Engine>) -> Router {
+    let console = Console::new(engine);
+    Router::new()
+        .merge(api::routes())
+        .merge(pages::routes())
+        .with_state(console)
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,190 @@
+//! The live item guide: the catalog the bot answers from and the matcher trained on it, swapped
+//! atomically when an admin saves.
+//!
+//! sled is the truth once the bot has started ([`crate::store::catalog`]); the first start seeds
+//! it from `bot-config/catalog/`. A question takes one [`Live`] snapshot and finishes on it, so a
+//! save never changes the card under a question being answered.
+//!
+//! A save takes effect in two steps, both off the question path:
+//! 1. **At once**, when the set of item ids is unchanged (an edit of a card's materials, say):
+//!    the new catalog is swapped in with the current matcher, whose classes are still the same
+//!    items. The next question is answered from the new card.
+//! 2. **After retraining** (about a second; from the model cache when the examples were seen
+//!    before, e.g. a restore): a new matcher that has learned the new names, aliases and example
+//!    questions, and new or retired items, swapped in with its catalog.
+//!
+//! Saves during a retraining are coalesced: one more retraining follows with the latest catalog.
+
+use crate::catalog::{Catalog, Item};
+use crate::config::Config;
+use crate::store::Store;
+use crate::understand::Matcher;
+use arc_swap::ArcSwap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// What one question is answered from.
+pub struct Live {
+    pub catalog: Catalog,
+    pub matcher: Arc<Matcher>,
+    /// Counts the swaps since start; each saved change makes at least one.
+    pub generation: u64,
+}
+
+pub struct Guide {
+    live: ArcSwap<Live>,
+    config: Arc<Config>,
+    store: Option<Store>,
+    retrain: Mutex<Retrain>,
+    swapped: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct Retrain {
+    running: bool,
+    again: bool,
+}
+
+impl Guide {
+    /// The guide of the data directory: seeded from `config.catalog` on the first start, then
+    /// read from sled. If the data directory cannot be read the shipped catalog is used (and the
+    /// error logged); the runtime reports the store's health.
+    pub fn open(config: Arc<Config>, store: &Store) -> Arc<Guide> {
+        let catalog = match load(&config, store) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"),
+                    "could not read the item guide from the data directory; answering from bot-config/catalog");
+                config.catalog.clone()
+            }
+        };
+        Guide::with_catalog(config, Some(store.clone()), catalog)
+    }
+
+    /// A guide of the configuration's catalog alone, kept nowhere (for `chat` and tests).
+    pub fn fixed(config: Arc<Config>) -> Arc<Guide> {
+        let catalog = config.catalog.clone();
+        Guide::with_catalog(config, None, catalog)
+    }
+
+    fn with_catalog(config: Arc<Config>, store: Option<Store>, catalog: Catalog) -> Arc<Guide> {
+        let matcher = Arc::new(train(&config, &catalog));
+        let (swapped, _) = watch::channel(0);
+        Arc::new(Guide {
+            live: ArcSwap::from_pointee(Live {
+                catalog,
+                matcher,
+                generation: 0,
+            }),
+            config,
+            store,
+            retrain: Mutex::new(Retrain::default()),
+            swapped,
+        })
+    }
+
+    /// The current snapshot: answer a whole question from it.
+    pub fn load(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// The generation swapped in last, and each one as it comes.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.swapped.subscribe()
+    }
+
+    /// Takes in the items saved in the data directory: at once when only cards changed, and
+    /// after retraining in every case. Returns without waiting for the retraining.
+    pub fn reload(self: &Arc<Self>) -> anyhow::Result<()> {
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("this guide is not kept in a data directory"))?;
+        let catalog = load(&self.config, store)?;
+        let now = self.load();
+        let same_items = now.catalog.len() == catalog.len()
+            && now
+                .catalog
+                .items()
+                .iter()
+                .zip(catalog.items())
+                .all(|(a, b)| a.id == b.id);
+        if same_items {
+            self.swap(catalog, now.matcher.clone());
+        }
+        self.start_retrain();
+        Ok(())
+    }
+
+    fn swap(&self, catalog: Catalog, matcher: Arc<Matcher>) {
+        let generation = self.load().generation + 1;
+        self.live.store(Arc::new(Live {
+            catalog,
+            matcher,
+            generation,
+        }));
+        self.swapped.send_replace(generation);
+    }
+
+    fn start_retrain(self: &Arc<Self>) {
+        {
+            let mut r = self.retrain.lock().expect("retrain lock");
+            if r.running {
+                r.again = true;
+                return;
+            }
+            r.running = true;
+        }
+        let guide = self.clone();
+        std::thread::spawn(move || {
+            loop {
+                match guide.store.as_ref().map(|s| load(&guide.config, s)) {
+                    Some(Ok(catalog)) => {
+                        let matcher = Arc::new(train(&guide.config, &catalog));
+                        guide.swap(catalog, matcher);
+                    }
+                    Some(Err(e)) => {
+                        tracing::error!(error = %format!("{e:#}"), "could not reload the item guide to retrain")
+                    }
+                    None => {}
+                }
+                let mut r = guide.retrain.lock().expect("retrain lock");
+                if !r.again {
+                    r.running = false;
+                    return;
+                }
+                r.again = false;
+            }
+        });
+    }
+}
+
+/// The items the bot answers from: the stored ones that are not retired, seeded first if the
+/// data directory is new.
+pub fn load(config: &Config, store: &Store) -> anyhow::Result<Catalog> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    if store.seed_catalog(config.catalog.items(), now)? {
+        tracing::info!(
+            items = config.catalog.len(),
+            "item guide seeded from bot-config/catalog"
+        );
+    }
+    let items: Vec<Item> = store
+        .catalog_current()?
+        .into_iter()
+        .filter(|r| !r.retired)
+        .map(|r| r.item)
+        .collect();
+    Catalog::from_items(items).map_err(|e| anyhow::anyhow!("the stored item guide is invalid: {e}"))
+}
+
+fn train(config: &Config, catalog: &Catalog) -> Matcher {
+    if catalog.items() == config.catalog.items() {
+        return crate::model_cache::matcher(config);
+    }
+    let mut c = config.clone();
+    c.catalog = catalog.clone();
+    crate::model_cache::matcher(&c)
+}

@@ -1,0 +1,480 @@
+//! The console's JSON API over real HTTP on loopback, against the whole service with real sled
+//! files: sign-in and roles, every write refused when signed out, edits with bad input, stale
+//! revisions, and an edit answered at once by a OneBot group over reverse WebSocket — and after
+//! a restart.
+
+mod onebot_common;
+
+use bangban::console::auth;
+use bangban::store::Store;
+use bangban::store::users::Credentials;
+use onebot_common::*;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::Path;
+
+const ADMIN: &str = "bureau";
+const AGENT: &str = "a01";
+const PASSWORD: &str = "dahu-2026-spring";
+
+/// Gives `bureau` and `a01` the test password, and `bureau` an API token.
+fn credentials(data: &Path) -> String {
+    let store = Store::open(data).unwrap();
+    let hash = auth::hash_password(PASSWORD).unwrap();
+    let token = auth::random_token();
+    for user in [ADMIN, AGENT] {
+        let tokens = if user == ADMIN {
+            vec![auth::digest(&token)]
+        } else {
+            Vec::new()
+        };
+        store
+            .set_credentials(
+                user,
+                &Credentials {
+                    password: Some(hash.clone()),
+                    tokens,
+                },
+            )
+            .unwrap();
+    }
+    store.flush_blocking().unwrap();
+    token
+}
+
+/// A browser-like client: the session cookie and CSRF token from sign-in.
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+    csrf: Option<String>,
+    bearer: Option<String>,
+}
+
+impl Client {
+    fn new(addr: SocketAddr) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: format!("http://{addr}"),
+            cookie: None,
+            csrf: None,
+            bearer: None,
+        }
+    }
+
+    async fn sign_in(addr: SocketAddr, user: &str, password: &str) -> (u16, Client, Value) {
+        let mut c = Client::new(addr);
+        let res = c
+            .http
+            .post(format!("{}/api/v1/session", c.base))
+            .json(&json!({"user": user, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        if let Some(set) = res.headers().get("set-cookie") {
+            let set = set.to_str().unwrap();
+            assert!(
+                set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+                "{set}"
+            );
+            c.cookie = Some(set.split(';').next().unwrap().to_owned());
+        }
+        let body: Value = res.json().await.unwrap();
+        c.csrf = body["csrf"].as_str().map(str::to_owned);
+        (status, c, body)
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method.parse().unwrap(), url);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(t) = &self.csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        if let Some(b) = &self.bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+fn materials_of(v: &Value) -> String {
+    v["fields"]["materials"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_roles_and_the_rate_limit() {
+    let (_dir, data) = data_dir();
+    credentials(&data);
+    let service = Service::start(config(), &data).await;
+    let addr = service.addr;
+
+    // Five wrong passwords are refused one by one; then even the right one waits.
+    for _ in 0..5 {
+        let (status, _, body) = Client::sign_in(addr, ADMIN, "wrong-password").await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"]["code"], "bad_credentials");
+    }
+    let (status, _, body) = Client::sign_in(addr, ADMIN, PASSWORD).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+
+    // Another user is not locked out by them; an agent is no admin.
+    let (status, agent, body) = Client::sign_in(addr, AGENT, PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["role"], "agent");
+    let (status, body) = agent.call("GET", "/api/v1/items", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let res = reqwest::Client::new()
+        .get(format!("http://{addr}/admin"))
+        .header("cookie", agent.cookie.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    assert!(res.text().await.unwrap().contains("只对管理员开放"));
+
+    // The audit log has the failures, never the password.
+    let (_, body) = agent.call("GET", "/api/v1/session", None).await;
+    assert_eq!(body["user"], AGENT);
+    let (status, _) = agent.call("DELETE", "/api/v1/session", None).await;
+    assert_eq!(status, 204);
+    let (status, _) = agent.call("GET", "/api/v1/session", None).await;
+    assert_eq!(status, 401, "signed out means the session is gone");
+    service.stop().await;
+
+    let store = Store::open(&data).unwrap();
+    let audit = store.audit_latest(100).unwrap();
+    let failed = audit
+        .iter()
+        .filter(|e| e.action == "sign_in.failed")
+        .count();
+    assert_eq!(failed, 5);
+    assert!(
+        audit
+            .iter()
+            .all(|e| !e.detail.contains("wrong-password") && !e.detail.contains(PASSWORD))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_out_every_write_is_refused() {
+    let (_dir, data) = data_dir();
+    credentials(&data);
+    let service = Service::start(config(), &data).await;
+    let c = Client::new(service.addr);
+    let edit = json!({"base_revision": 1, "fields": {"name": "x"}});
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/v1/items",
+            json!({"id": "x-new", "fields": {}}),
+        ),
+        ("PUT", "/api/v1/items/sbk-apply", edit.clone()),
+        (
+            "POST",
+            "/api/v1/items/sbk-apply/retire",
+            json!({"base_revision": 1}),
+        ),
+        (
+            "POST",
+            "/api/v1/items/sbk-apply/revisions/1/restore",
+            json!({"base_revision": 1}),
+        ),
+        (
+            "POST",
+            "/api/v1/sandbox",
+            json!({"village": "v01", "text": "社保卡"}),
+        ),
+        ("DELETE", "/api/v1/session", json!({})),
+    ] {
+        let (status, body) = c.call(method, path, Some(body)).await;
+        assert_eq!(status, 401, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], "signed_out");
+    }
+    for path in [
+        "/admin/items/sbk-apply",
+        "/admin/new",
+        "/admin/items/sbk-apply/retire",
+        "/admin/items/sbk-apply/revisions/1/restore",
+        "/admin/sandbox",
+    ] {
+        let res = reqwest::Client::new()
+            .post(format!("http://{}{path}", service.addr))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("base=1&name=x&text=abc&village=v01&csrf=")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 403, "POST {path}");
+    }
+    let (status, body) = c.call("GET", "/api/v1/items", None).await;
+    assert_eq!(status, 401, "{body}");
+    service.stop().await;
+    let store = Store::open(&data).unwrap();
+    assert_eq!(store.catalog_item("sbk-apply").unwrap().unwrap().rev, 1);
+    assert!(store.catalog_item("x-new").unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_edits_are_refused_with_what_is_expected_and_nothing_is_lost() {
+    let (_dir, data) = data_dir();
+    let token = credentials(&data);
+    let service = Service::start(config(), &data).await;
+    let (_, admin, _) = Client::sign_in(service.addr, ADMIN, PASSWORD).await;
+
+    let (status, item) = admin.call("GET", "/api/v1/items/sbk-apply", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(item["rev"], 1);
+    let mut fields = item["fields"].clone();
+
+    let (status, body) = admin.call("GET", "/api/v1/items/no-such-item", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_item"))
+    );
+
+    // A material with a form that does not exist: 422, naming the field and the line.
+    fields["materials"] = json!("居民身份证｜原件｜1\n户口簿｜手抄本｜1");
+    let (status, body) = admin
+        .call(
+            "PUT",
+            "/api/v1/items/sbk-apply",
+            Some(json!({"base_revision": 1, "fields": fields})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_field");
+    assert_eq!(body["error"]["fields"][0]["field"], "materials");
+    assert_eq!(body["error"]["fields"][0]["line"], 2);
+
+    // An alias another item has: refused by the whole-guide check.
+    let mut taken = item["fields"].clone();
+    taken["aliases"] = json!("准生证");
+    let (status, body) = admin
+        .call(
+            "PUT",
+            "/api/v1/items/sbk-apply",
+            Some(json!({"base_revision": 1, "fields": taken})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["fields"][0]["field"], "aliases");
+
+    // Wrong CSRF token.
+    let mut forged = Client::new(service.addr);
+    forged.cookie = admin.cookie.clone();
+    forged.csrf = Some("0".repeat(64));
+    let (status, body) = forged
+        .call(
+            "PUT",
+            "/api/v1/items/sbk-apply",
+            Some(json!({"base_revision": 1, "fields": item["fields"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("bad_csrf"))
+    );
+
+    // Oversized body: 413, as JSON.
+    let huge = "材".repeat(200_000);
+    let (status, body) = admin
+        .call(
+            "PUT",
+            "/api/v1/items/sbk-apply",
+            Some(json!({"base_revision": 1, "fields": {"summary": huge}})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large"))
+    );
+
+    // Malformed JSON.
+    let res = reqwest::Client::new()
+        .put(format!("http://{}/api/v1/items/sbk-apply", service.addr))
+        .header("cookie", admin.cookie.clone().unwrap())
+        .header("x-csrf-token", admin.csrf.clone().unwrap())
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+
+    // Two admins on revision 1: the first save wins, the second is refused with the first's
+    // change, and nothing of the first is lost. The API token needs no CSRF token.
+    let mut wang = item["fields"].clone();
+    wang["materials"] = json!("居民身份证｜原件｜1｜王改的");
+    let (status, saved) = admin
+        .call(
+            "PUT",
+            "/api/v1/items/sbk-apply",
+            Some(json!({"base_revision": 1, "fields": wang, "note": "王"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["rev"], 2);
+    let mut by_token = Client::new(service.addr);
+    by_token.bearer = Some(token);
+    let mut li = item["fields"].clone();
+    li["materials"] = json!("居民身份证｜原件｜1｜李改的");
+    let (status, body) = by_token
+        .call(
+            "PUT",
+            "/api/v1/items/sbk-apply",
+            Some(json!({"base_revision": 1, "fields": li})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "stale_revision");
+    assert_eq!(body["error"]["current"]["rev"], 2);
+    assert!(materials_of(&body["error"]["current"]).contains("王改的"));
+    let (_, now) = by_token.call("GET", "/api/v1/items/sbk-apply", None).await;
+    assert!(materials_of(&now).contains("王改的"));
+
+    // Revisions and the audit log.
+    let (_, revs) = admin
+        .call("GET", "/api/v1/items/sbk-apply/revisions", None)
+        .await;
+    assert_eq!(revs["revisions"].as_array().unwrap().len(), 2);
+    let (_, r2) = admin
+        .call("GET", "/api/v1/items/sbk-apply/revisions/2", None)
+        .await;
+    assert_eq!(r2["diff"][0]["field"], "materials");
+    let (_, audit) = admin.call("GET", "/api/v1/audit", None).await;
+    let saves: Vec<&Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "item.save")
+        .collect();
+    assert_eq!(saves.len(), 1);
+    assert_eq!(saves[0]["who"], ADMIN);
+    assert_eq!(saves[0]["from"], "127.0.0.1");
+    service.stop().await;
+}
+
+/// The resident's materials question in village v01's QQ group, and the bot's answer.
+async fn ask_materials(fake: &mut Fake, message_id: u64) -> String {
+    fake.send(&question(message_id, 900001, 10001, "办社保卡要带什么材料"))
+        .await;
+    let replies = fake.replies_until(&message_id.to_string()).await;
+    replies.last().unwrap().text.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_is_answered_at_once_in_a_onebot_group_and_after_a_restart() {
+    let (_dir, data) = data_dir();
+    credentials(&data);
+    let service = Service::start(config(), &data).await;
+    let mut fake = service.connect().await;
+    service.wait_metric(&connection_up(), 1).await;
+    let before = ask_materials(&mut fake, 1).await;
+    assert!(!before.contains("村委会开的证明"), "{before}");
+
+    let (_, admin, _) = Client::sign_in(service.addr, ADMIN, PASSWORD).await;
+    let (_, item) = admin.call("GET", "/api/v1/items/sbk-apply", None).await;
+    let mut fields = item["fields"].clone();
+    fields["materials"] = json!(format!(
+        "{}\n村委会开的证明｜原件｜1｜2026年起要带",
+        materials_of(&item)
+    ));
+    let (status, saved) = admin
+        .call(
+            "PUT",
+            "/api/v1/items/sbk-apply",
+            Some(json!({"base_revision": 1, "fields": fields})),
+        )
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    // Asked right after the save returned: the new card answers.
+    let after = ask_materials(&mut fake, 2).await;
+    assert!(after.contains("村委会开的证明"), "{after}");
+    drop(fake);
+    service.stop().await;
+
+    let service = Service::start(config(), &data).await;
+    let mut fake = service.connect().await;
+    service.wait_metric(&connection_up(), 1).await;
+    let restarted = ask_materials(&mut fake, 3).await;
+    assert!(restarted.contains("村委会开的证明"), "{restarted}");
+
+    // Restoring revision 1 is revision 3, and the old materials answer again.
+    let (_, admin, _) = Client::sign_in(service.addr, ADMIN, PASSWORD).await;
+    let (status, restored) = admin
+        .call(
+            "POST",
+            "/api/v1/items/sbk-apply/revisions/1/restore",
+            Some(json!({"base_revision": 2})),
+        )
+        .await;
+    assert_eq!(status, 200, "{restored}");
+    assert_eq!(restored["rev"], 3);
+    let old = ask_materials(&mut fake, 4).await;
+    assert!(!old.contains("村委会开的证明"), "{old}");
+    assert_eq!(old, before);
+    drop(fake);
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_talks_to_the_real_engine_and_keeps_its_tickets_out_of_the_ledger() {
+    let (_dir, data) = data_dir();
+    credentials(&data);
+    let service = Service::start(config(), &data).await;
+    let (_, admin, _) = Client::sign_in(service.addr, ADMIN, PASSWORD).await;
+    let (status, ex) = admin
+        .call(
+            "POST",
+            "/api/v1/sandbox",
+            Some(json!({"village": "v01", "text": "办社保卡要带什么材料", "addressed": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{ex}");
+    assert_eq!(ex["decision"], "answer");
+    assert_eq!(ex["item"], "sbk-apply");
+    assert!(ex["replies"][0].as_str().unwrap().contains("居民身份证"));
+    let (_, ex) = admin
+        .call(
+            "POST",
+            "/api/v1/sandbox",
+            Some(json!({"village": "v01", "text": "我家的低保怎么停了，帮我查一下", "addressed": true})),
+        )
+        .await;
+    let ticket = ex["ticket"].as_u64().expect("a sandbox ticket");
+    assert!(ticket >= 1, "{ex}");
+    let (status, body) = admin
+        .call(
+            "POST",
+            "/api/v1/sandbox",
+            Some(json!({"village": "v99x", "text": "社保卡"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_village"))
+    );
+    let (_, ledger) = service.get("/api/tickets").await;
+    assert!(
+        !ledger.contains("低保怎么停了"),
+        "sandbox tickets stay out of the ledger: {ledger}"
+    );
+    service.stop().await;
+}
