@@ -1,6 +1,8 @@
-//! The `bangban` command line: `ask`, `eval`, `check`, `chat`, `run`, `tickets`, `users`.
+//! The `bangban` command line: `ask`, `eval`, `check`, `chat`, `run`, `tickets`, `users`,
+//! `catalog`.
 
 mod ask;
+mod catalog;
 mod chat;
 mod eval;
 mod run;
@@ -45,6 +47,8 @@ enum Command {
     Run(run::Args),
     /// The ledger (帮代办服务台账): list tickets or export them as CSV/XLSX.
     Tickets(tickets::Args),
+    /// The item guide in the data directory: export it as TOML files or a spreadsheet.
+    Catalog(catalog::Args),
     /// Console users: set a password, issue an API token, list who has what.
     Users(users::Args),
 }
@@ -74,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(config, &args),
         Command::Tickets(args) => tickets::run(&config, &args),
         Command::Users(args) => users::run(&config, &args),
+        Command::Catalog(args) => catalog::run(&config, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

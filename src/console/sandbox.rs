@@ -8,6 +8,7 @@ use super::auth::User;
 use crate::config::org::sandbox_group;
 use crate::engine::Engine;
 use crate::store::tickets::source_key;
+use crate::understand::Decision;
 use bangban_contract::{Chat, Incoming, Outgoing, Platform};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -34,6 +35,8 @@ pub struct Exchange {
     /// What the agents were told (agents' chat or private).
     pub to_agents: Vec<String>,
     pub decision: String,
+    /// The decision in Chinese, for the page.
+    pub decision_label: &'static str,
     pub item: Option<String>,
     pub item_name: Option<String>,
     pub aspect: Option<String>,
@@ -103,6 +106,14 @@ impl Sandbox {
             replies,
             to_agents,
             decision: u.decision.name().to_owned(),
+            decision_label: match u.decision {
+                Decision::Answer => "回答",
+                Decision::Clarify => "反问",
+                Decision::Escalate => "转给专员",
+                Decision::Help => "介绍自己",
+                Decision::Thanks => "回应感谢",
+                Decision::Ignore => "不回话",
+            },
             item: item.map(|i| i.id.clone()),
             item_name: item.map(|i| i.name.clone()),
             aspect: u.aspect.map(|a| a.label().to_owned()),
