@@ -478,3 +478,88 @@ async fn the_sandbox_talks_to_the_real_engine_and_keeps_its_tickets_out_of_the_l
     );
     service.stop().await;
 }
+
+/// A sheet with the offices' columns: `rows` of (事项编码, 申请材料).
+fn sheet(rows: &[(&str, &str)]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let s = book.add_worksheet();
+    s.write_string(0, 0, "事项编码").unwrap();
+    s.write_string(0, 1, "申请材料").unwrap();
+    for (i, (id, materials)) in rows.iter().enumerate() {
+        s.write_string(i as u32 + 1, 0, *id).unwrap();
+        s.write_string(i as u32 + 1, 1, *materials).unwrap();
+    }
+    book.save_to_buffer().unwrap()
+}
+
+async fn upload(c: &Client, bytes: Vec<u8>) -> (u16, Value) {
+    let res = c
+        .http
+        .post(format!("{}/api/v1/import", c.base))
+        .header("cookie", c.cookie.clone().unwrap())
+        .header("x-csrf-token", c.csrf.clone().unwrap())
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_is_previewed_then_committed_whole_or_not_at_all() {
+    let (_dir, data) = data_dir();
+    credentials(&data);
+    let service = Service::start(config(), &data).await;
+    let (_, admin, _) = Client::sign_in(service.addr, ADMIN, PASSWORD).await;
+
+    // One bad row: refused with its row and column, nothing imported.
+    let (status, body) = upload(
+        &admin,
+        sheet(&[
+            ("sbk-apply", "居民身份证｜原件｜1\n近期照片｜照片｜1"),
+            ("elder-card", "户口簿｜手抄本｜1"),
+        ]),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_sheet");
+    let cells = body["error"]["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 1, "{body}");
+    assert_eq!(
+        (cells[0]["row"].as_u64(), cells[0]["column"].as_str()),
+        (Some(3), Some("申请材料"))
+    );
+    assert!(cells[0]["message"].as_str().unwrap().contains("手抄本"));
+    let (_, now) = admin.call("GET", "/api/v1/items/sbk-apply", None).await;
+    assert_eq!(now["rev"], 1);
+
+    // Not a spreadsheet at all.
+    let (status, body) = upload(&admin, b"PK but not really".to_vec()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("invalid_sheet"))
+    );
+
+    // A good sheet: a preview, nothing saved until confirmed.
+    let (status, preview) = upload(
+        &admin,
+        sheet(&[("sbk-apply", "居民身份证｜原件｜1\n近期照片｜照片｜1｜白底")]),
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["entries"][0]["status"], "changed");
+    assert_eq!(preview["entries"][0]["diff"][0]["field"], "materials");
+    let (_, now) = admin.call("GET", "/api/v1/items/sbk-apply", None).await;
+    assert_eq!(now["rev"], 1, "a preview saves nothing");
+    let token = preview["token"].as_str().unwrap();
+    let path = format!("/api/v1/import/{token}/confirm");
+    let (status, body) = admin.call("POST", &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["saved"][0]["rev"], 2);
+    let (_, now) = admin.call("GET", "/api/v1/items/sbk-apply", None).await;
+    assert!(materials_of(&now).contains("近期照片｜照片｜1｜白底"));
+    assert!(materials_of(&now).lines().count() == 2);
+    let (status, _) = admin.call("POST", &path, None).await;
+    assert_eq!(status, 404, "a preview is confirmed once");
+    service.stop().await;
+}

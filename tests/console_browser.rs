@@ -1,8 +1,8 @@
 //! The console in a real browser: headless Chromium (Debian's `chromium`), driven through
 //! `chromedriver` (Debian's `chromium-driver`; `.ci/run` installs both when missing), against
 //! the whole service on loopback. An admin signs in, changes a card's materials, sees the
-//! sandbox group answer with them, restores the earlier revision and sees the old ones again;
-//! an agent is refused the admin pages. Screenshots of the pages go to
+//! sandbox group answer with them, restores the earlier revision and sees the old ones again,
+//! uploads a spreadsheet with a bad row and sees it refused with nothing changed; an agent is refused the admin pages. Screenshots of the pages go to
 //! `target/test-artifacts/console/`.
 
 mod onebot_common;
@@ -83,6 +83,23 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
     panic!("chromedriver gave no session: {last:?}");
 }
 
+/// Waits until the page shows what `done` looks for: a form's navigation may finish after the
+/// click returns. Reads the page as it is each time; gives up after 20 s.
+async fn until(c: &Client, what: &str, done: impl Fn(&str, &str) -> bool) -> String {
+    for _ in 0..400 {
+        let url = c.current_url().await.unwrap();
+        let page = c.source().await.unwrap();
+        if done(url.path(), &page) {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the page never showed {what}: {}",
+        c.source().await.unwrap()
+    );
+}
+
 fn artefacts() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/console");
     std::fs::create_dir_all(&dir).unwrap();
@@ -114,11 +131,13 @@ async fn sign_in(c: &Client, base: &str, user: &str) {
         .click()
         .await
         .unwrap();
+    until(c, "the page after signing in", |path, _| path != "/login").await;
 }
 
 /// Asks in village v01's sandbox group and returns the bot's last reply.
 async fn ask_in_sandbox(c: &Client, base: &str, text: &str) -> String {
     c.goto(&format!("{base}/admin/sandbox")).await.unwrap();
+    let before = c.find_all(Locator::Css(".exchange")).await.unwrap().len();
     c.find(Locator::Id("text"))
         .await
         .unwrap()
@@ -131,6 +150,10 @@ async fn ask_in_sandbox(c: &Client, base: &str, text: &str) -> String {
         .click()
         .await
         .unwrap();
+    until(c, "the bot's reply", |_, page| {
+        page.matches("class=\"card exchange\"").count() > before
+    })
+    .await;
     let replies = c.find_all(Locator::Css("pre.reply")).await.unwrap();
     replies
         .last()
@@ -211,10 +234,59 @@ async fn an_admin_edits_checks_in_the_sandbox_and_restores_and_an_agent_is_refus
         .click()
         .await
         .unwrap();
-    assert!(c.source().await.unwrap().contains("第 3 版"));
+    until(&c, "revision 3", |_, page| page.contains("第 3 版")).await;
     let restored = ask_in_sandbox(&c, &base, "办社保卡要带什么材料").await;
     assert!(!restored.contains(NEW_MATERIAL), "{restored}");
     assert_eq!(restored, before);
+
+    // An import with one bad row shows the row, the column and the problem; nothing changes.
+    let xlsx = dir.path().join("事项.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, v) in ["事项编码", "申请材料"].iter().enumerate() {
+        sheet.write_string(0, c as u16, *v).unwrap();
+    }
+    for (r, (id, m)) in [
+        ("sbk-apply", "居民身份证｜原件｜1"),
+        ("elder-card", "户口簿｜手抄本｜1"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        sheet.write_string(r as u32 + 1, 0, *id).unwrap();
+        sheet.write_string(r as u32 + 1, 1, *m).unwrap();
+    }
+    book.save(&xlsx).unwrap();
+    c.goto(&format!("{base}/admin/import")).await.unwrap();
+    c.find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(xlsx.to_str().unwrap())
+        .await
+        .unwrap();
+    c.find(Locator::Id("upload"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // A file upload's navigation may finish after the click returns: wait for the page.
+    let errors = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Id("cell-errors"))
+        .await
+        .expect("the import page lists the bad cells")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        errors.contains("手抄本") && errors.contains("申请材料"),
+        "{errors}"
+    );
+    screenshot(&c, "import-refused").await;
+    let unchanged = ask_in_sandbox(&c, &base, "办社保卡要带什么材料").await;
+    assert_eq!(unchanged, before, "nothing was imported");
 
     // Sign out; an agent signed in is refused the admin pages.
     c.find(Locator::Css("header form button"))
@@ -223,7 +295,7 @@ async fn an_admin_edits_checks_in_the_sandbox_and_restores_and_an_agent_is_refus
         .click()
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/login");
+    until(&c, "the sign-in page", |path, _| path == "/login").await;
     sign_in(&c, &base, "a01").await;
     c.goto(&format!("{base}/admin/items/sbk-apply/edit"))
         .await

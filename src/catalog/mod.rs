@@ -3,6 +3,7 @@
 pub mod fields;
 mod matters;
 mod model;
+pub mod sheet;
 mod validate;
 
 pub use matters::{Matter, Matters};

@@ -4,7 +4,7 @@
 //! Run it with the bot stopped (sled lets one process open the data directory).
 
 use crate::catalog::Item;
-use crate::catalog::fields::{self, Fields};
+use crate::catalog::sheet;
 use crate::config::Config;
 use crate::store::Store;
 use std::path::PathBuf;
@@ -38,31 +38,6 @@ enum Format {
     Toml,
     Xlsx,
 }
-
-/// The spreadsheet's columns: heading, and how a card fills it.
-pub const COLUMNS: &[(&str, &[&str])] = &[
-    ("事项名称", &["name"]),
-    ("事项编码", &[]),
-    ("实施部门", &["department"]),
-    ("设定依据", &["basis"]),
-    ("申请条件", &["conditions"]),
-    ("申请材料", &["materials"]),
-    ("办理流程", &["process"]),
-    (
-        "办理时限",
-        &[
-            "time_legal_days",
-            "time_promised_days",
-            "time_instant",
-            "time_note",
-        ],
-    ),
-    ("收费标准", &["fee_free", "fee_note"]),
-    ("办理地点", &["places"]),
-    ("咨询电话", &["contacts"]),
-    ("别名", &["aliases"]),
-    ("相似问法", &["examples"]),
-];
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
     let Command::Export {
@@ -106,49 +81,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
         }
         Format::Xlsx => {
             let out = output.clone().unwrap_or_else(|| "事项清单.xlsx".into());
-            std::fs::write(&out, xlsx(&items)?)?;
+            std::fs::write(&out, sheet::write(&items)?)?;
             println!("已写出 {} 个事项到 {}", items.len(), out.display());
         }
     }
     Ok(())
-}
-
-/// One cell of a card: the fields of the column, joined; 事项编码 is the item id.
-pub fn cell(item: &Item, f: &Fields, column: &str, keys: &[&str]) -> String {
-    if column == "事项编码" {
-        return item.id.clone();
-    }
-    let parts: Vec<String> = keys
-        .iter()
-        .filter_map(|k| {
-            let v = f.get(*k).map(String::as_str).unwrap_or("");
-            (!v.is_empty()).then(|| match keys.len() {
-                1 => v.to_owned(),
-                _ => format!("{}：{v}", fields::label(k)),
-            })
-        })
-        .collect();
-    parts.join("\n")
-}
-
-fn xlsx(items: &[Item]) -> anyhow::Result<Vec<u8>> {
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let sheet = book.add_worksheet();
-    sheet.set_name("事项")?;
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    let wrap = rust_xlsxwriter::Format::new().set_text_wrap();
-    for (c, (heading, _)) in COLUMNS.iter().enumerate() {
-        sheet.write_string_with_format(0, c as u16, *heading, &bold)?;
-        sheet.set_column_width(c as u16, 24)?;
-    }
-    for (r, item) in items.iter().enumerate() {
-        let f = fields::to_fields(item);
-        for (c, (heading, keys)) in COLUMNS.iter().enumerate() {
-            let text = crate::helpdesk::ledger::cell(&cell(item, &f, heading, keys));
-            sheet.write_string_with_format(r as u32 + 1, c as u16, text, &wrap)?;
-        }
-    }
-    Ok(book.save_to_buffer()?)
 }
 
 #[cfg(test)]
@@ -170,19 +107,5 @@ mod tests {
             let back: Item = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", item.id));
             assert_eq!(back, item);
         }
-    }
-
-    #[test]
-    fn spreadsheet_cells_follow_the_offices_columns() {
-        let item = shipped()
-            .into_iter()
-            .find(|i| i.id == "birth-register")
-            .unwrap();
-        let f = fields::to_fields(&item);
-        assert_eq!(cell(&item, &f, "事项编码", &[]), "birth-register");
-        assert!(cell(&item, &f, "申请材料", &["materials"]).contains("结婚证｜原件｜1"));
-        let time = cell(&item, &f, "办理时限", COLUMNS[7].1);
-        assert!(time.contains("即办（是/否）：是"), "{time}");
-        assert!(xlsx(&[item]).unwrap().starts_with(b"PK"));
     }
 }

@@ -13,6 +13,8 @@
 //! | GET | `/api/v1/items/{id}/revisions/{rev}` | one, with its diff from the one before |
 //! | POST | `/api/v1/items/{id}/revisions/{rev}/restore` | `{base_revision, note}` |
 //! | POST | `/api/v1/sandbox` | `{village, text, addressed}` |
+//! | POST | `/api/v1/import` | the XLSX file as the body: a preview with a `token` |
+//! | POST | `/api/v1/import/{token}/confirm` | commit the preview |
 //! | GET | `/api/v1/audit` | the latest writes (`?limit=`) |
 
 use super::Console;
@@ -33,6 +35,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub const BODY_LIMIT: usize = 256 * 1024;
+/// An imported spreadsheet may be larger than a card.
+pub const SHEET_LIMIT: usize = 8 * 1024 * 1024;
 
 type S = State<Arc<Console>>;
 
@@ -51,6 +55,12 @@ pub fn routes() -> Router<Arc<Console>> {
         .route("/api/v1/sandbox", post(sandbox))
         .route("/api/v1/audit", get(audit))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(
+            Router::new()
+                .route("/api/v1/import", post(import_preview))
+                .route("/api/v1/import/{token}/confirm", post(import_confirm))
+                .layer(DefaultBodyLimit::max(SHEET_LIMIT)),
+        )
 }
 
 /// An error as the API returns it.
@@ -524,4 +534,67 @@ pub(super) fn audit_sign_in(c: &Console, user: &str, ok: bool, addr: std::net::I
     if let Err(e) = c.engine.store().audit(&entry) {
         tracing::error!(error = %e, "could not write the audit log");
     }
+}
+
+impl From<super::import::ImportRefused> for ApiError {
+    fn from(r: super::import::ImportRefused) -> ApiError {
+        use super::import::ImportRefused as R;
+        let status = match &r {
+            R::Cells(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            R::UnknownPreview => StatusCode::NOT_FOUND,
+            R::Changed(_) => StatusCode::CONFLICT,
+            R::Store(e) => {
+                tracing::error!(error = %format!("{e:#}"), "import failed");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        ApiError {
+            status,
+            code: r.code(),
+            message: r.message(),
+            detail: match &r {
+                R::Cells(cells) => Some(json!({ "cells": cells })),
+                _ => None,
+            },
+        }
+    }
+}
+
+async fn import_preview(
+    State(c): S,
+    headers: HeaderMap,
+    b: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let user = admin_write(&c, &headers)?;
+    let bytes = b.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                e.status(),
+                "too_large",
+                format!("表格太大了，最多 {} MB", SHEET_LIMIT >> 20),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "没有收到表格文件")
+        }
+    })?;
+    let preview = c.imports.preview(&c.engine, &user, &bytes)?;
+    Ok(Json(json!(preview)))
+}
+
+async fn import_confirm(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let user = admin_write(&c, &headers)?;
+    let revs = c
+        .imports
+        .confirm(&c.engine, &user, &token, &from(peer))
+        .await?;
+    let list: Vec<Value> = revs
+        .iter()
+        .map(|r| json!({"id": r.item.id, "rev": r.rev}))
+        .collect();
+    Ok(Json(json!({ "saved": list })))
 }

@@ -8,10 +8,12 @@
 //!   taken in by the live guide at once.
 //! - [`api`]: `/api/v1/…` (JSON, errors as `{"error":{"code","message"}}`).
 //! - [`pages`]: the HTML pages.
+//! - [`import`]: spreadsheet import — preview, then commit on confirmation, all or nothing.
 //! - [`sandbox`]: talk to the real engine as a resident of a chosen village.
 
 pub mod api;
 pub mod auth;
+pub mod import;
 pub mod items;
 pub mod pages;
 pub mod sandbox;
@@ -26,6 +28,7 @@ pub struct Console {
     pub engine: Arc<Engine>,
     pub limiter: Limiter,
     pub sandbox: sandbox::Sandbox,
+    pub imports: import::Imports,
 }
 
 impl Console {
@@ -34,6 +37,7 @@ impl Console {
             engine,
             limiter: Limiter::default(),
             sandbox: sandbox::Sandbox::default(),
+            imports: import::Imports::default(),
         })
     }
 }

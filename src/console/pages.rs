@@ -38,7 +38,13 @@ pub fn routes() -> Router<Arc<Console>> {
         .route("/admin/items/{id}/revisions/{rev}/restore", post(restore))
         .route("/admin/sandbox", get(sandbox_page).post(sandbox_say))
         .route("/admin/audit", get(audit))
+        .route("/admin/import/{token}/confirm", post(import_confirm))
         .layer(DefaultBodyLimit::max(super::api::BODY_LIMIT))
+        .merge(
+            Router::new()
+                .route("/admin/import", get(import_page).post(import_upload))
+                .layer(DefaultBodyLimit::max(super::api::SHEET_LIMIT)),
+        )
 }
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -53,6 +59,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("revisions.html", include_str!("templates/revisions.html")),
         ("sandbox.html", include_str!("templates/sandbox.html")),
         ("audit.html", include_str!("templates/audit.html")),
+        ("import.html", include_str!("templates/import.html")),
     ] {
         env.add_template(name, text)
             .expect("the console's templates parse");
@@ -796,6 +803,9 @@ fn action_label(action: &str) -> &str {
         "item.retire" => "停用事项",
         "item.unretire" => "重新启用事项",
         "item.restore" => "恢复版本",
+        "item.import" => "表格导入",
+        "user.passwd" => "设置密码",
+        "user.token" => "发放令牌",
         other => other,
     }
 }
@@ -828,5 +838,110 @@ async fn audit(State(c): S, headers: HeaderMap) -> Response {
             )
         }
         Err(e) => refused(&user, e.into()),
+    }
+}
+
+async fn import_page(State(c): S, headers: HeaderMap) -> Response {
+    match admin(&c, &headers) {
+        Ok(user) => page(StatusCode::OK, "import.html", Some(&user), context! {}),
+        Err(d) => d.into_response(),
+    }
+}
+
+async fn import_upload(
+    State(c): S,
+    headers: HeaderMap,
+    mut multipart: axum::extract::Multipart,
+) -> Response {
+    let mut form = Fields::new();
+    let mut file = Vec::new();
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_owned();
+                match field.bytes().await {
+                    Ok(b) if name == "file" => file = b.to_vec(),
+                    Ok(b) => {
+                        form.insert(name, String::from_utf8_lossy(&b).into_owned());
+                    }
+                    Err(e) => return upload_failed(&c, &headers, &e.to_string()),
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return upload_failed(&c, &headers, &e.to_string()),
+        }
+    }
+    let user = match admin_write(&c, &headers, &form) {
+        Ok(u) => u,
+        Err(d) => return d.into_response(),
+    };
+    match c.imports.preview(&c.engine, &user, &file) {
+        Ok(preview) => page(
+            StatusCode::OK,
+            "import.html",
+            Some(&user),
+            context! { preview },
+        ),
+        Err(r) => import_refused(&user, r),
+    }
+}
+
+fn upload_failed(c: &Console, headers: &HeaderMap, detail: &str) -> Response {
+    tracing::warn!(detail, "an import upload could not be read");
+    let user = admin(c, headers).ok();
+    page(
+        StatusCode::BAD_REQUEST,
+        "import.html",
+        user.as_ref(),
+        context! { message => "文件没有传完整，请重新上传（最大 8 MB）" },
+    )
+}
+
+fn import_refused(user: &User, r: super::import::ImportRefused) -> Response {
+    use super::import::ImportRefused as R;
+    let status = match &r {
+        R::Cells(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        R::UnknownPreview => StatusCode::NOT_FOUND,
+        R::Changed(_) => StatusCode::CONFLICT,
+        R::Store(e) => {
+            tracing::error!(error = %format!("{e:#}"), "import failed");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    let cells = match &r {
+        R::Cells(c) => c.clone(),
+        _ => Vec::new(),
+    };
+    page(
+        status,
+        "import.html",
+        Some(user),
+        context! { message => r.message(), cells },
+    )
+}
+
+async fn import_confirm(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<Fields>,
+) -> Response {
+    let user = match admin_write(&c, &headers, &form) {
+        Ok(u) => u,
+        Err(d) => return d.into_response(),
+    };
+    match c
+        .imports
+        .confirm(&c.engine, &user, &token, &peer.ip().to_string())
+        .await
+    {
+        Ok(revs) => page(
+            StatusCode::OK,
+            "import.html",
+            Some(&user),
+            context! { saved => revs.len() },
+        ),
+        Err(r) => import_refused(&user, r),
     }
 }

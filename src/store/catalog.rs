@@ -135,49 +135,61 @@ impl Store {
     /// Saves a new revision, atomically with the check that `save.base` is still current.
     /// The caller flushes before telling anyone it is saved.
     pub fn save_item(&self, save: &Save<'_>) -> Result<Result<Revision, SaveRefused>, StoreError> {
+        Ok(self
+            .save_items(std::slice::from_ref(save))?
+            .map(|mut revs| revs.remove(0))
+            .map_err(|(_, refused)| refused))
+    }
+
+    /// Saves several items in one transaction: all of them, or none (then the id refused and
+    /// why).
+    #[allow(clippy::type_complexity)]
+    pub fn save_items(
+        &self,
+        saves: &[Save<'_>],
+    ) -> Result<Result<Vec<Revision>, (String, SaveRefused)>, StoreError> {
         let (current, revisions) = (self.tree(CURRENT)?, self.tree(REVISIONS)?);
-        let id = save.item.id.as_str();
         let result = (&current, &revisions).transaction(|(c, r)| {
-            let now: Option<Revision> = match c.get(id)? {
-                Some(v) => Some(
-                    decode(CURRENT, &v).map_err(|e| ConflictableTransactionError::Abort(Err(e)))?,
-                ),
-                None => None,
-            };
-            let rev = match (&now, save.base) {
-                (None, None) => 1,
-                (Some(_), None) => {
-                    return Err(ConflictableTransactionError::Abort(Ok(SaveRefused::Exists)));
-                }
-                (None, Some(_)) => {
-                    return Err(ConflictableTransactionError::Abort(Ok(
-                        SaveRefused::Unknown,
-                    )));
-                }
-                (Some(cur), Some(base)) if cur.rev != base => {
-                    return Err(ConflictableTransactionError::Abort(Ok(
-                        SaveRefused::Stale {
+            let mut out = Vec::with_capacity(saves.len());
+            for save in saves {
+                let id = save.item.id.as_str();
+                let abort =
+                    |refused| ConflictableTransactionError::Abort(Ok((id.to_owned(), refused)));
+                let now: Option<Revision> = match c.get(id)? {
+                    Some(v) => Some(
+                        decode(CURRENT, &v)
+                            .map_err(|e| ConflictableTransactionError::Abort(Err(e)))?,
+                    ),
+                    None => None,
+                };
+                let rev = match (&now, save.base) {
+                    (None, None) => 1,
+                    (Some(_), None) => return Err(abort(SaveRefused::Exists)),
+                    (None, Some(_)) => return Err(abort(SaveRefused::Unknown)),
+                    (Some(cur), Some(base)) if cur.rev != base => {
+                        return Err(abort(SaveRefused::Stale {
                             current: Box::new(cur.clone()),
-                        },
-                    )));
-                }
-                (Some(cur), Some(_)) => cur.rev + 1,
-            };
-            let revision = Revision {
-                rev,
-                who: save.who.to_owned(),
-                at: save.at,
-                note: save.note.to_owned(),
-                retired: save.retired,
-                item: save.item.clone(),
-            };
-            let bytes = encode(&revision);
-            c.insert(id.as_bytes(), bytes.clone())?;
-            r.insert(rev_key(id, rev), bytes)?;
-            Ok(revision)
+                        }));
+                    }
+                    (Some(cur), Some(_)) => cur.rev + 1,
+                };
+                let revision = Revision {
+                    rev,
+                    who: save.who.to_owned(),
+                    at: save.at,
+                    note: save.note.to_owned(),
+                    retired: save.retired,
+                    item: save.item.clone(),
+                };
+                let bytes = encode(&revision);
+                c.insert(id.as_bytes(), bytes.clone())?;
+                r.insert(rev_key(id, rev), bytes)?;
+                out.push(revision);
+            }
+            Ok(out)
         });
         match result {
-            Ok(rev) => Ok(Ok(rev)),
+            Ok(revs) => Ok(Ok(revs)),
             Err(TransactionError::Abort(Ok(refused))) => Ok(Err(refused)),
             Err(TransactionError::Abort(Err(e))) => Err(e),
             Err(TransactionError::Storage(e)) => Err(self.err(e)),

@@ -1,0 +1,179 @@
+//! bangban's WeCom (企业微信) adapter: the AI bot (智能机器人) in groups and private chats, the
+//! self-built app (自建应用) in private chats, and group robots (群机器人) for sending.
+//!
+//! It translates between WeCom's encrypted callbacks and APIs and the platform-neutral
+//! [`bangban_contract`] types, and holds no business rules: no dedupe, no pacing, no splitting,
+//! no retries.
+//!
+//! # Use from the core
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use std::sync::Arc;
+//! use bangban_contract::{Adapter, Event};
+//! use bangban_wecom::{AppConfig, WeCom, WeComConfig};
+//!
+//! let config = WeComConfig {
+//!     app: Some(AppConfig {
+//!         corp_id: "ww1436e0e65a779aee".into(),
+//!         corp_secret: std::env::var("BANGBAN_WECOM_APP_SECRET").unwrap_or_default(),
+//!         agent_id: 1000002,
+//!         token: std::env::var("BANGBAN_WECOM_APP_TOKEN").unwrap_or_default(),
+//!         encoding_aes_key: std::env::var("BANGBAN_WECOM_APP_AES_KEY").unwrap_or_default(),
+//!         account: None,
+//!     }),
+//!     ..WeComConfig::default()
+//! };
+//! for problem in config.validate() {
+//!     eprintln!("{problem}");
+//! }
+//! let wecom = Arc::new(WeCom::new(config));
+//! // 1. Mount the callback routes in the core's axum app.
+//! let app = axum::Router::new().merge(wecom.router());
+//! // 2. Run the adapter with a sink; keep the future alive for the life of the process.
+//! let (tx, mut events) = tokio::sync::mpsc::channel::<Event>(4096);
+//! tokio::spawn(wecom.clone().run(Arc::new(tx)));
+//! // 3. Read `Event::Message` and `Event::Connection`; send with `wecom.send(&outgoing)`.
+//! # let _ = (app, events.recv().await);
+//! # }
+//! ```
+//!
+//! # Routes
+//!
+//! Both take WeCom's query `msg_signature`, `timestamp`, `nonce` (and `echostr` on GET):
+//!
+//! - [`AIBOT_PATH`] (`/wecom/aibot`): the AI bot's "URL" in its API settings. GET is URL
+//!   verification (answered with the decrypted `echostr` as plain text); POST carries
+//!   `{"encrypt": "…"}`, a JSON message: @-messages in groups (`chattype` `group`, `chatid`)
+//!   and private messages (`single`), from `from.userid`, with a `response_url`.
+//! - [`APP_PATH`] (`/wecom/app`): the self-built app's 接收消息 URL. GET as above; POST carries
+//!   `<xml><ToUserName/><Encrypt/><AgentID/></xml>`, an XML message (`FromUserName`,
+//!   `MsgType`, `Content`, `MsgId`, `AgentID`).
+//!
+//! A request is refused before anything is decrypted unless its signature matches and its
+//! timestamp is within [`WeComConfig::timestamp_window`] of the adapter's [`Clock`]: 400 for
+//! a malformed query or body, 403 for a wrong signature, a stale timestamp or another receive
+//! id, 413 above [`WeComConfig::max_body_bytes`], 404 for a part not configured, 503 before
+//! [`Adapter::run`](bangban_contract::Adapter::run) and after its future is dropped.
+//! Accepted callbacks are answered 200 with an empty body at once (WeCom's "回复空包"), text
+//! messages go to the sink as [`Incoming`](bangban_contract::Incoming) with `mentions_bot`
+//! true, and other types (images, files, events, stream refreshes) are dropped with a 200.
+//! Text of mixed (图文混排) messages and the transcript WeCom gives with AI bot voice messages
+//! count as text. The AI bot's leading `@name` is stripped from group messages.
+//!
+//! # Crypto
+//!
+//! [`crypto`] is WXBizMsgCrypt-compatible: SHA1 signature over the sorted token, timestamp,
+//! nonce and ciphertext (compared in constant time), AES-256-CBC with the IV the key's first
+//! 16 bytes, PKCS#7 padding to 32-byte blocks, `random(16) ‖ len(4, BE) ‖ msg ‖ receive_id`.
+//! The receive id is the corp id for the app and empty for the AI bot. Passive replies can be
+//! built with [`MsgCrypt::encrypt_reply_xml`] and [`MsgCrypt::encrypt_reply_json`], though the
+//! adapter itself always answers callbacks empty and replies through `send`.
+//!
+//! # Sending: which path an `Outgoing` takes
+//!
+//! 1. A `Chat::Group` whose id is in [`WeComConfig::robots`] → that robot's webhook
+//!    (`POST {webhook_base}/cgi-bin/webhook/send?key=…`, msgtype text, `mention` as
+//!    `mentioned_list`), whatever the account. At most [`ROBOT_TEXT_MAX_BYTES`] (longer text is
+//!    refused, never truncated) and [`ROBOT_PER_MINUTE`] messages a minute (the core paces).
+//! 2. The AI bot's account → the chat's `response_url` (markdown). Each message to the bot
+//!    brings one, usable once within an hour; the adapter keeps the unused ones per chat and
+//!    takes the quoted message's (`quote` = its `msgid`) if still unused, else the newest. With
+//!    none left the send fails with `SendError::AwaitingMessage`: the core sends when the
+//!    chat's next message arrives. This is robust to slow answers (no 5-second passive-reply
+//!    deadline, no stream to keep refreshing) at the cost of one reply per user message.
+//! 3. The app's account and a `Chat::Private(userid)` → `POST {api_base}/cgi-bin/message/send`
+//!    (text, `touser`). The access token comes from `GET {api_base}/cgi-bin/gettoken`, is cached
+//!    and refreshed [`TOKEN_REFRESH_MARGIN`] before it expires, and on errcode 40014/42001 is
+//!    fetched anew and the message sent once more.
+//!
+//! Errors: errcode -1 (busy) and network failures are retryable; 45009 (frequency limit) is
+//! `RateLimited` (60 s); other errcodes are permanent.
+//!
+//! # Accounts and connection state
+//!
+//! The app's account is [`AppConfig::account`] (default its AgentId), the AI bot's is
+//! [`AiBotConfig::account`] (default its `aibotid`), robot chats use
+//! [`WeComConfig::robot_account`]. Nothing here holds a connection (WeCom pushes to the
+//! routes; sends are HTTPS calls), so `run` reports each configured account `Up` once when it
+//! starts and they stay up until its future is dropped.
+//!
+//! # Architecture invariants
+//!
+//! - **Only this crate knows WeCom's JSON and XML.** The core gets `Incoming` and
+//!   `ConnectionChange`.
+//! - **Bad input never panics**: it is logged (without secrets or message text) and refused.
+//! - **Secrets are never logged**: tokens, keys, the corp secret, access tokens, robot keys and
+//!   `response_url`s stay out of logs, errors and `Debug`.
+
+mod adapter;
+mod api;
+mod callback;
+mod clock;
+mod config;
+pub mod crypto;
+mod message;
+mod replies;
+mod state;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+pub use api::{
+    AIBOT_MARKDOWN_MAX_BYTES, APP_TEXT_MAX_BYTES, RATE_LIMIT_RETRY_AFTER, ROBOT_MARKDOWN_MAX_BYTES,
+    ROBOT_PER_MINUTE, ROBOT_TEXT_MAX_BYTES, TOKEN_REFRESH_MARGIN,
+};
+pub use clock::{Clock, SystemClock};
+pub use config::{
+    AiBotConfig, AppConfig, ConfigError, DEFAULT_API_BASE, DEFAULT_ROBOT_ACCOUNT, MAX_BODY_BYTES,
+    WeComConfig,
+};
+pub use crypto::{CryptoError, MsgCrypt};
+pub use replies::RESPONSE_URL_TTL;
+
+use state::Shared;
+
+/// The AI bot's callback route (GET verification, POST messages).
+pub const AIBOT_PATH: &str = "/wecom/aibot";
+/// The self-built app's callback route (GET verification, POST messages).
+pub const APP_PATH: &str = "/wecom/app";
+
+/// The WeCom adapter. Build it once and keep it in an `Arc`.
+pub struct WeCom {
+    shared: Arc<Shared>,
+}
+
+impl WeCom {
+    /// The adapter on the system clock. A configuration with problems (see
+    /// [`WeComConfig::validate`]) is refused by [`run`](bangban_contract::Adapter::run).
+    pub fn new(config: WeComConfig) -> WeCom {
+        WeCom::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// The adapter reading the time from `clock` (tests use a clock they move).
+    pub fn with_clock(config: WeComConfig, clock: Arc<dyn Clock>) -> WeCom {
+        WeCom {
+            shared: Arc::new(Shared::new(config, clock)),
+        }
+    }
+
+    /// The callback routes ([`AIBOT_PATH`], [`APP_PATH`]) for the core to merge into its web
+    /// server. They answer 503 until [`run`](bangban_contract::Adapter::run) has been called,
+    /// and after its future is dropped.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(
+                AIBOT_PATH,
+                get(callback::aibot_verify).post(callback::aibot_receive),
+            )
+            .route(
+                APP_PATH,
+                get(callback::app_verify).post(callback::app_receive),
+            )
+            .layer(DefaultBodyLimit::max(self.shared.config.max_body_bytes))
+            .with_state(self.shared.clone())
+    }
+}
