@@ -355,6 +355,7 @@ async fn a_onebot_setting_the_adapter_refuses_stops_the_service_before_it_serves
     let secrets = bangban::server::Secrets {
         onebot_token: Some("s3cret\r".into()),
         onebot_secret: None,
+        ..Default::default()
     };
     let served = bangban::server::serve(
         std::sync::Arc::new(config),

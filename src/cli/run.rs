@@ -74,7 +74,7 @@ fn serve_until_stopped(config: Config, args: &Args) -> anyhow::Result<()> {
     let listen = config.service.server.listen;
     let store = Store::open(&data)?;
     info!(data = %data.display(), config = %config.dir.display(), "data directory open");
-    let secrets = Secrets::from_env();
+    let secrets = Secrets::from_env(&config.service);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -96,8 +96,14 @@ fn serve_until_stopped(config: Config, args: &Args) -> anyhow::Result<()> {
 }
 
 fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The HTTP stack under the Telegram adapter logs request URLs, which carry the bot token,
+    // below info: those crates are capped at info whatever RUST_LOG says.
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{directives},{}",
+        bangban_telegram::LOG_FILTER
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colour codes only for a person at a terminal: never in a pipe, a file or journald, and
     // not when NO_COLOR is set (https://no-color.org).
     let colour = std::io::stderr().is_terminal()

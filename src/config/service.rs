@@ -19,8 +19,65 @@ pub struct Service {
     pub data_dir: PathBuf,
     pub server: Server,
     pub onebot: OneBot,
+    pub wecom: WeCom,
+    pub qqbot: QqBot,
+    pub telegram: Telegram,
     pub pacing: Pacing,
     pub outbox: Outbox,
+}
+
+/// WeCom (企业微信): the self-built app's and the AI bot's callbacks, and group robots. Their
+/// secrets come from the environment: `BANGBAN_WECOM_APP_SECRET`, `BANGBAN_WECOM_APP_TOKEN`,
+/// `BANGBAN_WECOM_APP_AES_KEY` (the app), `BANGBAN_WECOM_AIBOT_TOKEN`,
+/// `BANGBAN_WECOM_AIBOT_AES_KEY` (the AI bot), and each robot's webhook key in the variable its
+/// `robots` entry names.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeCom {
+    /// Serve `/wecom/app` and `/wecom/aibot` and send through WeCom. Default false.
+    pub enabled: bool,
+    /// The enterprise's CorpID (企业ID); with `agent_id`, enables the self-built app.
+    pub corp_id: String,
+    /// The self-built app's AgentId.
+    pub agent_id: u64,
+    /// The AI bot's id (智能机器人 BotID); enables the AI bot.
+    pub aibot_id: String,
+    /// The AI bot's display name, stripped from the start of @-messages.
+    pub aibot_name: String,
+    /// Group robots (群机器人, send-only): chat id → the environment variable holding its
+    /// webhook key, e.g. `{ "agents" = "BANGBAN_WECOM_ROBOT_AGENTS" }`.
+    pub robots: std::collections::BTreeMap<String, String>,
+    /// Default `https://qyapi.weixin.qq.com`.
+    pub api_base: Option<String>,
+}
+
+/// The QQ official bot (QQ开放平台), webhook mode; the bot secret is `BANGBAN_QQBOT_SECRET`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QqBot {
+    /// Serve `/qqbot/webhook` and reply through the QQ bot API. Default false.
+    pub enabled: bool,
+    /// The bot's AppID.
+    pub app_id: String,
+    /// Default `https://api.sgroup.qq.com`.
+    pub api_base: Option<String>,
+    /// Default `https://bots.qq.com/app/getAppAccessToken`.
+    pub token_url: Option<String>,
+}
+
+/// Telegram; the bot token is `BANGBAN_TELEGRAM_TOKEN` (and in webhook mode the secret
+/// `BANGBAN_TELEGRAM_WEBHOOK_SECRET`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Telegram {
+    /// Default false.
+    pub enabled: bool,
+    /// Receive through `/telegram/webhook` instead of long polling. Default false.
+    pub webhook: bool,
+    /// The public HTTPS address of `/telegram/webhook`, registered with Telegram at start.
+    pub webhook_url: Option<String>,
+    /// Default `https://api.telegram.org` (or a local Bot API server).
+    pub api_url: Option<String>,
 }
 
 /// The web server: OneBot routes, `/healthz`, `/metrics`.
@@ -110,6 +167,9 @@ impl Default for Service {
             data_dir: PathBuf::from("data"),
             server: Server::default(),
             onebot: OneBot::default(),
+            wecom: WeCom::default(),
+            qqbot: QqBot::default(),
+            telegram: Telegram::default(),
             pacing: Pacing::default(),
             outbox: Outbox::default(),
         }

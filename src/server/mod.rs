@@ -3,6 +3,7 @@
 //!
 //! [`serve`] is what `bangban run` runs, and what the integration tests run on a loopback port.
 
+mod platforms;
 mod routes;
 
 use crate::config::Config;
@@ -28,15 +29,28 @@ pub struct Secrets {
     pub onebot_token: Option<String>,
     /// `BANGBAN_ONEBOT_SECRET`: the HMAC-SHA1 key of OneBot HTTP POST reports.
     pub onebot_secret: Option<String>,
+    /// The other platforms' secrets by variable name (`BANGBAN_WECOM_*`, `BANGBAN_QQBOT_SECRET`,
+    /// `BANGBAN_TELEGRAM_*`, and the WeCom robots' key variables `bangban.toml` names).
+    pub platforms: std::collections::BTreeMap<String, String>,
 }
 
 impl Secrets {
-    pub fn from_env() -> Secrets {
-        let var = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    pub fn from_env(service: &service::Service) -> Secrets {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let names = platforms::VARIABLES
+            .iter()
+            .map(|n| n.to_string())
+            .chain(service.wecom.robots.values().cloned());
         Secrets {
             onebot_token: var("BANGBAN_ONEBOT_TOKEN"),
             onebot_secret: var("BANGBAN_ONEBOT_SECRET"),
+            platforms: names.filter_map(|n| var(&n).map(|v| (n, v))).collect(),
         }
+    }
+
+    /// A platform secret by variable name.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.platforms.get(name).cloned()
     }
 }
 
@@ -46,6 +60,7 @@ impl fmt::Debug for Secrets {
         f.debug_struct("Secrets")
             .field("onebot_token", &set(&self.onebot_token))
             .field("onebot_secret", &set(&self.onebot_secret))
+            .field("platforms", &self.platforms.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -95,6 +110,9 @@ pub async fn start(
         app = app.merge(onebot.router());
         adapters.push(onebot);
     }
+    let others = platforms::build(&config.service, &secrets)?;
+    app = app.merge(others.routes);
+    adapters.extend(others.adapters);
     // The help desk's ledger API (/api/tickets…).
     app = app.merge(crate::helpdesk::http::routes(engine.clone()));
     // The admin console: pages and /api/v1.
@@ -182,6 +200,9 @@ impl Server {
 fn stopped(config: &Config, failure: AdapterFailed) -> anyhow::Error {
     let (name, variables) = match failure.platform {
         "onebot" => ("QQ 接入（OneBot）", "（BANGBAN_ONEBOT_TOKEN 等）"),
+        "wecom" => ("企业微信接入", "（BANGBAN_WECOM_* 等）"),
+        "qqbot" => ("QQ 官方机器人接入", "（BANGBAN_QQBOT_SECRET）"),
+        "telegram" => ("Telegram 接入", "（BANGBAN_TELEGRAM_TOKEN）"),
         other => (other, ""),
     };
     let advice = if failure.refused_config {

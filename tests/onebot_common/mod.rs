@@ -64,6 +64,7 @@ pub fn secrets() -> Secrets {
     Secrets {
         onebot_token: Some(TOKEN.into()),
         onebot_secret: None,
+        ..Default::default()
     }
 }
 
