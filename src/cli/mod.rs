@@ -5,6 +5,7 @@ mod ask;
 mod catalog;
 mod chat;
 mod eval;
+pub mod logging;
 mod run;
 mod tickets;
 mod users;
@@ -66,6 +67,10 @@ pub fn main() -> ExitCode {
         Command::Ask(args) => ask::run(&config, &args),
         Command::Eval(args) => eval::run(&config, &args),
         Command::Check => {
+            if let Err(problems) = crate::server::check_platforms(&config.service) {
+                eprintln!("config errors in {}:\n{problems}", cli.config.display());
+                return ExitCode::from(2);
+            }
             println!(
                 "ok: {} items, {} matters without a guide, config {}",
                 config.catalog.len(),

@@ -49,7 +49,9 @@ pub fn run(config: Config, args: &Args) -> anyhow::Result<()> {
     };
     let refused = e
         .downcast_ref::<AdapterFailed>()
-        .is_some_and(|f| f.refused_config);
+        .is_some_and(|f| f.refused_config)
+        || e.is::<server::Refused>()
+        || e.is::<server::BadSecret>();
     if !refused && args.log_format == LogFormat::Text {
         // main prints it and exits 1.
         return Err(e);
@@ -74,7 +76,7 @@ fn serve_until_stopped(config: Config, args: &Args) -> anyhow::Result<()> {
     let listen = config.service.server.listen;
     let store = Store::open(&data)?;
     info!(data = %data.display(), config = %config.dir.display(), "data directory open");
-    let secrets = Secrets::from_env(&config.service);
+    let secrets = Secrets::from_env(&config.service)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -96,14 +98,8 @@ fn serve_until_stopped(config: Config, args: &Args) -> anyhow::Result<()> {
 }
 
 fn init_logs(format: LogFormat) {
-    // The HTTP stack under the Telegram adapter logs request URLs, which carry the bot token,
-    // below info: those crates are capped at info whatever RUST_LOG says.
-    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{directives},{}",
-        bangban_telegram::LOG_FILTER
-    ))
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Third-party frame logging capped below trace; see `logging`.
+    let filter = super::logging::filter(std::env::var("RUST_LOG").ok().as_deref());
     // Colour codes only for a person at a terminal: never in a pipe, a file or journald, and
     // not when NO_COLOR is set (https://no-color.org).
     let colour = std::io::stderr().is_terminal()

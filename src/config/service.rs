@@ -26,6 +26,20 @@ pub struct Service {
     pub outbox: Outbox,
 }
 
+impl Service {
+    /// Whether the bot can speak on `account` of `platform` only in reply to a message just
+    /// received: the QQ official bot (no unprompted messages since 2025-04) and the WeCom AI
+    /// bot (one `response_url` per message). A later message there waits for the chat's next.
+    pub fn replies_only(&self, platform: bangban_contract::Platform, account: &str) -> bool {
+        use bangban_contract::Platform;
+        match platform {
+            Platform::Qqbot => true,
+            Platform::Wecom => !self.wecom.aibot_id.is_empty() && account == self.wecom.aibot_id,
+            _ => false,
+        }
+    }
+}
+
 /// WeCom (企业微信): the self-built app's and the AI bot's callbacks, and group robots. Their
 /// secrets come from the environment: `BANGBAN_WECOM_APP_SECRET`, `BANGBAN_WECOM_APP_TOKEN`,
 /// `BANGBAN_WECOM_APP_AES_KEY` (the app), `BANGBAN_WECOM_AIBOT_TOKEN`,

@@ -3,8 +3,9 @@
 use super::{Desk, fill, notify, secs};
 use crate::config::org::Org;
 use crate::runtime::metrics::record_ticket;
+use crate::store::StoreError;
 use crate::store::tickets::{
-    Actor, Change, Handler, Level, Reason, Role, Stage, Ticket, source_key,
+    Actor, Change, Handler, Level, Reason, Role, Stage, Ticket, Tickets, source_key,
 };
 use bangban_contract::{Chat, Incoming, Outgoing};
 
@@ -69,7 +70,7 @@ impl Desk {
             }],
         };
         let tickets = self.store.tickets()?;
-        let (ticket, created) = tickets.create_once(&draft)?;
+        let (ticket, created) = create_once_in_chat(&tickets, draft)?;
         // Flush even when the ticket existed: the earlier attempt may have failed before its own.
         self.store.flush().await?;
         if created {
@@ -110,6 +111,10 @@ impl Desk {
                 &[("when", &org.hours.describe(created, open))],
             ));
         }
+        if self.config.service.replies_only(t.platform, &t.account) {
+            text.push('\n');
+            text.push_str(&org.replies.reply_later);
+        }
         text
     }
 
@@ -125,6 +130,32 @@ impl Desk {
             )
         })
     }
+}
+
+/// Stores `draft` once per source message (see [`Tickets::create_once`]). A message id is
+/// unique only within its chat on some platforms (OneBot implementations that number messages
+/// per group): when the ticket found for the source came from another chat, `draft` is another
+/// message, and it is stored under a source that names its chat too. A redelivery of it then
+/// finds that one.
+pub(crate) fn create_once_in_chat(
+    tickets: &Tickets,
+    mut draft: Ticket,
+) -> Result<(Ticket, bool), StoreError> {
+    let (found, created) = tickets.create_once(&draft)?;
+    if created || found.chat == draft.chat {
+        return Ok((found, created));
+    }
+    let source = match &draft.chat {
+        Chat::Group(id) => format!("{}@group:{id}", draft.source),
+        Chat::Private(id) => format!("{}@private:{id}", draft.source),
+    };
+    for event in &mut draft.events {
+        if event.source.as_ref() == Some(&draft.source) {
+            event.source = Some(source.clone());
+        }
+    }
+    draft.source = source;
+    tickets.create_once(&draft)
 }
 
 /// How many characters of a resident's message a ticket keeps.

@@ -4,6 +4,8 @@
 //! [`serve`] is what `bangban run` runs, and what the integration tests run on a loopback port.
 
 mod platforms;
+
+pub use platforms::Refused;
 mod routes;
 
 use crate::config::Config;
@@ -35,23 +37,80 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    pub fn from_env(service: &service::Service) -> Secrets {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let names = platforms::VARIABLES
-            .iter()
-            .map(|n| n.to_string())
-            .chain(service.wecom.robots.values().cloned());
-        Secrets {
-            onebot_token: var("BANGBAN_ONEBOT_TOKEN"),
-            onebot_secret: var("BANGBAN_ONEBOT_SECRET"),
-            platforms: names.filter_map(|n| var(&n).map(|v| (n, v))).collect(),
+    /// Reads every secret variable; an empty one counts as unset. A value with white space or
+    /// a control character (a trailing `\r` from an env file edited on Windows, a pasted line
+    /// break) is refused, naming the variable and never showing the value.
+    pub fn from_env(service: &service::Service) -> Result<Secrets, BadSecret> {
+        Secrets::from_vars(service, |name| std::env::var_os(name))
+    }
+
+    /// [`Secrets::from_env`] over any source of variables.
+    pub fn from_vars(
+        service: &service::Service,
+        var: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Secrets, BadSecret> {
+        let read = |name: &str| -> Result<Option<String>, BadSecret> {
+            let Some(value) = var(name) else {
+                return Ok(None);
+            };
+            let bad = |problem| BadSecret {
+                variable: name.to_owned(),
+                problem,
+            };
+            let value = value
+                .into_string()
+                .map_err(|_| bad("不是有效的 UTF-8 文字"))?;
+            if value.is_empty() {
+                return Ok(None);
+            }
+            if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(bad(
+                    "含有空格、换行或回车等看不见的字符（常见于在 Windows 上编辑的文件），请删掉后再启动",
+                ));
+            }
+            Ok(Some(value))
+        };
+        let names = ["BANGBAN_ONEBOT_TOKEN", "BANGBAN_ONEBOT_SECRET"]
+            .into_iter()
+            .chain(platforms::VARIABLES.iter().copied())
+            .chain(service.wecom.robots.values().map(String::as_str));
+        let mut platforms = std::collections::BTreeMap::new();
+        for name in names {
+            if let Some(value) = read(name)? {
+                platforms.insert(name.to_owned(), value);
+            }
         }
+        Ok(Secrets {
+            onebot_token: platforms.remove("BANGBAN_ONEBOT_TOKEN"),
+            onebot_secret: platforms.remove("BANGBAN_ONEBOT_SECRET"),
+            platforms,
+        })
     }
 
     /// A platform secret by variable name.
     pub fn get(&self, name: &str) -> Option<String> {
         self.platforms.get(name).cloned()
     }
+}
+
+/// What `bangban check` says of the chat platforms: the secrets in the environment and the
+/// enabled platforms' settings, one line per problem.
+pub fn check_platforms(service: &service::Service) -> Result<(), String> {
+    let secrets = Secrets::from_env(service).map_err(|e| e.to_string())?;
+    let problems = platforms::problems(service, &secrets);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// A secret variable whose value cannot be right.
+#[derive(Debug, thiserror::Error)]
+#[error("环境变量 {variable} {problem}")]
+pub struct BadSecret {
+    pub variable: String,
+    pub problem: &'static str,
 }
 
 impl fmt::Debug for Secrets {
@@ -232,10 +291,11 @@ pub fn onebot_config(onebot: &service::OneBot, secrets: &Secrets) -> OneBotConfi
     }
 }
 
-/// What to tell the operator at start-up, in plain Chinese: where the bot listens and how to
-/// connect NapCat or LLBot to it.
+/// What to tell the operator at start-up, in plain Chinese: where the bot listens, which chat
+/// platforms are enabled and how each reaches it (NapCat or LLBot for OneBot, the callback
+/// addresses to enter in WeCom and on the QQ open platform, Telegram's mode).
 pub fn connect_hint(config: &Config, listen: SocketAddr, secrets: &Secrets) -> String {
-    let onebot = &config.service.onebot;
+    let service = &config.service;
     let host = if listen.ip().is_unspecified() {
         format!("本机IP:{}", listen.port())
     } else {
@@ -243,14 +303,58 @@ pub fn connect_hint(config: &Config, listen: SocketAddr, secrets: &Secrets) -> S
     };
     let mut hint =
         format!("帮办已启动：http://{host} （健康检查 /healthz，运行指标 /metrics）。\n");
-    if !onebot.enabled {
+    let enabled = service.onebot.enabled
+        || service.wecom.enabled
+        || service.qqbot.enabled
+        || service.telegram.enabled;
+    if !enabled {
         hint.push_str(&format!(
             "还没有启用任何聊天平台。要接入 QQ 群：在 {} 的 [onebot] 里写 enabled = true，\
-             然后重启帮办，启动时会显示怎样连接 NapCat 或 LLBot（详细步骤见 README）。",
+             然后重启帮办，启动时会显示怎样连接 NapCat 或 LLBot（企业微信、QQ 官方机器人、\
+             Telegram 见 README）。",
             config.dir.join("bangban.toml").display()
         ));
         return hint;
     }
+    if service.onebot.enabled {
+        hint.push_str(&onebot_hint(&service.onebot, &host, secrets));
+    }
+    if service.wecom.enabled {
+        let w = &service.wecom;
+        hint.push_str(
+            "企业微信已启用，在企业微信管理后台填写接收消息的 URL（公网 HTTPS 地址）：\n",
+        );
+        if !w.corp_id.is_empty() {
+            hint.push_str("  自建应用  https://公网地址/wecom/app\n");
+        }
+        if !w.aibot_id.is_empty() {
+            hint.push_str("  智能机器人  https://公网地址/wecom/aibot\n");
+        }
+        if !w.robots.is_empty() {
+            hint.push_str(&format!("  群机器人 {} 个（只发不收）\n", w.robots.len()));
+        }
+    }
+    if service.qqbot.enabled {
+        hint.push_str(
+            "QQ 官方机器人已启用，在 QQ 开放平台“回调配置”里填：https://公网地址/qqbot/webhook\n",
+        );
+    }
+    if service.telegram.enabled {
+        let t = &service.telegram;
+        match (&t.webhook, &t.webhook_url) {
+            (true, Some(url)) => hint.push_str(&format!(
+                "Telegram 已启用（webhook）：向 Telegram 登记 {url}，它要转到本机的 /telegram/webhook\n"
+            )),
+            _ => hint.push_str("Telegram 已启用：用长轮询收消息，不需要公网地址\n"),
+        }
+    }
+    hint.push_str("各平台连上后，日志会出现 “account state … Up”，/healthz 会列出已连接的账号。详细步骤见 README。");
+    hint
+}
+
+/// How to connect NapCat or LLBot.
+fn onebot_hint(onebot: &service::OneBot, host: &str, secrets: &Secrets) -> String {
+    let mut hint = String::new();
     if !onebot.forward_ws.is_empty() || !onebot.http_api.is_empty() {
         hint.push_str("正在连接 bangban.toml 里配置的 OneBot 地址，连上后日志会显示 QQ 号上线。\n");
     }
@@ -266,7 +370,6 @@ pub fn connect_hint(config: &Config, listen: SocketAddr, secrets: &Secrets) -> S
              并在 NapCat/LLBot 里填同样的值；不设置的话任何人都能冒充 QQ 连上来。\n",
         ),
     }
-    hint.push_str("连上后日志会出现 “OneBot account state … Up”。详细步骤见 README。");
     hint
 }
 
@@ -299,5 +402,85 @@ mod tests {
         // Enabled, the hint does give the address to connect to.
         let hint = connect_hint(&config("bot-config", true), listen, &Secrets::default());
         assert!(hint.contains("ws://127.0.0.1:8080/onebot/v11/ws"), "{hint}");
+    }
+
+    #[test]
+    fn the_hint_names_each_enabled_platform_and_only_those() {
+        let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let mut config = config("bot-config", false);
+        config.service.qqbot.enabled = true;
+        config.service.wecom.enabled = true;
+        config.service.wecom.aibot_id = "aib1".into();
+        let hint = connect_hint(&config, listen, &Secrets::default());
+        assert!(!hint.contains("还没有启用任何聊天平台"), "{hint}");
+        assert!(hint.contains("/qqbot/webhook"), "{hint}");
+        assert!(hint.contains("/wecom/aibot"), "{hint}");
+        assert!(!hint.contains("/wecom/app"), "{hint}");
+        assert!(!hint.contains("ws://"), "{hint}");
+        assert!(!hint.contains("Telegram 已启用"), "{hint}");
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<std::ffi::OsString> + use<> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        move |name| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.into())
+    }
+
+    #[test]
+    fn a_secret_with_a_trailing_carriage_return_or_space_is_refused_by_name() {
+        let service = service::Service::default();
+        for value in ["secret\r", "secret ", " secret", "sec\nret", "sec\u{7}ret"] {
+            let e = Secrets::from_vars(&service, vars(&[("BANGBAN_ONEBOT_TOKEN", value)]))
+                .expect_err(value);
+            assert_eq!(e.variable, "BANGBAN_ONEBOT_TOKEN");
+            assert!(
+                !e.to_string().contains("secret"),
+                "the value is never shown: {e}"
+            );
+        }
+        let e = Secrets::from_vars(&service, vars(&[("BANGBAN_QQBOT_SECRET", "abc\r")]))
+            .expect_err("platform secrets too");
+        assert_eq!(e.variable, "BANGBAN_QQBOT_SECRET");
+        let ok = Secrets::from_vars(
+            &service,
+            vars(&[
+                ("BANGBAN_ONEBOT_TOKEN", "s3cr3t"),
+                ("BANGBAN_ONEBOT_SECRET", ""),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(ok.onebot_token.as_deref(), Some("s3cr3t"));
+        assert_eq!(ok.onebot_secret, None, "empty counts as unset");
+    }
+
+    #[test]
+    fn an_enabled_platform_without_its_settings_is_refused_naming_the_key_or_variable() {
+        let mut service = service::Service::default();
+        service.qqbot.enabled = true;
+        service.telegram.enabled = true;
+        service.wecom.enabled = true;
+        service.wecom.corp_id = "ww1".into();
+        service
+            .wecom
+            .robots
+            .insert("agents".into(), "BANGBAN_WECOM_ROBOT_AGENTS".into());
+        let problems = platforms::problems(&service, &Secrets::default()).join("\n");
+        for key in [
+            "[qqbot]",
+            "BANGBAN_QQBOT_SECRET",
+            "BANGBAN_TELEGRAM_TOKEN",
+            "[wecom] agent_id",
+            "BANGBAN_WECOM_APP_SECRET",
+            "BANGBAN_WECOM_APP_AES_KEY",
+            "BANGBAN_WECOM_ROBOT_AGENTS（robots.agents）",
+        ] {
+            assert!(problems.contains(key), "{key} missing from:\n{problems}");
+        }
+        assert!(matches!(
+            platforms::build(&service, &Secrets::default()),
+            Err(Refused(_))
+        ));
     }
 }

@@ -1,0 +1,639 @@
+//! The whole service (`bangban::server::serve`) with residents and agents on different
+//! platforms: fake Telegram Bot API and QQ bot API servers on loopback speaking the documented
+//! JSON, and the fake OneBot implementation of the OneBot tests. The help desk's flow —
+//! escalate, claim, reply, resolve, rate — crosses platforms: the agent works in one, the
+//! resident is answered in the other.
+
+mod onebot_common;
+
+use axum::Json;
+use axum::extract::{Path as UrlPath, State};
+use axum::routing::post;
+use ed25519_dalek::{Signer, SigningKey};
+use onebot_common::{BOT, data_dir, question, within};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The Telegram bot (7000, @bangban_bot in the fixtures).
+const TG_TOKEN: &str = "7000:test-token";
+/// The resident's Telegram group (the fixtures' 幸福社区便民服务群), mapped to 大湖村.
+const TG_GROUP: i64 = -1001987654321;
+/// The agents' Telegram group and the 大湖村 agent's Telegram user id.
+const TG_AGENTS: i64 = -1001800000001;
+const TG_AGENT: i64 = 555000900;
+/// The QQ official bot, its secret, and a QQ group mapped to 大湖村.
+const QQ_APP: &str = "102012345";
+const QQ_SECRET: &str = "bangbanTestSecret0123";
+const QQ_GROUP: &str = "C9F778FE6ADF9D1D1DBE395BF744A33A";
+const QQ_MEMBER: &str = "E4F4AEA33253A2797FB897C50B81D7ED";
+/// The OneBot agents' group and the 大湖村 agent's QQ number (shipped org.toml).
+const ONEBOT_AGENTS: u64 = 900100;
+const ONEBOT_AGENT: u64 = 800001;
+/// Outside the guide: always a ticket.
+const UNCOVERED: &str = "村里的路灯坏了找谁";
+
+// ---------------------------------------------------------------------------------------------
+// The configuration: the shipped bot-config, copied, with 大湖村 reachable on more platforms.
+
+/// A copy of the shipped `bot-config/` whose `org.toml` and `bangban.toml` are edited, loaded
+/// (and so checked) as `bangban run` loads it.
+fn config_with(
+    org: impl Fn(String) -> String,
+    bangban: impl Fn(String) -> String,
+) -> (tempfile::TempDir, bangban::config::Config) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("bot-config"),
+        dir.path(),
+    );
+    for (file, edit) in [
+        ("org.toml", &org as &dyn Fn(String) -> String),
+        ("bangban.toml", &bangban),
+    ] {
+        let path = dir.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let edited = edit(text.clone());
+        assert_ne!(edited, text, "the edit of {file} applies");
+        std::fs::write(&path, edited).unwrap();
+    }
+    let mut config = bangban::config::Config::load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    config.service.pacing.enabled = false;
+    config.service.outbox.retry_initial_secs = 1;
+    config.service.outbox.retry_max_secs = 2;
+    (dir, config)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// 大湖村's groups on Telegram and the QQ bot besides OneBot, and its agent's Telegram id.
+fn dahu_everywhere(org: String) -> String {
+    org.replace(
+        r#"groups = { onebot = ["900001"], sandbox = ["sandbox"] }"#,
+        &format!(
+            r#"groups = {{ onebot = ["900001"], sandbox = ["sandbox"], telegram = ["{TG_GROUP}"], qqbot = ["{QQ_GROUP}"] }}"#
+        ),
+    )
+    .replace(
+        r#"accounts = { onebot = "800001", sandbox = "agent" }"#,
+        &format!(r#"accounts = {{ onebot = "800001", sandbox = "agent", telegram = "{TG_AGENT}" }}"#),
+    )
+}
+
+/// The agents' chats: only `chats` (TOML `[[agents_chats]]` blocks) and the sandbox's.
+fn agents_chats(org: String, chats: &str) -> String {
+    org.replace(
+        "[[agents_chats]]\nplatform = \"onebot\"\nchat = \"900100\"\n",
+        chats,
+    )
+}
+
+struct Running {
+    addr: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _data: tempfile::TempDir,
+    _config: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start(
+        config: bangban::config::Config,
+        config_dir: tempfile::TempDir,
+        secrets: bangban::server::Secrets,
+    ) -> Running {
+        let (data_dir, data) = data_dir();
+        let store = bangban::store::Store::open(&data).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(bangban::server::serve(
+            Arc::new(config),
+            store,
+            secrets,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Running {
+            addr,
+            stop: Some(stop),
+            task,
+            _data: data_dir,
+            _config: config_dir,
+        }
+    }
+
+    /// Waits until `/healthz` lists `account` as connected on `platform`.
+    async fn wait_connected(&self, platform: &str, account: &str) {
+        within(async {
+            loop {
+                let (_, body) = onebot_common::get(self.addr, "/healthz").await;
+                let health: Value = serde_json::from_str(&body).unwrap();
+                if health["connected"][platform]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|v| v == account))
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        within(&mut self.task).await.unwrap().unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fake Telegram Bot API: getMe, long-polled getUpdates, sendMessage.
+
+struct FakeTelegram {
+    updates: Mutex<Vec<Value>>,
+    next_update: AtomicI64,
+    next_message: AtomicI64,
+    sent: mpsc::UnboundedSender<Value>,
+}
+
+fn telegram_fixture(key: &str) -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/telegram-bot-api.json"
+    ))
+    .unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()[key].clone()
+}
+
+impl FakeTelegram {
+    /// Serves the fake API; the `sendMessage` bodies arrive on the receiver.
+    async fn start() -> (Arc<FakeTelegram>, String, mpsc::UnboundedReceiver<Value>) {
+        let (sent, sends) = mpsc::unbounded_channel();
+        let fake = Arc::new(FakeTelegram {
+            updates: Mutex::new(Vec::new()),
+            next_update: AtomicI64::new(851_793_600),
+            next_message: AtomicI64::new(9001),
+            sent,
+        });
+        // teloxide names methods in either case depending on the version; serve both.
+        let mut app = axum::Router::new();
+        for (method, handler) in [
+            ("getMe", "me"),
+            ("getUpdates", "up"),
+            ("sendMessage", "send"),
+        ] {
+            for name in [method.to_owned(), capitalised(method)] {
+                let path = format!("/bot{TG_TOKEN}/{name}");
+                app = match handler {
+                    "me" => app.route(&path, post(tg_get_me)),
+                    "up" => app.route(&path, post(tg_get_updates)),
+                    _ => app.route(&path, post(tg_send_message)),
+                };
+            }
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = app.with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (fake, url, sends)
+    }
+
+    /// Queues a message update for the next getUpdates.
+    fn push(&self, message: Value) {
+        let update_id = self.next_update.fetch_add(1, Ordering::SeqCst);
+        self.updates
+            .lock()
+            .unwrap()
+            .push(json!({"update_id": update_id, "message": message}));
+    }
+
+    /// A group message from `from` in `chat`; `reply_to` quotes one of the bot's messages.
+    fn message(&self, chat: i64, from: Value, text: &str, reply_to: Option<i64>) -> Value {
+        let id = self.next_message.fetch_add(1, Ordering::SeqCst);
+        let mut message = json!({
+            "message_id": id, "from": from, "date": 1767225600, "text": text,
+            "chat": {"id": chat, "title": "群", "type": "supergroup"},
+        });
+        if text.starts_with("@bangban_bot") {
+            message["entities"] = json!([{"offset": 0, "length": 12, "type": "mention"}]);
+        }
+        if let Some(bot_message) = reply_to {
+            message["reply_to_message"] = json!({
+                "message_id": bot_message, "from": telegram_fixture("get_me"), "date": 1767225600,
+                "chat": {"id": chat, "title": "群", "type": "supergroup"}, "text": "…",
+            });
+        }
+        message
+    }
+}
+
+fn capitalised(method: &str) -> String {
+    let mut chars = method.chars();
+    let first = chars.next().unwrap().to_ascii_uppercase();
+    std::iter::once(first).chain(chars).collect()
+}
+
+async fn tg_get_me() -> Json<Value> {
+    Json(json!({"ok": true, "result": telegram_fixture("get_me")}))
+}
+
+async fn tg_get_updates(State(f): State<Arc<FakeTelegram>>) -> Json<Value> {
+    let batch: Vec<Value> = std::mem::take(&mut *f.updates.lock().unwrap());
+    if batch.is_empty() {
+        // Long polling: an empty answer after a while, as the Bot API gives.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Json(json!({"ok": true, "result": batch}))
+}
+
+async fn tg_send_message(
+    State(f): State<Arc<FakeTelegram>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let id = f.next_message.fetch_add(1, Ordering::SeqCst);
+    let mut sent = body.clone();
+    sent["message_id"] = json!(id);
+    let _ = f.sent.send(sent);
+    Json(json!({"ok": true, "result": {
+        "message_id": id, "date": 1767225700,
+        "chat": {"id": body["chat_id"], "type": "supergroup", "title": "群"},
+        "from": telegram_fixture("get_me"), "text": body["text"],
+    }}))
+}
+
+fn resident() -> Value {
+    telegram_fixture("group_mention")["message"]["from"].clone()
+}
+
+fn tg_agent() -> Value {
+    json!({"id": TG_AGENT, "is_bot": false, "first_name": "代办员", "last_name": "陈"})
+}
+
+/// The next sendMessage to `chat`; others before it are returned too, in order.
+async fn tg_next_to(sends: &mut mpsc::UnboundedReceiver<Value>, chat: i64) -> Value {
+    loop {
+        let sent = within(sends.recv()).await.expect("the fake API runs");
+        if sent["chat_id"] == json!(chat) {
+            return sent;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fake QQ bot API: getAppAccessToken and the group message endpoint.
+
+struct FakeQq {
+    /// Error answers for the next message posts, in order; then success.
+    refusals: Mutex<Vec<Value>>,
+    sent: mpsc::UnboundedSender<(String, Value)>,
+}
+
+async fn qq_token(Json(body): Json<Value>) -> Json<Value> {
+    assert_eq!(body, json!({"appId": QQ_APP, "clientSecret": QQ_SECRET}));
+    Json(json!({"access_token": "tok-1", "expires_in": "7200"}))
+}
+
+async fn qq_message(
+    State(f): State<Arc<FakeQq>>,
+    UrlPath((kind, id)): UrlPath<(String, String)>,
+    Json(body): Json<Value>,
+) -> (axum::http::StatusCode, Json<Value>) {
+    let _ = f.sent.send((format!("/v2/{kind}/{id}/messages"), body));
+    let refusal = {
+        let mut refusals = f.refusals.lock().unwrap();
+        (!refusals.is_empty()).then(|| refusals.remove(0))
+    };
+    match refusal {
+        Some(error) => (axum::http::StatusCode::BAD_REQUEST, Json(error)),
+        None => (
+            axum::http::StatusCode::OK,
+            Json(json!({"id": "BOT1", "timestamp": 1_725_442_341})),
+        ),
+    }
+}
+
+async fn start_fake_qq() -> (
+    Arc<FakeQq>,
+    String,
+    mpsc::UnboundedReceiver<(String, Value)>,
+) {
+    let (sent, sends) = mpsc::unbounded_channel();
+    let fake = Arc::new(FakeQq {
+        refusals: Mutex::new(Vec::new()),
+        sent,
+    });
+    let app = axum::Router::new()
+        .route("/app/getAppAccessToken", post(qq_token))
+        .route("/v2/{kind}/{id}/messages", post(qq_message))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (fake, url, sends)
+}
+
+/// Posts a `GROUP_AT_MESSAGE_CREATE` from the resident to the service's webhook, signed as
+/// the platform signs (Ed25519 over timestamp + body, the seed from the bot secret).
+async fn qq_push(addr: std::net::SocketAddr, message_id: &str, content: &str) {
+    let body = json!({
+        "op": 0, "id": format!("GROUP_AT_MESSAGE_CREATE:{message_id}"),
+        "t": "GROUP_AT_MESSAGE_CREATE",
+        "d": {
+            "author": {"id": QQ_MEMBER, "member_openid": QQ_MEMBER, "union_openid": QQ_MEMBER},
+            "content": content, "group_id": QQ_GROUP, "group_openid": QQ_GROUP,
+            "id": message_id, "timestamp": "2026-12-03T10:32:21+08:00"
+        }
+    })
+    .to_string();
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let mut seed = QQ_SECRET.repeat(32 / QQ_SECRET.len() + 1).into_bytes();
+    seed.truncate(32);
+    let key = SigningKey::from_bytes(&seed.try_into().unwrap());
+    let signature = key.sign(format!("{timestamp}{body}").as_bytes());
+    let hex: String = signature
+        .to_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let response = within(
+        reqwest::Client::new()
+            .post(format!("http://{addr}/qqbot/webhook"))
+            .header("content-type", "application/json")
+            .header("x-bot-appid", QQ_APP)
+            .header("x-signature-timestamp", &timestamp)
+            .header("x-signature-ed25519", hex)
+            .body(body)
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let ack: Value = within(response.json()).await.unwrap();
+    assert_eq!(ack, json!({"op": 12, "d": 0}), "the op 12 ACK");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_telegram_resident_is_helped_by_an_agent_working_in_a_qq_group() {
+    let (telegram, api_url, mut tg_sends) = FakeTelegram::start().await;
+    let (config_dir, config) = config_with(
+        |org| {
+            agents_chats(
+                dahu_everywhere(org),
+                &format!(
+                    "[[agents_chats]]\nplatform = \"onebot\"\nchat = \"{ONEBOT_AGENTS}\"\naccount = \"{BOT}\"\n"
+                ),
+            )
+        },
+        |toml| toml + &format!("\n[telegram]\nenabled = true\napi_url = \"{api_url}\"\n"),
+    );
+    let mut secrets = onebot_common::secrets();
+    secrets
+        .platforms
+        .insert("BANGBAN_TELEGRAM_TOKEN".into(), TG_TOKEN.into());
+    let service = Running::start(config, config_dir, secrets).await;
+    let mut qq = onebot_common::connect(service.addr).await;
+    service.wait_connected("onebot", BOT).await;
+
+    // An ordinary question in the Telegram group is answered as a reply to it.
+    let asked = telegram.message(
+        TG_GROUP,
+        resident(),
+        "@bangban_bot 办社保卡要带什么材料",
+        None,
+    );
+    let asked_id = asked["message_id"].clone();
+    telegram.push(asked);
+    let answer = tg_next_to(&mut tg_sends, TG_GROUP).await;
+    assert_eq!(answer["reply_parameters"]["message_id"], asked_id);
+    assert!(
+        answer["text"].as_str().unwrap().contains("居民身份证"),
+        "{answer}"
+    );
+
+    // Outside the guide: a ticket; the resident is told its number on Telegram…
+    let asked = telegram.message(
+        TG_GROUP,
+        resident(),
+        &format!("@bangban_bot {UNCOVERED}"),
+        None,
+    );
+    let asked_id = asked["message_id"].clone();
+    telegram.push(asked);
+    let told = tg_next_to(&mut tg_sends, TG_GROUP).await;
+    assert_eq!(told["reply_parameters"]["message_id"], asked_id);
+    let told_text = told["text"].as_str().unwrap();
+    assert!(told_text.contains("工单号：1"), "{told_text}");
+    assert!(
+        !told_text.contains("再@我"),
+        "Telegram can send later: {told_text}"
+    );
+    // …and the agents are notified in their QQ group, through the OneBot account.
+    let note = qq.reply().await;
+    assert_eq!(note.group, ONEBOT_AGENTS.to_string());
+    assert!(
+        note.text.contains("新工单 1") && note.text.contains("路灯"),
+        "{note:?}"
+    );
+
+    // The agent claims and replies in QQ; the reply reaches the resident on Telegram.
+    qq.send(&question(71, ONEBOT_AGENTS, ONEBOT_AGENT, "接单 1"))
+        .await;
+    assert!(qq.reply().await.text.contains("已接单：工单1"));
+    qq.send(&question(
+        72,
+        ONEBOT_AGENTS,
+        ONEBOT_AGENT,
+        "回复 1 路灯已经报修，明天来修",
+    ))
+    .await;
+    let relayed = tg_next_to(&mut tg_sends, TG_GROUP).await;
+    let relayed_text = relayed["text"].as_str().unwrap();
+    assert!(
+        relayed_text.contains("路灯已经报修，明天来修"),
+        "{relayed_text}"
+    );
+    assert_eq!(
+        relayed["reply_parameters"]["message_id"], asked_id,
+        "quotes the question"
+    );
+    assert!(qq.reply().await.text.contains("已转达"));
+
+    // Resolved in QQ: the resident is asked to rate, on Telegram, and rates by replying.
+    qq.send(&question(73, ONEBOT_AGENTS, ONEBOT_AGENT, "办结 1"))
+        .await;
+    let asked_rating = tg_next_to(&mut tg_sends, TG_GROUP).await;
+    assert!(
+        asked_rating["text"]
+            .as_str()
+            .unwrap()
+            .contains("1 非常满意"),
+        "{asked_rating}"
+    );
+    let _ = qq.reply().await; // 已办结, to the agent
+    let rating_prompt = asked_rating["message_id"].as_i64().unwrap();
+    telegram.push(telegram.message(TG_GROUP, resident(), "1", Some(rating_prompt)));
+    let thanks = tg_next_to(&mut tg_sends, TG_GROUP).await;
+    assert!(
+        thanks["text"].as_str().unwrap().contains("谢谢您的评价"),
+        "{thanks}"
+    );
+
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qq_bot_resident_is_answered_by_passive_replies_and_helped_from_telegram() {
+    let (telegram, tg_url, mut tg_sends) = FakeTelegram::start().await;
+    let (qq_api, qq_url, mut qq_sends) = start_fake_qq().await;
+    let (config_dir, config) = config_with(
+        |org| {
+            agents_chats(
+                dahu_everywhere(org),
+                &format!(
+                    "[[agents_chats]]\nplatform = \"telegram\"\nchat = \"{TG_AGENTS}\"\naccount = \"7000\"\n"
+                ),
+            )
+        },
+        |toml| {
+            let onebot_off = toml.replacen("[onebot]", "[onebot]\nenabled = false", 1);
+            let onebot_off = onebot_off.replacen("\nenabled = true\n", "\n", 1);
+            onebot_off
+                + &format!(
+                    "\n[telegram]\nenabled = true\napi_url = \"{tg_url}\"\n\
+                     \n[qqbot]\nenabled = true\napp_id = \"{QQ_APP}\"\napi_base = \"{qq_url}\"\n\
+                     token_url = \"{qq_url}/app/getAppAccessToken\"\n"
+                )
+        },
+    );
+    let mut secrets = bangban::server::Secrets::default();
+    for (name, value) in [
+        ("BANGBAN_TELEGRAM_TOKEN", TG_TOKEN),
+        ("BANGBAN_QQBOT_SECRET", QQ_SECRET),
+    ] {
+        secrets.platforms.insert(name.into(), value.into());
+    }
+    let service = Running::start(config, config_dir, secrets).await;
+    service.wait_connected("qqbot", QQ_APP).await;
+    service.wait_connected("telegram", "7000").await;
+    let group_path = format!("/v2/groups/{QQ_GROUP}/messages");
+
+    // Outside the guide: the ticket's notice is a passive reply to the resident's message,
+    // and says the agent's answer comes with their next message.
+    qq_push(service.addr, "ROBOT1.0.q1", &format!(" {UNCOVERED}")).await;
+    let (path, told) = within(qq_sends.recv()).await.unwrap();
+    assert_eq!(path, group_path);
+    assert_eq!(
+        (told["msg_id"].as_str(), told["msg_seq"].as_u64()),
+        (Some("ROBOT1.0.q1"), Some(1))
+    );
+    let told_text = told["content"].as_str().unwrap();
+    assert!(
+        told_text.contains("工单号：1") && told_text.contains("再@我"),
+        "{told_text}"
+    );
+    let note = tg_next_to(&mut tg_sends, TG_AGENTS).await;
+    assert!(
+        note["text"].as_str().unwrap().contains("新工单 1"),
+        "{note}"
+    );
+
+    // The agent works in Telegram. By the time they answer, the platform refuses the
+    // resident's message as expired: the answer is held for the chat's next message.
+    telegram.push(telegram.message(TG_AGENTS, tg_agent(), "接单 1", None));
+    assert!(
+        tg_next_to(&mut tg_sends, TG_AGENTS).await["text"]
+            .as_str()
+            .unwrap()
+            .contains("已接单：工单1")
+    );
+    qq_api
+        .refusals
+        .lock()
+        .unwrap()
+        .push(json!({"code": 40034005, "message": "msg_id expired"}));
+    telegram.push(telegram.message(TG_AGENTS, tg_agent(), "回复 1 路灯已经报修", None));
+    let (_, refused) = within(qq_sends.recv()).await.unwrap();
+    assert!(
+        refused["content"]
+            .as_str()
+            .unwrap()
+            .contains("路灯已经报修")
+    );
+    assert!(
+        tg_next_to(&mut tg_sends, TG_AGENTS).await["text"]
+            .as_str()
+            .unwrap()
+            .contains("已转达")
+    );
+
+    // The resident writes again: the held answer goes out as a passive reply to that message,
+    // beside the answer to what they wrote, with increasing `msg_seq`.
+    qq_push(service.addr, "ROBOT1.0.q2", " 你好").await;
+    let (answer, greeting) = (
+        within(qq_sends.recv()).await.unwrap(),
+        within(qq_sends.recv()).await.unwrap(),
+    );
+    let mut seqs = Vec::new();
+    for (path, reply) in [&answer, &greeting] {
+        assert_eq!(path, &group_path);
+        assert_eq!(reply["msg_id"], "ROBOT1.0.q2", "{reply}");
+        seqs.push(reply["msg_seq"].as_u64().unwrap());
+    }
+    seqs.sort();
+    assert_eq!(seqs, [1, 2], "msg_seq counts replies to the message");
+    assert!(
+        [&answer, &greeting]
+            .iter()
+            .any(|(_, r)| r["content"].as_str().unwrap().contains("路灯已经报修")),
+        "{answer:?} {greeting:?}"
+    );
+
+    // Resolved from Telegram; the rating prompt goes out as a reply too, and the rating counts.
+    telegram.push(telegram.message(TG_AGENTS, tg_agent(), "办结 1", None));
+    let resolved = tg_next_to(&mut tg_sends, TG_AGENTS).await;
+    assert!(
+        resolved["text"].as_str().unwrap().contains("办结"),
+        "{resolved}"
+    );
+    let (_, prompt) = within(qq_sends.recv()).await.unwrap();
+    assert!(
+        prompt["content"].as_str().unwrap().contains("1 非常满意"),
+        "{prompt}"
+    );
+    assert_eq!(
+        (prompt["msg_id"].as_str(), prompt["msg_seq"].as_u64()),
+        (Some("ROBOT1.0.q2"), Some(3))
+    );
+    qq_push(service.addr, "ROBOT1.0.q3", " 1").await;
+    let (_, thanks) = within(qq_sends.recv()).await.unwrap();
+    assert_eq!(thanks["msg_id"], "ROBOT1.0.q3");
+    assert!(
+        thanks["content"].as_str().unwrap().contains("谢谢您的评价"),
+        "{thanks}"
+    );
+
+    service.stop().await;
+}
