@@ -5,14 +5,15 @@
 //! resident is answered in the other.
 
 mod onebot_common;
+mod platforms_common;
 
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
 use axum::routing::post;
 use ed25519_dalek::{Signer, SigningKey};
 use onebot_common::{BOT, data_dir, question, within};
+use platforms_common::{agents_chats, config_with, start_fake_wecom};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +31,15 @@ const QQ_APP: &str = "102012345";
 const QQ_SECRET: &str = "bangbanTestSecret0123";
 const QQ_GROUP: &str = "C9F778FE6ADF9D1D1DBE395BF744A33A";
 const QQ_MEMBER: &str = "E4F4AEA33253A2797FB897C50B81D7ED";
+/// The WeCom AI bot, its callback token and key, a WeCom group of 大湖村 and a resident in it.
+const AIBOT: &str = "aib-test-01";
+const AIBOT_TOKEN: &str = "aibotToken42";
+const AIBOT_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const WECOM_GROUP: &str = "wrkDAHU0001";
+const WECOM_RESIDENT: &str = "zhaoliu";
+/// A WeCom group robot (send-only) in the agents' WeCom group, and its webhook key.
+const ROBOT_CHAT: &str = "wecom-agents";
+const ROBOT_KEY: &str = "robot-key-0001";
 /// The OneBot agents' group and the 大湖村 agent's QQ number (shipped org.toml).
 const ONEBOT_AGENTS: u64 = 900100;
 const ONEBOT_AGENT: u64 = 800001;
@@ -39,53 +49,12 @@ const UNCOVERED: &str = "村里的路灯坏了找谁";
 // ---------------------------------------------------------------------------------------------
 // The configuration: the shipped bot-config, copied, with 大湖村 reachable on more platforms.
 
-/// A copy of the shipped `bot-config/` whose `org.toml` and `bangban.toml` are edited, loaded
-/// (and so checked) as `bangban run` loads it.
-fn config_with(
-    org: impl Fn(String) -> String,
-    bangban: impl Fn(String) -> String,
-) -> (tempfile::TempDir, bangban::config::Config) {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("bot-config"),
-        dir.path(),
-    );
-    for (file, edit) in [
-        ("org.toml", &org as &dyn Fn(String) -> String),
-        ("bangban.toml", &bangban),
-    ] {
-        let path = dir.path().join(file);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let edited = edit(text.clone());
-        assert_ne!(edited, text, "the edit of {file} applies");
-        std::fs::write(&path, edited).unwrap();
-    }
-    let mut config = bangban::config::Config::load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    config.service.pacing.enabled = false;
-    config.service.outbox.retry_initial_secs = 1;
-    config.service.outbox.retry_max_secs = 2;
-    (dir, config)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// 大湖村's groups on Telegram and the QQ bot besides OneBot, and its agent's Telegram id.
+/// 大湖村's groups on Telegram, the QQ bot and WeCom besides OneBot, and its agent's Telegram id.
 fn dahu_everywhere(org: String) -> String {
     org.replace(
         r#"groups = { onebot = ["900001"], sandbox = ["sandbox"] }"#,
         &format!(
-            r#"groups = {{ onebot = ["900001"], sandbox = ["sandbox"], telegram = ["{TG_GROUP}"], qqbot = ["{QQ_GROUP}"] }}"#
+            r#"groups = {{ onebot = ["900001"], sandbox = ["sandbox"], telegram = ["{TG_GROUP}"], qqbot = ["{QQ_GROUP}"], wecom = ["{WECOM_GROUP}"] }}"#
         ),
     )
     .replace(
@@ -94,18 +63,11 @@ fn dahu_everywhere(org: String) -> String {
     )
 }
 
-/// The agents' chats: only `chats` (TOML `[[agents_chats]]` blocks) and the sandbox's.
-fn agents_chats(org: String, chats: &str) -> String {
-    org.replace(
-        "[[agents_chats]]\nplatform = \"onebot\"\nchat = \"900100\"\n",
-        chats,
-    )
-}
-
 struct Running {
     addr: std::net::SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    data: std::path::PathBuf,
     _data: tempfile::TempDir,
     _config: tempfile::TempDir,
 }
@@ -134,6 +96,7 @@ impl Running {
             addr,
             stop: Some(stop),
             task,
+            data,
             _data: data_dir,
             _config: config_dir,
         }
@@ -157,9 +120,11 @@ impl Running {
         .await
     }
 
-    async fn stop(mut self) {
+    /// Shuts down as on SIGTERM; the data directory, released, stays for reading.
+    async fn stop(mut self) -> (std::path::PathBuf, tempfile::TempDir) {
         let _ = self.stop.take().unwrap().send(());
         within(&mut self.task).await.unwrap().unwrap();
+        (self.data.clone(), self._data)
     }
 }
 
@@ -501,7 +466,7 @@ async fn a_telegram_resident_is_helped_by_an_agent_working_in_a_qq_group() {
         "{thanks}"
     );
 
-    service.stop().await;
+    let _ = service.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -635,5 +600,146 @@ async fn a_qq_bot_resident_is_answered_by_passive_replies_and_helped_from_telegr
         "{thanks}"
     );
 
-    service.stop().await;
+    let _ = service.stop().await;
+}
+
+/// Posts an AI bot group message from the resident, encrypted and signed as WeCom does; its
+/// `response_url` on the fake API carries `response_code={code}`.
+async fn wecom_push(addr: std::net::SocketAddr, api: &str, msgid: &str, code: &str, text: &str) {
+    let plain = json!({
+        "msgid": msgid, "aibotid": AIBOT, "chatid": WECOM_GROUP, "chattype": "group",
+        "from": {"userid": WECOM_RESIDENT},
+        "response_url": format!("{api}/cgi-bin/aibot/response?response_code={code}"),
+        "msgtype": "text", "text": {"content": format!("@帮办 {text}")},
+    });
+    let crypt = bangban_wecom::crypto::MsgCrypt::new(AIBOT_TOKEN, AIBOT_KEY, "").unwrap();
+    let encrypt = crypt.encrypt(&plain.to_string()).unwrap();
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let signature = crypt.signature(&timestamp, "31337", &encrypt);
+    let response = within(
+        reqwest::Client::new()
+            .post(format!(
+                "http://{addr}/wecom/aibot?msg_signature={signature}&timestamp={timestamp}&nonce=31337"
+            ))
+            .body(json!({"encrypt": encrypt}).to_string())
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wecom_resident_is_helped_by_an_agent_working_in_a_qq_group() {
+    let (api, mut wecom_sends) = start_fake_wecom().await;
+    let (config_dir, config) = config_with(
+        |org| {
+            agents_chats(
+                dahu_everywhere(org),
+                &format!(
+                    "[[agents_chats]]\nplatform = \"onebot\"\nchat = \"{ONEBOT_AGENTS}\"\naccount = \"{BOT}\"\n\
+                     \n[[agents_chats]]\nplatform = \"wecom\"\nchat = \"{ROBOT_CHAT}\"\naccount = \"wecom-robot\"\n"
+                ),
+            )
+        },
+        |toml| {
+            toml + &format!(
+                "\n[wecom]\nenabled = true\naibot_id = \"{AIBOT}\"\naibot_name = \"帮办\"\n\
+                 api_base = \"{api}\"\nrobots = {{ \"{ROBOT_CHAT}\" = \"BANGBAN_WECOM_ROBOT_AGENTS\" }}\n"
+            )
+        },
+    );
+    let mut secrets = onebot_common::secrets();
+    for (name, value) in [
+        ("BANGBAN_WECOM_AIBOT_TOKEN", AIBOT_TOKEN),
+        ("BANGBAN_WECOM_AIBOT_AES_KEY", AIBOT_KEY),
+        ("BANGBAN_WECOM_ROBOT_AGENTS", ROBOT_KEY),
+    ] {
+        secrets.platforms.insert(name.into(), value.into());
+    }
+    let service = Running::start(config, config_dir, secrets).await;
+    let mut qq = onebot_common::connect(service.addr).await;
+    service.wait_connected("onebot", BOT).await;
+    service.wait_connected("wecom", AIBOT).await;
+    let mut next = async || within(wecom_sends.recv()).await.unwrap();
+
+    // Outside the guide: the resident is told the ticket through the message's response_url,
+    // and that the answer comes with their next message.
+    wecom_push(service.addr, &api, "M1", "RC1", UNCOVERED).await;
+    let mut told = None;
+    let mut robot = None;
+    while told.is_none() || robot.is_none() {
+        let (path, query, body) = next().await;
+        match path.as_str() {
+            "/cgi-bin/aibot/response" => told = Some((query, body)),
+            _ => robot = Some((query, body)),
+        }
+    }
+    let (query, told) = told.unwrap();
+    assert_eq!(query, "response_code=RC1");
+    let told_text = told["markdown"]["content"].as_str().unwrap();
+    assert!(
+        told_text.contains("工单号：1") && told_text.contains("再@我"),
+        "{told_text}"
+    );
+    // The agents' WeCom group hears of it through its robot, the QQ group through OneBot.
+    let (query, note) = robot.unwrap();
+    assert_eq!(query, format!("key={ROBOT_KEY}"));
+    assert!(
+        note["text"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("新工单 1"),
+        "{note}"
+    );
+    assert!(qq.reply().await.text.contains("新工单 1"));
+
+    // The agent claims and replies in QQ; WeCom has no unused response_url: held…
+    qq.send(&question(81, ONEBOT_AGENTS, ONEBOT_AGENT, "接单 1"))
+        .await;
+    assert!(qq.reply().await.text.contains("已接单：工单1"));
+    qq.send(&question(
+        82,
+        ONEBOT_AGENTS,
+        ONEBOT_AGENT,
+        "回复 1 路灯已经报修",
+    ))
+    .await;
+    assert!(qq.reply().await.text.contains("已转达"));
+    // …until the resident writes again: it goes out through that message's response_url.
+    wecom_push(service.addr, &api, "M2", "RC2", "好的").await;
+    let (path, query, relayed) = next().await;
+    assert_eq!(
+        (path.as_str(), query.as_str()),
+        ("/cgi-bin/aibot/response", "response_code=RC2")
+    );
+    assert!(
+        relayed["markdown"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("路灯已经报修"),
+        "{relayed}"
+    );
+
+    // Resolved in QQ; the resident's rating on WeCom is recorded on the ticket.
+    qq.send(&question(83, ONEBOT_AGENTS, ONEBOT_AGENT, "办结 1"))
+        .await;
+    assert!(qq.reply().await.text.contains("办结"));
+    wecom_push(service.addr, &api, "M3", "RC3", "1").await;
+    let (path, query, _) = next().await;
+    assert_eq!(
+        (path.as_str(), query.as_str()),
+        ("/cgi-bin/aibot/response", "response_code=RC3")
+    );
+    let (data, _dir) = service.stop().await;
+    let store = bangban::store::Store::open(&data).unwrap();
+    let ticket = store.tickets().unwrap().get(1).unwrap().unwrap();
+    assert_eq!(
+        ticket.rating,
+        Some(bangban::store::tickets::Rating::VerySatisfied)
+    );
 }

@@ -19,6 +19,7 @@
 //!   (the QQ official bot) answers `AwaitingMessage`: the chat's queue is held, stored, until
 //!   someone writes in that chat again; then it goes as the reply to that message.
 
+use super::limits::ChatLimits;
 use super::metrics::Metrics;
 use super::pacing::TokenBucket;
 use crate::config::service::{Outbox, Pacing};
@@ -53,6 +54,8 @@ pub(crate) enum Command {
 pub(crate) struct Settings {
     pub(crate) pacing: Pacing,
     pub(crate) outbox: Outbox,
+    /// The platforms' own per-chat limits, kept even with pacing off.
+    pub(crate) limits: ChatLimits,
 }
 
 type AccountKey = (Platform, String);
@@ -70,6 +73,8 @@ struct ChatQueue {
     account: usize,
     entries: VecDeque<Queued>,
     bucket: TokenBucket,
+    /// The platform's own limit on this chat (a WeCom group robot's), if any.
+    limit: Option<TokenBucket>,
     /// Whether the head of `entries` is being sent.
     busy: bool,
     /// Whether the chat is in `active`.
@@ -233,18 +238,32 @@ impl Worker {
             } else if let Some(at) = queue.retry_at.filter(|at| *at > now) {
                 later(at);
                 true
-            } else if self.settings.pacing.enabled {
-                let ready = queue.bucket.ready_at().max(account.bucket.ready_at());
-                if ready > now {
-                    later(ready);
-                    true
-                } else {
-                    queue.bucket.take(now);
-                    account.bucket.take(now);
-                    false
-                }
             } else {
-                false
+                let pacing = self.settings.pacing.enabled;
+                let ready = [
+                    pacing.then(|| queue.bucket.ready_at()),
+                    pacing.then(|| account.bucket.ready_at()),
+                    queue.limit.as_ref().map(TokenBucket::ready_at),
+                ]
+                .into_iter()
+                .flatten()
+                .max();
+                match ready {
+                    Some(ready) if ready > now => {
+                        later(ready);
+                        true
+                    }
+                    _ => {
+                        if pacing {
+                            queue.bucket.take(now);
+                            account.bucket.take(now);
+                        }
+                        if let Some(limit) = &mut queue.limit {
+                            limit.take(now);
+                        }
+                        false
+                    }
+                }
             };
             if blocked {
                 waiting.push_back(chat);
@@ -426,10 +445,12 @@ impl Worker {
             return i;
         }
         let i = self.chats.len();
+        let limit = self.settings.limits.bucket(key.0, &key.2);
         self.chats.push(ChatQueue {
             account,
             entries: VecDeque::new(),
             bucket: TokenBucket::new(self.settings.pacing.group, now),
+            limit: limit.map(|b| TokenBucket::new(b, now)),
             busy: false,
             active: false,
             attempts: 0,
