@@ -19,6 +19,7 @@
 
 use super::Console;
 use super::auth::{self, User};
+use super::gaps;
 use super::items::{self, Change, Refused};
 use crate::catalog::Item;
 use crate::catalog::fields::{self, Fields};
@@ -54,6 +55,9 @@ pub fn routes() -> Router<Arc<Console>> {
         .route("/api/v1/items/{id}/revisions/{rev}/restore", post(restore))
         .route("/api/v1/sandbox", post(sandbox))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/gaps", get(gap_groups))
+        .route("/api/v1/gaps/{id}/teach", post(gap_teach))
+        .route("/api/v1/gaps/{id}/dismiss", post(gap_dismiss))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(
             Router::new()
@@ -393,6 +397,61 @@ async fn retire(
     };
     let rev = items::set_retired(&c.engine, &id, b.retired, &change).await?;
     Ok(Json(revision_json(&rev)))
+}
+
+async fn gap_groups(State(c): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    admin(&c, &headers)?;
+    let groups = gaps::groups(&c.engine, super::now_ms())?;
+    Ok(Json(json!({ "groups": groups })))
+}
+
+#[derive(Deserialize)]
+struct Teach {
+    item: String,
+    #[serde(default = "overview")]
+    aspect: String,
+    #[serde(default)]
+    note: String,
+}
+
+fn overview() -> String {
+    "overview".into()
+}
+
+async fn gap_teach(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    b: Result<Json<Teach>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let user = admin_write(&c, &headers)?;
+    let b = body(b)?;
+    let origin = from(peer);
+    let note = if b.note.is_empty() {
+        "从待学问题加例句"
+    } else {
+        &b.note
+    };
+    let change = Change {
+        user: &user,
+        from: &origin,
+        note,
+        base: None,
+    };
+    let rev = gaps::teach(&c.engine, id, &b.item, &b.aspect, &change, super::now_ms()).await?;
+    Ok(Json(revision_json(&rev)))
+}
+
+async fn gap_dismiss(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+    let user = admin_write(&c, &headers)?;
+    let n = gaps::dismiss(&c.engine, id, &user, &from(peer), super::now_ms())?;
+    Ok(Json(json!({ "dismissed": n })))
 }
 
 async fn revisions(

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod gaps;
 pub mod import;
 pub mod items;
 pub mod pages;

@@ -5,6 +5,7 @@
 
 use super::Console;
 use super::auth::{self, User};
+use super::gaps;
 use super::items::{self, Change, Refused};
 use crate::catalog::Aspect;
 use crate::catalog::fields::{self, FieldError, Fields};
@@ -38,6 +39,9 @@ pub fn routes() -> Router<Arc<Console>> {
         .route("/admin/items/{id}/revisions/{rev}/restore", post(restore))
         .route("/admin/sandbox", get(sandbox_page).post(sandbox_say))
         .route("/admin/audit", get(audit))
+        .route("/admin/gaps", get(gaps_page))
+        .route("/admin/gaps/{id}/teach", post(gap_teach))
+        .route("/admin/gaps/{id}/dismiss", post(gap_dismiss))
         .route("/admin/import/{token}/confirm", post(import_confirm))
         .layer(DefaultBodyLimit::max(super::api::BODY_LIMIT))
         .merge(
@@ -59,6 +63,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("revisions.html", include_str!("templates/revisions.html")),
         ("sandbox.html", include_str!("templates/sandbox.html")),
         ("audit.html", include_str!("templates/audit.html")),
+        ("gaps.html", include_str!("templates/gaps.html")),
         ("import.html", include_str!("templates/import.html")),
     ] {
         env.add_template(name, text)
@@ -804,6 +809,8 @@ fn action_label(action: &str) -> &str {
         "item.unretire" => "重新启用事项",
         "item.restore" => "恢复版本",
         "item.import" => "表格导入",
+        "gap.teach" => "待学问题加为例句",
+        "gap.dismiss" => "忽略待学问题",
         "user.passwd" => "设置密码",
         "user.token" => "发放令牌",
         other => other,
@@ -838,6 +845,111 @@ async fn audit(State(c): S, headers: HeaderMap) -> Response {
             )
         }
         Err(e) => refused(&user, e.into()),
+    }
+}
+
+/// What a gap group's questions may be taught as: the aspects, the resident's own case and a
+/// complaint, with the names admins read.
+const TEACH_AS: &[(&str, &str)] = &[
+    ("overview", "怎么办（总的）"),
+    ("materials", "要带什么"),
+    ("place", "去哪办"),
+    ("time_limit", "多久办好"),
+    ("fee", "收不收费"),
+    ("premium", "交多少钱（缴费档次）"),
+    ("benefit", "能领多少"),
+    ("window", "什么时候交、什么时候认证"),
+    ("process", "办理流程"),
+    ("conditions", "谁能办"),
+    ("basis", "政策依据"),
+    ("contact", "咨询电话"),
+    ("case", "自己的事（转专员）"),
+    ("complaint", "投诉（转专员）"),
+];
+
+async fn gaps_page(State(c): S, headers: HeaderMap) -> Response {
+    let user = match admin(&c, &headers) {
+        Ok(u) => u,
+        Err(d) => return d.into_response(),
+    };
+    let groups = match gaps::groups(&c.engine, super::now_ms()) {
+        Ok(g) => g,
+        Err(r) => return refused(&user, r),
+    };
+    let views: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            context! {
+                id => g.id, questions => g.questions, count => g.count, kinds => g.kinds,
+                villages => g.villages, item => g.item,
+                first => time(&c, g.first_seen), last => time(&c, g.last_seen),
+            }
+        })
+        .collect();
+    let guide = c.engine.guide().load();
+    let items: Vec<Value> = guide
+        .catalog
+        .items()
+        .iter()
+        .map(|i| context! { id => i.id, name => i.name })
+        .collect();
+    page(
+        StatusCode::OK,
+        "gaps.html",
+        Some(&user),
+        context! { groups => views, items, aspects => TEACH_AS },
+    )
+}
+
+async fn gap_teach(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Form(form): Form<Fields>,
+) -> Response {
+    let user = match admin_write(&c, &headers, &form) {
+        Ok(u) => u,
+        Err(d) => return d.into_response(),
+    };
+    let item = form.get("item").cloned().unwrap_or_default();
+    let aspect = form
+        .get("aspect")
+        .cloned()
+        .unwrap_or_else(|| "overview".into());
+    let origin = peer.ip().to_string();
+    let change = Change {
+        user: &user,
+        from: &origin,
+        note: "从待学问题加例句",
+        base: None,
+    };
+    match gaps::teach(&c.engine, id, &item, &aspect, &change, super::now_ms()).await {
+        Ok(_) => Redirect::to("/admin/gaps").into_response(),
+        Err(r) => refused(&user, r),
+    }
+}
+
+async fn gap_dismiss(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Form(form): Form<Fields>,
+) -> Response {
+    let user = match admin_write(&c, &headers, &form) {
+        Ok(u) => u,
+        Err(d) => return d.into_response(),
+    };
+    match gaps::dismiss(
+        &c.engine,
+        id,
+        &user,
+        &peer.ip().to_string(),
+        super::now_ms(),
+    ) {
+        Ok(_) => Redirect::to("/admin/gaps").into_response(),
+        Err(r) => refused(&user, r),
     }
 }
 

@@ -51,7 +51,7 @@ pub struct Dialogue {
 }
 
 impl Key {
-    fn bytes(&self) -> Vec<u8> {
+    pub(crate) fn bytes(&self) -> Vec<u8> {
         context_key(self.platform, &self.chat, &self.user)
     }
 }

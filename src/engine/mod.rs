@@ -11,6 +11,7 @@
 //! Time is passed in (`handle_at`, `tick`), so tests drive the clock.
 
 pub mod dialogue;
+pub mod gaps;
 
 use crate::catalog::{Aspect, PlaceLevel};
 use crate::config::Config;
@@ -123,12 +124,33 @@ impl Engine {
         }
 
         let addressed = event.mentions_bot || !group;
+        // Residents' questions in resident chats feed the console's gap page.
+        let resident = !agents_chat && org.person(event.platform, &event.sender).is_none();
+        let gaps = resident.then(|| gaps::Recorder {
+            store: &self.store,
+            event,
+            village: match &event.chat {
+                Chat::Group(id) => org
+                    .village_of_chat(event.platform, id)
+                    .map(|v| v.id.clone()),
+                Chat::Private(_) => None,
+            },
+            at: now_ms,
+        });
         let mut u = live.matcher.understand(text, addressed);
         if let Some(c) = &context {
             if let Some(picked) = self.pick(&live, c, text, &u) {
+                if let Some(g) = &gaps {
+                    g.picked(&key);
+                }
                 u = picked;
             } else if let Some(follow) = self.follow_up(&live, c, text, &u, addressed) {
                 u = follow;
+            } else if c.item.is_some()
+                && gaps::says_wrong(text)
+                && let Some(g) = &gaps
+            {
+                g.unhelpful(c, &live.catalog);
             }
         }
 
@@ -173,6 +195,11 @@ impl Engine {
                     _ => Reason::Uncovered,
                 };
                 let item = self.item_id(&live, &u);
+                if reason == Reason::Uncovered
+                    && let Some(g) = &gaps
+                {
+                    g.uncovered(text, item.clone());
+                }
                 let candidates = u
                     .candidates
                     .iter()
@@ -188,6 +215,10 @@ impl Engine {
                 reply::render(&u, &live.catalog, &self.config)
             }
             Decision::Clarify => {
+                if let Some(g) = &gaps {
+                    let first = u.candidates.first().map(|&i| catalog.items()[i].id.clone());
+                    g.asked_back(&key, text, first);
+                }
                 self.remember(key, None, u.candidates.clone(), text, now_s);
                 reply::render(&u, &live.catalog, &self.config)
             }

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod dialogue;
+pub mod gaps;
 pub mod outbox;
 pub mod seen;
 pub mod tickets;

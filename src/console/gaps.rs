@@ -1,0 +1,204 @@
+//! The gap page: the questions the guide did not serve (`store::gaps`), grouped by similarity,
+//! and what an admin does with a group — teach the bot (add its questions as example questions
+//! of an item: a revision like any edit, so the bot answers them at once) or dismiss it.
+
+use super::auth::User;
+use super::items::{self, Change, Refused};
+use crate::engine::Engine;
+use crate::store::audit::AuditEntry;
+use crate::store::catalog::Revision;
+use crate::store::gaps::{Gap, GapStatus};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How far back the page looks, and at most how many questions it groups.
+const DAYS: u64 = 90;
+const MAX_QUESTIONS: usize = 5000;
+/// Two questions are alike when their character pairs overlap this much (Jaccard).
+const ALIKE: f64 = 0.4;
+
+/// Similar questions, with what the page shows of them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// The id of its oldest question: the group's handle in links and forms.
+    pub id: u64,
+    /// Its distinct questions (numbers masked), most frequent first.
+    pub questions: Vec<String>,
+    pub count: usize,
+    pub first_seen: u64,
+    pub last_seen: u64,
+    /// Village names (or the platform's chat when no village is known).
+    pub villages: Vec<String>,
+    /// What happened to them: 指南没有, 反问后没选, 答了说不对.
+    pub kinds: Vec<&'static str>,
+    /// The item the bot answered or offered most often, if any.
+    pub item: Option<String>,
+    #[serde(skip)]
+    members: Vec<u64>,
+}
+
+/// The open gaps of the last [`DAYS`] days, grouped; the biggest groups first.
+pub fn groups(engine: &Engine, now_ms: u64) -> Result<Vec<Group>, Refused> {
+    let since = now_ms.saturating_sub(DAYS * 24 * 3600 * 1000);
+    let open = engine.store().open_gaps(since, MAX_QUESTIONS)?;
+    let org = &engine.config().org;
+    let mut clusters: Vec<(BTreeSet<(char, char)>, Vec<(u64, Gap)>)> = Vec::new();
+    for (id, gap) in open {
+        let pairs = pairs(&gap.text);
+        match clusters
+            .iter_mut()
+            .find(|(first, _)| jaccard(first, &pairs) >= ALIKE)
+        {
+            Some((_, members)) => members.push((id, gap)),
+            None => clusters.push((pairs, vec![(id, gap)])),
+        }
+    }
+    let mut groups: Vec<Group> = clusters
+        .into_iter()
+        .map(|(_, members)| {
+            let mut texts: BTreeMap<&str, usize> = BTreeMap::new();
+            let mut items: BTreeMap<&str, usize> = BTreeMap::new();
+            let mut villages = BTreeSet::new();
+            let mut kinds = BTreeSet::new();
+            for (_, g) in &members {
+                *texts.entry(&g.text).or_default() += 1;
+                if let Some(item) = &g.item {
+                    *items.entry(item).or_default() += 1;
+                }
+                let place = g
+                    .village
+                    .as_deref()
+                    .and_then(|v| org.village(v))
+                    .map_or_else(|| format!("（{}）", g.platform), |v| v.name.clone());
+                villages.insert(place);
+                kinds.insert(g.kind.label());
+            }
+            let mut questions: Vec<(&str, usize)> = texts.into_iter().collect();
+            questions.sort_by(|a, b| b.1.cmp(&a.1));
+            Group {
+                id: members[0].0,
+                questions: questions.iter().map(|(t, _)| t.to_string()).collect(),
+                count: members.len(),
+                first_seen: members.iter().map(|(_, g)| g.at).min().unwrap_or(0),
+                last_seen: members.iter().map(|(_, g)| g.at).max().unwrap_or(0),
+                villages: villages.into_iter().collect(),
+                kinds: kinds.into_iter().collect(),
+                item: items
+                    .into_iter()
+                    .max_by_key(|(_, n)| *n)
+                    .map(|(i, _)| i.to_owned()),
+                members: members.iter().map(|(id, _)| *id).collect(),
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)));
+    Ok(groups)
+}
+
+fn group(engine: &Engine, id: u64, now_ms: u64) -> Result<Group, Refused> {
+    groups(engine, now_ms)?
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or(Refused::Unknown)
+}
+
+/// Adds group `id`'s questions as example questions of `item` under `aspect` (an aspect name,
+/// `case` or `complaint`), as a new revision of the item; the group leaves the list.
+pub async fn teach(
+    engine: &Engine,
+    id: u64,
+    item: &str,
+    aspect: &str,
+    change: &Change<'_>,
+    now_ms: u64,
+) -> Result<Revision, Refused> {
+    let group = group(engine, id, now_ms)?;
+    let current = items::current(engine, item)?;
+    let mut card = current.item.clone();
+    let examples = card.examples.entry(aspect.to_owned()).or_default();
+    for q in &group.questions {
+        if !examples.contains(q) {
+            examples.push(q.clone());
+        }
+    }
+    let change = Change {
+        base: Some(current.rev),
+        ..*change
+    };
+    let rev = items::save_item(engine, &card, &change).await?;
+    engine
+        .store()
+        .set_gap_status(&group.members, &GapStatus::Taught(item.to_owned()))?;
+    audit(engine, change.user, change.from, "gap.teach", id, item)?;
+    Ok(rev)
+}
+
+/// Dismisses group `id`: its questions leave the list (they stay stored).
+pub fn dismiss(
+    engine: &Engine,
+    id: u64,
+    user: &User,
+    from: &str,
+    now_ms: u64,
+) -> Result<usize, Refused> {
+    let group = group(engine, id, now_ms)?;
+    engine
+        .store()
+        .set_gap_status(&group.members, &GapStatus::Dismissed)?;
+    audit(engine, user, from, "gap.dismiss", id, "")?;
+    Ok(group.count)
+}
+
+fn audit(
+    engine: &Engine,
+    user: &User,
+    from: &str,
+    action: &str,
+    id: u64,
+    item: &str,
+) -> Result<(), Refused> {
+    engine.store().audit(&AuditEntry {
+        at: super::now_ms(),
+        who: user.id.clone(),
+        from: from.to_owned(),
+        action: action.to_owned(),
+        target: format!("gap:{id}"),
+        detail: item.to_owned(),
+    })?;
+    Ok(())
+}
+
+/// The pairs of neighbouring letters of `text`, ignoring punctuation and spaces.
+fn pairs(text: &str) -> BTreeSet<(char, char)> {
+    let letters: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    if letters.len() == 1 {
+        return BTreeSet::from([(letters[0], ' ')]);
+    }
+    letters.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+fn jaccard(a: &BTreeSet<(char, char)>, b: &BTreeSet<(char, char)>) -> f64 {
+    let union = a.union(b).count();
+    if union == 0 {
+        return 0.0;
+    }
+    a.intersection(b).count() as f64 / union as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn questions_alike_share_most_of_their_character_pairs() {
+        let a = pairs("村里的路灯坏了找谁");
+        assert!(jaccard(&a, &pairs("村里路灯坏了找谁修")) >= ALIKE);
+        assert!(jaccard(&a, &pairs("村里的路灯坏了，找谁？")) >= ALIKE);
+        assert!(jaccard(&a, &pairs("老年卡要带什么")) < ALIKE);
+        assert_eq!(jaccard(&pairs(""), &pairs("")), 0.0);
+    }
+}
