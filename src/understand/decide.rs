@@ -103,7 +103,7 @@ impl Verdict {
         }
     }
 
-    fn answer(item: usize) -> Verdict {
+    pub(crate) fn answer(item: usize) -> Verdict {
         Verdict {
             item: Some(item),
             ..Verdict::new(Decision::Answer)

@@ -141,6 +141,11 @@ pub struct Matcher {
     matter_group: Vec<usize>,
     matter_groups: usize,
     example_count: usize,
+    /// The catalog's own example questions, normalised → (item, the aspect it is filed under):
+    /// a question asked exactly as an admin taught it is answered as taught, whatever weight
+    /// the models give one example among thousands. Empty in cross-validation, which trains
+    /// on part of the examples and must not remember the rest.
+    taught: FxHashMap<String, (usize, Aspect)>,
 }
 
 impl Matcher {
@@ -165,7 +170,37 @@ impl Matcher {
         tuning: &Tuning,
     ) -> Matcher {
         let examples = examples::collect(catalog, matters, intents, vague);
-        Matcher::train(catalog, matters, lexicon, tuning, &examples)
+        let mut m = Matcher::train(catalog, matters, lexicon, tuning, &examples);
+        m.remember_taught(catalog);
+        m
+    }
+
+    /// Fills [`Matcher::taught`] from every item's examples filed under an aspect; a question
+    /// filed under two items is left to the models.
+    fn remember_taught(&mut self, catalog: &Catalog) {
+        let mut taught: FxHashMap<String, Option<(usize, Aspect)>> = FxHashMap::default();
+        for (i, item) in catalog.items().iter().enumerate() {
+            for (key, questions) in &item.examples {
+                let Some(aspect) = Aspect::from_name(key) else {
+                    continue;
+                };
+                for q in questions {
+                    let text = self.read_keys(q).0.prepared.text;
+                    taught
+                        .entry(text)
+                        .and_modify(|e| {
+                            if e.is_some_and(|(other, _)| other != i) {
+                                *e = None;
+                            }
+                        })
+                        .or_insert(Some((i, aspect)));
+                }
+            }
+        }
+        self.taught = taught
+            .into_iter()
+            .filter_map(|(t, e)| Some((t, e?)))
+            .collect();
     }
 
     /// Trains on the given examples (cross-validation leaves some out).
@@ -249,6 +284,7 @@ impl Matcher {
             matter_group: Vec::new(),
             matter_groups: 0,
             example_count: examples.len(),
+            taught: FxHashMap::default(),
         };
         let mut groups: Vec<Option<&str>> = Vec::new();
         for matter in matters.list() {
@@ -383,6 +419,7 @@ impl Matcher {
             return None;
         }
         (m.vocab, m.intent, m.topic, m.aspect) = (vocab, intent, topic, aspect);
+        m.remember_taught(catalog);
         Some(m)
     }
 
@@ -419,8 +456,17 @@ impl Matcher {
             items: &items,
             matter: matter_prob,
         };
-        let verdict = decide::decide(&probs, read.signals.empty, addressed, &self.tuning);
-        let aspect = (verdict.decision == Decision::Answer).then(|| self.aspect_of(&read));
+        let mut verdict = decide::decide(&probs, read.signals.empty, addressed, &self.tuning);
+        let taught = self.taught.get(&read.prepared.text).copied();
+        if let Some((item, _)) = taught
+            && addressed
+        {
+            verdict = decide::Verdict::answer(item);
+        }
+        let aspect = (verdict.decision == Decision::Answer).then(|| match taught {
+            Some((item, aspect)) if verdict.item == Some(item) => aspect,
+            _ => self.aspect_of(&read),
+        });
         let faq = match (verdict.decision, verdict.item) {
             (Decision::Answer, Some(item)) => self.matching_faq(&read.prepared.text, item),
             _ => None,
