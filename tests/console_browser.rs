@@ -136,7 +136,18 @@ async fn sign_in(c: &Client, base: &str, user: &str) {
 
 /// Asks in village v01's sandbox group and returns the bot's last reply.
 async fn ask_in_sandbox(c: &Client, base: &str, text: &str) -> String {
+    ask_in_village(c, base, "v01", text).await
+}
+
+/// Asks in `village`'s sandbox group and returns the bot's last reply.
+async fn ask_in_village(c: &Client, base: &str, village: &str, text: &str) -> String {
     c.goto(&format!("{base}/admin/sandbox")).await.unwrap();
+    c.find(Locator::Id("village"))
+        .await
+        .unwrap()
+        .select_by_value(village)
+        .await
+        .unwrap();
     let before = c.find_all(Locator::Css(".exchange")).await.unwrap().len();
     c.find(Locator::Id("text"))
         .await
@@ -238,6 +249,45 @@ async fn an_admin_edits_checks_in_the_sandbox_and_restores_and_an_agent_is_refus
     let restored = ask_in_sandbox(&c, &base, "办社保卡要带什么材料").await;
     assert!(!restored.contains(NEW_MATERIAL), "{restored}");
     assert_eq!(restored, before);
+
+    // The gap page: a question the guide does not cover shows up; taught as an example
+    // question of an item, the sandbox answers it (asked in another village's group, where no
+    // earlier question gives it context).
+    let gap = "广场舞的音响太吵了找谁管";
+    let escalated = ask_in_village(&c, &base, "v02", gap).await;
+    assert!(escalated.contains("转给帮办专员"), "{escalated}");
+    c.goto(&format!("{base}/admin/gaps")).await.unwrap();
+    until(&c, "the gap group", |_, page| page.contains(gap)).await;
+    screenshot(&c, "gaps").await;
+    let section = format!("//section[h2[contains(., '{gap}')]]");
+    c.find(Locator::XPath(&format!("{section}//select[@name='item']")))
+        .await
+        .unwrap()
+        .select_by_value("helpdesk-visit")
+        .await
+        .unwrap();
+    c.find(Locator::XPath(&format!(
+        "{section}//button[@type='submit']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    until(&c, "the gap group taught", |path, page| {
+        path == "/admin/gaps" && !page.contains(gap)
+    })
+    .await;
+    // The model retrains off the question path (about a second): ask until it has.
+    let mut answered = String::new();
+    for _ in 0..40 {
+        answered = ask_in_village(&c, &base, "v02", gap).await;
+        if !answered.contains("转给帮办专员") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(!answered.contains("转给帮办专员"), "{answered}");
 
     // An import with one bad row shows the row, the column and the problem; nothing changes.
     let xlsx = dir.path().join("事项.xlsx");

@@ -5,8 +5,10 @@
 mod intents;
 mod lexicon;
 pub mod org;
+pub mod reach;
 mod replies;
 pub mod service;
+mod toml_key;
 mod tuning;
 
 pub use intents::{Intents, Vague, VagueFamily};
@@ -107,8 +109,13 @@ impl Config {
         let lexicon: Result<Lexicon, _> = read_toml(&dir.join("lexicon.toml"), &mut errors);
         let tuning: Result<Tuning, _> = read_toml(&dir.join("matcher.toml"), &mut errors);
         let replies: Result<Replies, _> = read_toml(&dir.join("replies.toml"), &mut errors);
+        let before = errors.len();
         let org = org::load(dir, &mut errors);
         let service = service::load(dir, &mut errors);
+        // Only for a well-formed organisation and service: otherwise the other errors say it.
+        if errors.len() == before {
+            errors.extend(reach::check(&org, &service, &dir.join("org.toml")));
+        }
         if let Ok(l) = &lexicon {
             errors.extend(l.validate(&dir.join("lexicon.toml")));
         }
@@ -172,15 +179,24 @@ pub(crate) fn read_toml<T: DeserializeOwned>(
     parse_toml(path, &text).map_err(|e| errors.push(e))
 }
 
-/// Parses TOML text; the error names the key path and line where the parser stopped.
+/// Parses TOML text; the error names the line where the parser stopped and, where it can be
+/// told, the key path there: `line 12 (onebot.enabled)`, `line 40 (agents_chats[1].chat)`.
 pub(crate) fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|e: toml::de::Error| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let at = e.span().map(|s| s.start.min(text.len()));
+        let key = at.map_or_else(
+            || "-".into(),
+            |at| {
+                let line = text[..at].matches('\n').count() + 1;
+                match toml_key::at(text, at) {
+                    Some(key) => format!("line {line} ({key})"),
+                    None => format!("line {line}"),
+                }
+            },
+        );
         ConfigError {
             file: path.to_path_buf(),
-            key: line.map_or_else(|| "-".into(), |l| format!("line {l}")),
+            key,
             message: e.message().to_string(),
         }
     })

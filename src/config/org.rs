@@ -159,6 +159,9 @@ pub struct DeskReplies {
     /// Added when the ticket came in while none of the agents who follow it up was on duty:
     /// `{when}` the earliest of them is next on duty.
     pub after_hours: String,
+    /// Added on a platform where the bot can only reply to a message just received (the QQ
+    /// official bot): the agent's answer reaches the resident with their next message.
+    pub reply_later: String,
     /// An ID-card, phone or bank-card number was posted in a group: `{what}` names which.
     pub privacy: String,
     /// An agent's answer relayed to the resident: `{agent}`, `{text}`, `{ticket}`.
@@ -702,6 +705,7 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
     for (key, text, needed) in [
         ("ticket", &r.ticket, &["{ticket}", "{who}"][..]),
         ("after_hours", &r.after_hours, &["{when}"]),
+        ("reply_later", &r.reply_later, &[]),
         ("privacy", &r.privacy, &["{what}"]),
         ("agent_reply", &r.agent_reply, &["{text}"]),
         ("resolved", &r.resolved, &["{ticket}"]),

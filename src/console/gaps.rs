@@ -42,7 +42,9 @@ pub fn groups(engine: &Engine, now_ms: u64) -> Result<Vec<Group>, Refused> {
     let since = now_ms.saturating_sub(DAYS * 24 * 3600 * 1000);
     let open = engine.store().open_gaps(since, MAX_QUESTIONS)?;
     let org = &engine.config().org;
-    let mut clusters: Vec<(BTreeSet<(char, char)>, Vec<(u64, Gap)>)> = Vec::new();
+    // Each cluster: the character pairs of its first question, and its members.
+    type Cluster = (BTreeSet<(char, char)>, Vec<(u64, Gap)>);
+    let mut clusters: Vec<Cluster> = Vec::new();
     for (id, gap) in open {
         let pairs = pairs(&gap.text);
         match clusters
@@ -74,7 +76,7 @@ pub fn groups(engine: &Engine, now_ms: u64) -> Result<Vec<Group>, Refused> {
                 kinds.insert(g.kind.label());
             }
             let mut questions: Vec<(&str, usize)> = texts.into_iter().collect();
-            questions.sort_by(|a, b| b.1.cmp(&a.1));
+            questions.sort_by_key(|q| std::cmp::Reverse(q.1));
             Group {
                 id: members[0].0,
                 questions: questions.iter().map(|(t, _)| t.to_string()).collect(),

@@ -2,6 +2,7 @@
 //! what everyone concerned is told.
 
 use super::commands::{Command, USAGE};
+use super::notify::Shown;
 use super::{Desk, actor, fill, notify, privacy, secs};
 use crate::config::org::{Org, Person};
 use crate::engine::reply_to;
@@ -222,12 +223,10 @@ impl Desk {
             notify::summary(org, &self.guide.load().catalog, &t, in_group)
         );
         for e in &t.events {
-            // A resident's display name may carry a phone number (`王建国139…`).
-            let by = if in_group {
-                privacy::mask(&e.by.name)
-            } else {
-                e.by.name.clone()
-            };
+            // A resident's display name is their own text, and may carry a phone number
+            // (`王建国139…`).
+            let name = notify::one_line(&e.by.name);
+            let by = if in_group { privacy::mask(&name) } else { name };
             let _ = write!(
                 text,
                 "\n{} {}（{by}）",
@@ -399,14 +398,17 @@ fn waits_for(org: &Org, person: Person<'_>, t: &Ticket) -> bool {
     }
 }
 
-/// `工单12｜大湖村｜已受理｜我家低保怎么停了`.
+/// How many characters of the question a list line shows.
+const LINE_CHARS: usize = 24;
+
+/// `工单12｜大湖村｜已受理｜「我家低保怎么停了」`.
 fn line(org: &Org, t: &Ticket) -> String {
     let village = t
         .village
         .as_deref()
         .and_then(|v| org.village(v))
         .map_or("—", |v| v.name.as_str());
-    let q: String = privacy::mask(&t.question).chars().take(24).collect();
+    let q = notify::quote(&t.question, Shown::Masked(LINE_CHARS));
     format!("工单{}｜{village}｜{}｜{q}", t.id, t.stage.label())
 }
 

@@ -1,7 +1,7 @@
 //! 好差评: after 办结 the resident rates the service 1–5; 不满意 or worse opens a follow-up ticket
 //! for the township centre.
 
-use super::escalate::handler_at;
+use super::escalate::{create_once_in_chat, handler_at};
 use super::{Desk, fill, notify};
 use crate::runtime::metrics::record_ticket;
 use crate::store::tickets::{
@@ -151,7 +151,7 @@ impl Desk {
             }],
             ..rated.clone()
         };
-        let (follow_up, created) = tickets.create_once(&draft)?;
+        let (follow_up, created) = create_once_in_chat(&tickets, draft)?;
         if created {
             tracing::info!(
                 ticket = follow_up.id,

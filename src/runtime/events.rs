@@ -7,6 +7,7 @@
 //! commit (one disk sync for many messages); when quiet, a batch is one event.
 
 use super::delivery::Command;
+use super::limits::ChatLimits;
 use super::metrics::Metrics;
 use super::split::split_action;
 use crate::engine::Engine;
@@ -36,6 +37,7 @@ pub(crate) struct EventLoop {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
     pub(crate) max_chars: usize,
+    pub(crate) limits: ChatLimits,
 }
 
 impl EventLoop {
@@ -120,7 +122,8 @@ impl EventLoop {
             Chat::Group(id) => format!("group {id}"),
             Chat::Private(_) => "private".to_owned(),
         };
-        match self.store.is_seen(incoming) {
+        let key = dedupe_key(incoming);
+        match self.store.is_seen(&key) {
             Ok(false) => {}
             Ok(true) => {
                 self.duplicate(incoming, platform);
@@ -162,7 +165,7 @@ impl EventLoop {
         debug!(platform, %chat, message_id = %incoming.message_id, chars = incoming.text.chars().count(),
             replies = actions.len(), "message handled");
         let parts = self.split(actions);
-        match self.store.accept(incoming, &parts) {
+        match self.store.accept(&key, &parts) {
             Ok(Some(queued)) => Some(queued),
             Ok(None) => {
                 self.duplicate(incoming, platform);
@@ -188,7 +191,11 @@ impl EventLoop {
     fn split(&self, actions: Vec<Outgoing>) -> Vec<Outgoing> {
         actions
             .into_iter()
-            .flat_map(|a| split_action(a, self.max_chars))
+            .flat_map(|a| {
+                let Outgoing::SendText { platform, chat, .. } = &a;
+                let max_chars = self.limits.max_chars(*platform, chat, self.max_chars);
+                split_action(a, max_chars)
+            })
             .collect()
     }
 
@@ -236,5 +243,57 @@ impl EventLoop {
             Ok(n) => info!(pruned = n, "forgot old message ids"),
             Err(e) => warn!(error = %e, "could not prune old message ids"),
         }
+    }
+}
+
+/// The event as the store's dedupe keys it (platform, account, message id), with the chat made
+/// part of the message id: some implementations number messages per group, so the same OneBot
+/// `message_id` in another group is another message. Only the fields of the key are kept.
+pub(crate) fn dedupe_key(incoming: &Incoming) -> Incoming {
+    let (kind, chat) = match &incoming.chat {
+        Chat::Group(id) => ('g', id),
+        Chat::Private(id) => ('p', id),
+    };
+    Incoming {
+        platform: incoming.platform,
+        account: incoming.account.clone(),
+        chat: incoming.chat.clone(),
+        sender: String::new(),
+        sender_name: None,
+        // NUL never occurs in a platform's ids: `g1` + `23` and `g12` + `3` stay apart.
+        message_id: format!("{kind}{chat}\0{}", incoming.message_id),
+        text: String::new(),
+        mentions_bot: false,
+        reply_to: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bangban_contract::Platform;
+
+    fn event(chat: Chat, message_id: &str) -> Incoming {
+        Incoming {
+            platform: Platform::Onebot,
+            account: "1".into(),
+            chat,
+            sender: "2".into(),
+            sender_name: None,
+            message_id: message_id.into(),
+            text: "老年卡要带什么".into(),
+            mentions_bot: true,
+            reply_to: None,
+        }
+    }
+
+    #[test]
+    fn dedupe_keys_tell_chats_apart() {
+        let key = |chat, id| dedupe_key(&event(chat, id)).message_id;
+        let g = |id: &str| Chat::Group(id.into());
+        assert_ne!(key(g("900001"), "7"), key(g("900002"), "7"));
+        assert_ne!(key(g("1"), "23"), key(g("12"), "3"));
+        assert_ne!(key(g("5"), "7"), key(Chat::Private("5".into()), "7"));
+        assert_eq!(key(g("900001"), "7"), key(g("900001"), "7"));
     }
 }

@@ -86,6 +86,13 @@ impl Metrics {
         self.lock().insert(key(name, labels), value);
     }
 
+    /// Sets gauge `name` with `labels` to `value` unless it has a value already: a series that
+    /// must be there from the start (an account that never connected shows
+    /// `bangban_connection_up 0`, so an alert on `== 0` can fire).
+    pub fn init(&self, name: &'static str, labels: &[(&'static str, &str)], value: i64) {
+        self.lock().entry(key(name, labels)).or_insert(value);
+    }
+
     /// The current value of `name` with `labels` (0 when never set).
     pub fn get(&self, name: &'static str, labels: &[(&'static str, &str)]) -> i64 {
         self.lock().get(&key(name, labels)).copied().unwrap_or(0)

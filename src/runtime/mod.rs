@@ -25,6 +25,7 @@
 
 mod delivery;
 mod events;
+mod limits;
 pub mod metrics;
 pub mod pacing;
 pub mod split;
@@ -33,12 +34,12 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::store::seen::platform_name;
 use crate::store::{Store, StoreError};
-use bangban_contract::{Adapter, AdapterError, BoxFuture, Event, EventSink, Outgoing};
+use bangban_contract::{Adapter, AdapterError, BoxFuture, Event, EventSink, Outgoing, Platform};
 use delivery::{Command, Settings, Worker};
 use events::EventLoop;
 use futures_util::FutureExt;
 use metrics::Metrics;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,6 +132,11 @@ impl Runtime {
         drop(sink);
 
         report_left(&left, &by_platform);
+        for (platform, account) in known_accounts(&config, &left) {
+            if by_platform.contains_key(&platform) {
+                expect_account(&metrics, platform, &account);
+            }
+        }
         let mut worker = Worker::new(
             store.clone(),
             by_platform,
@@ -138,6 +144,7 @@ impl Runtime {
             Settings {
                 pacing: service.pacing.clone(),
                 outbox: service.outbox.clone(),
+                limits: limits::ChatLimits::new(service),
             },
         );
         worker.push(left);
@@ -151,6 +158,7 @@ impl Runtime {
             metrics: metrics.clone(),
             commands: commands.clone(),
             max_chars: service.outbox.max_chars,
+            limits: limits::ChatLimits::new(service),
         };
         let event_loop = tokio::spawn(event_loop.run(events, stop_rx));
 
@@ -200,6 +208,13 @@ impl Runtime {
         self.metrics.clone()
     }
 
+    /// Shows `bangban_connection_up` at 0 for `account` on `platform` until it connects: for a
+    /// bot account the caller knows of that [`Runtime::start`] could not (one named only by a
+    /// secret). An account already reported keeps its value.
+    pub fn expect_account(&self, platform: Platform, account: &str) {
+        expect_account(&self.metrics, platform, account);
+    }
+
     /// Resolves when an adapter stopped on its own (see [`AdapterFailed`]); never while they
     /// all run. The caller should then shut down: the platform is no longer served.
     pub async fn failed(&mut self) -> AdapterFailed {
@@ -240,6 +255,40 @@ impl Runtime {
             Err(e) => error!(error = %e, "could not flush the data directory at shutdown"),
         }
     }
+}
+
+/// The bot accounts known before any connects: those named in the configuration (an agents'
+/// chat's `account`, the QQ bot's `app_id`) and those the last run left messages for.
+fn known_accounts(
+    config: &Config,
+    left: &[crate::store::outbox::Queued],
+) -> HashSet<(Platform, String)> {
+    let mut known = HashSet::new();
+    for chat in &config.org.agents_chats {
+        if let Some(account) = &chat.account {
+            known.insert((chat.platform, account.0.clone()));
+        }
+    }
+    let qqbot = &config.service.qqbot;
+    if qqbot.enabled && !qqbot.app_id.is_empty() {
+        known.insert((Platform::Qqbot, qqbot.app_id.clone()));
+    }
+    for q in left {
+        let Outgoing::SendText {
+            platform, account, ..
+        } = &q.action;
+        known.insert((*platform, account.clone()));
+    }
+    known
+}
+
+/// `bangban_connection_up` at 0 for an account not reported yet.
+fn expect_account(metrics: &Metrics, platform: Platform, account: &str) {
+    metrics.init(
+        "bangban_connection_up",
+        &[("platform", platform_name(platform)), ("account", account)],
+        0,
+    );
 }
 
 /// Logs what the last run left in the outbox.

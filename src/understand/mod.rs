@@ -109,6 +109,8 @@ struct CueSets {
 /// A message made ready for the models.
 struct Read {
     prepared: Prepared,
+    /// See [`normalize::Normalized::surface`]: what taught questions are recognised by.
+    surface: String,
     signals: Signals,
     addressed_by_name: bool,
     cue_aspect: Option<Aspect>,
@@ -141,7 +143,9 @@ pub struct Matcher {
     matter_group: Vec<usize>,
     matter_groups: usize,
     example_count: usize,
-    /// The catalog's own example questions, normalised → (item, the aspect it is filed under):
+    /// The catalog's own example questions, by their surface form (not reworded: a dialect
+    /// example must not teach the plain question it rewrites to) → (item, the aspect it is
+    /// filed under):
     /// a question asked exactly as an admin taught it is answered as taught, whatever weight
     /// the models give one example among thousands. Empty in cross-validation, which trains
     /// on part of the examples and must not remember the rest.
@@ -185,7 +189,7 @@ impl Matcher {
                     continue;
                 };
                 for q in questions {
-                    let text = self.read_keys(q).0.prepared.text;
+                    let text = self.read_keys(q).0.surface;
                     taught
                         .entry(text)
                         .and_modify(|e| {
@@ -457,7 +461,7 @@ impl Matcher {
             matter: matter_prob,
         };
         let mut verdict = decide::decide(&probs, read.signals.empty, addressed, &self.tuning);
-        let taught = self.taught.get(&read.prepared.text).copied();
+        let taught = self.taught.get(&read.surface).copied();
         if let Some((item, _)) = taught
             && addressed
         {
@@ -560,6 +564,7 @@ impl Matcher {
         }
         let read = Read {
             prepared: q,
+            surface: norm.surface,
             signals,
             addressed_by_name: norm.called_by_name,
             cue_aspect: how_to.then_some(aspect),

@@ -15,6 +15,10 @@ pub struct Normalized {
     pub text: String,
     /// The message carried a question mark (? or ？).
     pub question_mark: bool,
+    /// What the resident wrote, made comparable but not reworded: simplified, half-width,
+    /// lowercase, without markup, mentions, emoji or punctuation, and with no dialect rewrite
+    /// (`社保卡么样办` stays itself, while [`Normalized::text`] reads `社保卡怎么办`).
+    pub surface: String,
     /// The message began with one of the bot's names ("帮办小助手 早上好"): it speaks to the bot
     /// as an @-mention would.
     pub called_by_name: bool,
@@ -85,10 +89,11 @@ impl Normalizer {
                 out.push(' ');
             }
         }
-        let out = rewrite_ages(out.trim_end());
-        let text = self.rewrite.apply(&out);
+        out.truncate(out.trim_end().len());
+        let text = self.rewrite.apply(&rewrite_ages(&out));
         Normalized {
             text,
+            surface: out,
             question_mark,
             called_by_name: called.is_some(),
         }
