@@ -256,7 +256,11 @@ fn config_dir(root: &Path) -> PathBuf {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("bot-config"),
         &dir,
     );
-    std::fs::write(dir.join("bangban.toml"), "[pacing]\nenabled = false\n").unwrap();
+    std::fs::write(
+        dir.join("bangban.toml"),
+        "[pacing]\nenabled = false\n\n[limits]\nenabled = false\n",
+    )
+    .unwrap();
     dir
 }
 

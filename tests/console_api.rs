@@ -706,3 +706,180 @@ async fn the_gap_page_groups_unserved_questions_and_teaching_one_makes_the_bot_a
     }
     service.stop().await;
 }
+
+/// A multipart upload of `files` (name, text), as the import page's file field sends them.
+async fn upload_files(c: &Client, files: &[(&str, String)]) -> (u16, Value) {
+    let boundary = "----bangban-test-7f3a";
+    let mut body = String::new();
+    body.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n",
+        c.csrf.clone().unwrap()
+    ));
+    for (name, text) in files {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: application/toml\r\n\r\n{text}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let res = c
+        .http
+        .post(format!("{}/api/v1/import", c.base))
+        .header("cookie", c.cookie.clone().unwrap())
+        .header("x-csrf-token", c.csrf.clone().unwrap())
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+/// The stored card of `id` as a TOML file, as `bangban catalog export --format toml` writes it.
+async fn card_toml(c: &Client, id: &str) -> (toml::Table, Value) {
+    let (status, now) = c.call("GET", &format!("/api/v1/items/{id}"), None).await;
+    assert_eq!(status, 200, "{now}");
+    let item: bangban::catalog::Item = serde_json::from_value(now["item"].clone()).unwrap();
+    (toml::Table::try_from(&item).unwrap(), now)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toml_import_is_previewed_then_committed_and_a_bad_card_changes_nothing() {
+    let (_dir, data) = data_dir();
+    credentials(&data);
+    let service = Service::start(config(), &data).await;
+    let (_, admin, _) = Client::sign_in(service.addr, ADMIN, PASSWORD).await;
+
+    // An edited card, and a new item made from another card.
+    let (mut edited, before) = card_toml(&admin, "sbk-apply").await;
+    let materials = edited["materials"].as_array_mut().unwrap();
+    let mut extra = toml::Table::new();
+    extra.insert("name".into(), "村委会开的证明".into());
+    extra.insert("form".into(), "原件".into());
+    extra.insert("count".into(), 1.into());
+    extra.insert("note".into(), "2026年起要带".into());
+    materials.push(extra.into());
+    let (mut fresh, _) = card_toml(&admin, "elder-card").await;
+    fresh.insert("id".into(), "street-lamp".into());
+    fresh.insert("name".into(), "村里路灯报修".into());
+    fresh.insert("aliases".into(), toml::Value::Array(Vec::new()));
+    fresh.insert("examples".into(), toml::Table::new().into());
+    let good = [
+        ("sbk-apply.toml", toml::to_string(&edited).unwrap()),
+        ("street-lamp.toml", toml::to_string(&fresh).unwrap()),
+    ];
+
+    // One bad card among good ones: refused naming the file, the item and the key, with what
+    // is expected; nothing is imported.
+    let mut bad_form = edited.clone();
+    bad_form["materials"].as_array_mut().unwrap()[0]
+        .as_table_mut()
+        .unwrap()
+        .insert("form".into(), "手抄本".into());
+    let mut files = good.to_vec();
+    files[0] = ("sbk-apply.toml", toml::to_string(&bad_form).unwrap());
+    let (status, body) = upload_files(&admin, &files).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_toml");
+    let cards = body["error"]["cards"].as_array().unwrap();
+    assert_eq!(cards.len(), 1, "{body}");
+    assert_eq!(cards[0]["file"], "sbk-apply.toml");
+    assert!(
+        cards[0]["key"].as_str().unwrap().contains("materials"),
+        "{body}"
+    );
+    let message = cards[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("手抄本") && message.contains("复印件"),
+        "{message}"
+    );
+
+    // A card missing a required key, and a card whose alias names another item.
+    let mut no_summary = fresh.clone();
+    no_summary.remove("summary");
+    let (status, body) = upload_files(
+        &admin,
+        &[("lamp.toml", toml::to_string(&no_summary).unwrap())],
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["cards"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("summary"),
+        "{body}"
+    );
+    let mut taken = fresh.clone();
+    taken.insert(
+        "aliases".into(),
+        toml::Value::Array(vec!["社保卡申领".into()]),
+    );
+    let (status, body) =
+        upload_files(&admin, &[("lamp.toml", toml::to_string(&taken).unwrap())]).await;
+    assert_eq!(status, 422, "{body}");
+    let card = &body["error"]["cards"][0];
+    assert_eq!(
+        (card["item"].as_str(), card["file"].as_str()),
+        (Some("street-lamp"), Some("lamp.toml")),
+        "{body}"
+    );
+    assert!(
+        card["key"].as_str().unwrap().starts_with("aliases"),
+        "{body}"
+    );
+    let (_, now) = admin.call("GET", "/api/v1/items/sbk-apply", None).await;
+    assert_eq!(now["rev"], before["rev"], "nothing imported");
+    let (status, _) = admin.call("GET", "/api/v1/items/street-lamp", None).await;
+    assert_eq!(status, 404, "nothing imported");
+
+    // The good cards: a preview (changed with its diff, new), nothing saved until confirmed.
+    let (status, preview) = upload_files(&admin, &good).await;
+    assert_eq!(status, 200, "{preview}");
+    let entries = preview["entries"].as_array().unwrap();
+    let status_of = |id: &str| {
+        entries
+            .iter()
+            .find(|e| e["id"] == id)
+            .map(|e| e["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status_of("sbk-apply").as_deref(), Some("changed"));
+    assert_eq!(status_of("street-lamp").as_deref(), Some("new"));
+    let diff = entries.iter().find(|e| e["id"] == "sbk-apply").unwrap()["diff"].to_string();
+    assert!(diff.contains("村委会开的证明"), "{diff}");
+    let (_, now) = admin.call("GET", "/api/v1/items/sbk-apply", None).await;
+    assert_eq!(now["rev"], before["rev"], "a preview saves nothing");
+    let token = preview["token"].as_str().unwrap();
+    let (status, body) = admin
+        .call("POST", &format!("/api/v1/import/{token}/confirm"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["saved"].as_array().unwrap().len(), 2, "{body}");
+    let (_, now) = admin.call("GET", "/api/v1/items/sbk-apply", None).await;
+    assert_eq!(now["rev"].as_u64(), before["rev"].as_u64().map(|r| r + 1));
+    assert!(materials_of(&now).contains("村委会开的证明｜原件｜1｜2026年起要带"));
+    assert_eq!(now["note"], "TOML 导入");
+    let (status, lamp) = admin.call("GET", "/api/v1/items/street-lamp", None).await;
+    assert_eq!((status, lamp["rev"].as_u64()), (200, Some(1)), "{lamp}");
+
+    // One card as a plain TOML body: unchanged now.
+    let res = admin
+        .http
+        .post(format!("{}/api/v1/import", admin.base))
+        .header("cookie", admin.cookie.clone().unwrap())
+        .header("x-csrf-token", admin.csrf.clone().unwrap())
+        .header("content-type", "application/toml")
+        .body(good[1].1.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["entries"][0]["status"], "unchanged", "{body}");
+    let (_, audit) = admin.call("GET", "/api/v1/audit", None).await;
+    assert!(audit.to_string().contains("street-lamp"), "{audit}");
+    service.stop().await;
+}

@@ -78,6 +78,9 @@ impl Running {
         config_dir: tempfile::TempDir,
         secrets: bangban::server::Secrets,
     ) -> Running {
+        // `wait_connected` reads the account ids from `/healthz`.
+        let mut config = config;
+        config.service.server.show_accounts = true;
         let (data_dir, data) = data_dir();
         let store = bangban::store::Store::open(&data).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

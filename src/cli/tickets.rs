@@ -1,8 +1,12 @@
 //! `bangban tickets list|export`: the ledger (帮代办服务台账) from the data directory, or — while the
 //! bot is running and holds the directory (sled allows one process) — from the running bot over
 //! HTTP (`GET /api/tickets…`, see `helpdesk::http`). Either way the command says which it used.
+//!
+//! Through the bot, the request carries `BANGBAN_ADMIN_TOKEN` when set, else the local token the
+//! running bot keeps in the data directory: who may read the data directory may read the ledger.
 
 use crate::config::Config;
+use crate::helpdesk::http;
 use crate::helpdesk::ledger::{self, Period, Row};
 use crate::store::{Store, StoreError};
 use std::io::Write;
@@ -67,7 +71,8 @@ impl Format {
 /// Where the ledger comes from.
 enum Source {
     Local(Store),
-    Running(String),
+    /// The running bot's address and the token to show it.
+    Running(String, Option<String>),
 }
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
@@ -90,8 +95,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
         Sub::List(_) => {
             let rows = match &source {
                 Source::Local(store) => ledger::load(config, store, period)?,
-                Source::Running(url) => {
-                    let body = fetch(url, "/api/tickets", &query(None, from, to))?;
+                Source::Running(url, token) => {
+                    let body = fetch(url, token, "/api/tickets", &query(None, from, to))?;
                     serde_json::from_slice(&body)?
                 }
             };
@@ -107,8 +112,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
                         Format::Xlsx => ledger::xlsx(&rows)?,
                     }
                 }
-                Source::Running(url) => fetch(
+                Source::Running(url, token) => fetch(
                     url,
+                    token,
                     "/api/tickets/export",
                     &query(Some(format.name()), from, to),
                 )?,
@@ -177,9 +183,31 @@ fn open(dir: &Path, server: &str) -> anyhow::Result<Source> {
                 "数据目录 {} 正被运行中的机器人使用，改为通过 {server} 向机器人读取台账。",
                 dir.display()
             );
-            Ok(Source::Running(server.trim_end_matches('/').to_string()))
+            Ok(Source::Running(
+                server.trim_end_matches('/').to_string(),
+                token(dir)?,
+            ))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The token to show the running bot: `BANGBAN_ADMIN_TOKEN` if set, else the local token the
+/// bot wrote into the data directory (`None` when there is none yet: the bot will say 401).
+fn token(dir: &Path) -> anyhow::Result<Option<String>> {
+    if let Ok(token) = std::env::var("BANGBAN_ADMIN_TOKEN")
+        && !token.trim().is_empty()
+    {
+        return Ok(Some(token.trim().to_owned()));
+    }
+    let path = http::local_token_path(dir);
+    match std::fs::read_to_string(&path) {
+        Ok(token) => Ok(Some(token.trim().to_owned()).filter(|t| !t.is_empty())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => anyhow::bail!(
+            "读不了 {}（{e}）。请用运行机器人的同一个系统用户执行，或设置环境变量 BANGBAN_ADMIN_TOKEN。",
+            path.display()
+        ),
     }
 }
 
@@ -201,8 +229,13 @@ fn query(
     q
 }
 
-/// GETs `path` from the running bot, with the admin token from `BANGBAN_ADMIN_TOKEN` if set.
-fn fetch(base: &str, path: &str, query: &[(&str, String)]) -> anyhow::Result<Vec<u8>> {
+/// GETs `path` from the running bot, showing `token`.
+fn fetch(
+    base: &str,
+    token: &Option<String>,
+    path: &str,
+    query: &[(&str, String)],
+) -> anyhow::Result<Vec<u8>> {
     // The values are checked dates and format names: nothing to escape.
     let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let url = if query.is_empty() {
@@ -215,10 +248,8 @@ fn fetch(base: &str, path: &str, query: &[(&str, String)]) -> anyhow::Result<Vec
         .build()?;
     runtime.block_on(async {
         let mut req = reqwest::Client::new().get(&url);
-        if let Ok(token) = std::env::var("BANGBAN_ADMIN_TOKEN")
-            && !token.trim().is_empty()
-        {
-            req = req.bearer_auth(token.trim());
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
         }
         let res = req.send().await.map_err(|e| {
             anyhow::anyhow!(
@@ -228,6 +259,13 @@ fn fetch(base: &str, path: &str, query: &[(&str, String)]) -> anyhow::Result<Vec
         })?;
         let status = res.status();
         let body = res.bytes().await?.to_vec();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            anyhow::bail!(
+                "机器人拒绝了请求（{status}）：没有有效的令牌。请在机器人所在的机器上、用运行机器人的\
+                 同一个系统用户执行（会读取数据目录里的 {}），或设置环境变量 BANGBAN_ADMIN_TOKEN。",
+                http::LOCAL_TOKEN_FILE
+            );
+        }
         if !status.is_success() {
             anyhow::bail!(
                 "机器人拒绝了请求（{status}）：{}",

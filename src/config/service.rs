@@ -17,6 +17,9 @@ pub struct Service {
     /// The sled data directory (tickets, outbox, seen events). A relative path is taken from the
     /// directory `bangban run` is started in. Default `data`.
     pub data_dir: PathBuf,
+    /// Free space (MiB) on the data directory's disk under which `/healthz` says `"warning"`
+    /// and a warning is logged, before writes fail. 0: no warning. Default 100.
+    pub min_free_mib: u64,
     pub server: Server,
     pub onebot: OneBot,
     pub wecom: WeCom,
@@ -24,6 +27,7 @@ pub struct Service {
     pub telegram: Telegram,
     pub pacing: Pacing,
     pub outbox: Outbox,
+    pub limits: Limits,
 }
 
 impl Service {
@@ -100,6 +104,16 @@ pub struct Telegram {
 pub struct Server {
     /// Default `127.0.0.1:8080`. Use `0.0.0.0:8080` only when NapCat/LLBot runs on another host.
     pub listen: SocketAddr,
+    /// List the connected bot account ids (QQ numbers…) in `/healthz`; by default it only
+    /// counts them per platform. Default false.
+    pub show_accounts: bool,
+    /// Open connections at most (WebSockets included); more wait to be accepted. Default 256.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this, and an idle keep-alive connection is closed
+    /// after it. Default 10.
+    pub header_timeout_secs: u64,
+    /// A whole request (body included) must be read and answered within this. Default 60.
+    pub request_timeout_secs: u64,
 }
 
 /// The OneBot v11 adapter (QQ through NapCat, LLBot…).
@@ -173,12 +187,41 @@ pub struct Outbox {
     /// mid-call) is sent again: a resident may rarely see a reply twice, never none. Set false to
     /// give such messages up instead (never twice, sometimes none). Default true.
     pub resend_uncertain: bool,
+    /// The most messages waiting in one chat's outbox. A resident's message to a chat with this
+    /// many waiting is dropped before the bot reads it (counted in
+    /// `bangban_messages_limited_total{scope="backlog"}`); agents' notices over it are summed
+    /// up in one line (`limits.summary`). Default 30.
+    pub max_per_chat: usize,
+}
+
+/// Limits on what comes in, applied before the bot reads a message, so that one flooding group
+/// or resident cannot starve the others. Agents' chats and agents themselves are not limited.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Default true. Off only for load tests.
+    pub enabled: bool,
+    /// Messages per resident in one chat. Default burst 5, 10 a minute.
+    pub sender: Bucket,
+    /// Messages per chat, all residents together. Default burst 20, 30 a minute.
+    pub group: Bucket,
+    /// Agents' notices caused by one chat, per agents' chat; the rest are summed up in one
+    /// line. Default burst 3, 6 a minute.
+    pub notices: Bucket,
+    /// How long notices are collected before their summary goes out. Default 30.
+    pub summary_secs: u64,
+    /// Said once to a resident (or group) over the limit; then their messages are dropped
+    /// until the limit lets them through again.
+    pub too_fast: String,
+    /// The summary of agents' notices not sent one by one; `{n}` is how many.
+    pub summary: String,
 }
 
 impl Default for Service {
     fn default() -> Self {
         Service {
             data_dir: PathBuf::from("data"),
+            min_free_mib: 100,
             server: Server::default(),
             onebot: OneBot::default(),
             wecom: WeCom::default(),
@@ -186,6 +229,7 @@ impl Default for Service {
             telegram: Telegram::default(),
             pacing: Pacing::default(),
             outbox: Outbox::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -194,6 +238,10 @@ impl Default for Server {
     fn default() -> Self {
         Server {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            show_accounts: false,
+            max_connections: 256,
+            header_timeout_secs: 10,
+            request_timeout_secs: 60,
         }
     }
 }
@@ -236,6 +284,30 @@ impl Default for Outbox {
             retry_max_secs: 300,
             max_attempts: 10,
             resend_uncertain: true,
+            max_per_chat: 30,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            enabled: true,
+            sender: Bucket {
+                burst: 5,
+                per_minute: 10.0,
+            },
+            group: Bucket {
+                burst: 20,
+                per_minute: 30.0,
+            },
+            notices: Bucket {
+                burst: 3,
+                per_minute: 6.0,
+            },
+            summary_secs: 30,
+            too_fast: "您发得太快了，请稍后再问".into(),
+            summary: "另有 {n} 条新工单通知，发“我的工单”查看".into(),
         }
     }
 }
@@ -304,6 +376,21 @@ impl Service {
         }
         let mut check = super::checker(file, &mut errors);
         check(
+            "server.max_connections",
+            (16..=65_536).contains(&self.server.max_connections),
+            "a whole number from 16 to 65536",
+        );
+        check(
+            "server.header_timeout_secs",
+            (1..=300).contains(&self.server.header_timeout_secs),
+            "a whole number of seconds from 1 to 300",
+        );
+        check(
+            "server.request_timeout_secs",
+            (1..=3600).contains(&self.server.request_timeout_secs),
+            "a whole number of seconds from 1 to 3600",
+        );
+        check(
             "onebot.action_timeout_secs",
             (1..=600).contains(&self.onebot.action_timeout_secs),
             "a whole number of seconds from 1 to 600",
@@ -321,6 +408,9 @@ impl Service {
         for (key, bucket) in [
             ("pacing.group", &self.pacing.group),
             ("pacing.account", &self.pacing.account),
+            ("limits.sender", &self.limits.sender),
+            ("limits.group", &self.limits.group),
+            ("limits.notices", &self.limits.notices),
         ] {
             check(
                 &format!("{key}.burst"),
@@ -352,6 +442,31 @@ impl Service {
             "outbox.max_attempts",
             self.outbox.max_attempts >= 1,
             "a whole number ≥ 1",
+        );
+        check(
+            "min_free_mib",
+            self.min_free_mib <= 1 << 20,
+            "a whole number of MiB up to 1048576 (0: no low-disk warning)",
+        );
+        check(
+            "outbox.max_per_chat",
+            self.outbox.max_per_chat >= 1,
+            "a whole number ≥ 1",
+        );
+        check(
+            "limits.summary_secs",
+            (1..=3600).contains(&self.limits.summary_secs),
+            "a whole number of seconds from 1 to 3600",
+        );
+        check(
+            "limits.too_fast",
+            !self.limits.too_fast.trim().is_empty(),
+            "the text said to a resident over the limit",
+        );
+        check(
+            "limits.summary",
+            self.limits.summary.contains("{n}"),
+            "a text with {n} where the number of notices goes",
         );
         drop(check);
         errors

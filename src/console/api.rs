@@ -13,8 +13,13 @@
 //! | GET | `/api/v1/items/{id}/revisions/{rev}` | one, with its diff from the one before |
 //! | POST | `/api/v1/items/{id}/revisions/{rev}/restore` | `{base_revision, note}` |
 //! | POST | `/api/v1/sandbox` | `{village, text, addressed}` |
-//! | POST | `/api/v1/import` | the XLSX file as the body: a preview with a `token` |
+//! | POST | `/api/v1/import` | the XLSX file, a TOML card (`Content-Type: application/toml`) or a multipart upload of several: a preview with a `token` |
 //! | POST | `/api/v1/import/{token}/confirm` | commit the preview |
+//! | GET | `/api/v1/gaps` | the gap groups (with `reply`: an agent's reply to one of their tickets) |
+//! | POST | `/api/v1/gaps/{id}/teach` | `{item, aspect, note}`: its questions become example questions |
+//! | POST | `/api/v1/gaps/{id}/dismiss` | off the list |
+//! | GET | `/api/v1/gaps/{id}/draft` | the new-item fields filled in from the agent's reply |
+//! | POST | `/api/v1/gaps/{id}/new-item` | `{id, fields, note}`: fields over the draft; the group leaves the list |
 //! | GET | `/api/v1/audit` | the latest writes (`?limit=`) |
 
 use super::Console;
@@ -58,6 +63,8 @@ pub fn routes() -> Router<Arc<Console>> {
         .route("/api/v1/gaps", get(gap_groups))
         .route("/api/v1/gaps/{id}/teach", post(gap_teach))
         .route("/api/v1/gaps/{id}/dismiss", post(gap_dismiss))
+        .route("/api/v1/gaps/{id}/draft", get(gap_draft))
+        .route("/api/v1/gaps/{id}/new-item", post(gap_new_item))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(
             Router::new()
@@ -454,6 +461,53 @@ async fn gap_dismiss(
     Ok(Json(json!({ "dismissed": n })))
 }
 
+async fn gap_draft(
+    State(c): S,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&c, &headers)?;
+    let draft = gaps::draft(&c.engine, id, super::now_ms())?;
+    Ok(Json(json!({ "fields": draft })))
+}
+
+#[derive(Deserialize)]
+struct NewItem {
+    id: String,
+    #[serde(default)]
+    fields: Fields,
+    #[serde(default)]
+    note: String,
+}
+
+async fn gap_new_item(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    b: Result<Json<NewItem>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let user = admin_write(&c, &headers)?;
+    let b = body(b)?;
+    let now = super::now_ms();
+    let mut fields = gaps::draft(&c.engine, id, now)?;
+    fields.extend(b.fields);
+    let origin = from(peer);
+    let note = if b.note.is_empty() {
+        "从待学问题新建"
+    } else {
+        &b.note
+    };
+    let change = Change {
+        user: &user,
+        from: &origin,
+        note,
+        base: None,
+    };
+    let rev = gaps::create_item(&c.engine, id, b.id.trim(), &fields, &change, now).await?;
+    Ok((StatusCode::CREATED, Json(revision_json(&rev))))
+}
+
 async fn revisions(
     State(c): S,
     headers: HeaderMap,
@@ -599,7 +653,7 @@ impl From<super::import::ImportRefused> for ApiError {
     fn from(r: super::import::ImportRefused) -> ApiError {
         use super::import::ImportRefused as R;
         let status = match &r {
-            R::Cells(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            R::Cells(_) | R::Cards(_) | R::NoFiles => StatusCode::UNPROCESSABLE_ENTITY,
             R::UnknownPreview => StatusCode::NOT_FOUND,
             R::Changed(_) => StatusCode::CONFLICT,
             R::Store(e) => {
@@ -613,30 +667,64 @@ impl From<super::import::ImportRefused> for ApiError {
             message: r.message(),
             detail: match &r {
                 R::Cells(cells) => Some(json!({ "cells": cells })),
+                R::Cards(cards) => Some(json!({ "cards": cards })),
                 _ => None,
             },
         }
     }
 }
 
+/// The import's body: a multipart upload (`curl -F file=@a.toml -F file=@b.toml`, or one
+/// XLSX), a TOML card (`Content-Type: application/toml`), or the XLSX file itself.
 async fn import_preview(
     State(c): S,
     headers: HeaderMap,
-    b: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    req: axum::extract::Request,
 ) -> Result<Json<Value>, ApiError> {
     let user = admin_write(&c, &headers)?;
-    let bytes = b.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                e.status(),
-                "too_large",
-                format!("表格太大了，最多 {} MB", SHEET_LIMIT >> 20),
-            )
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "没有收到表格文件")
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("文件太大了，最多 {} MB", SHEET_LIMIT >> 20),
+        )
+    };
+    let files = if kind.starts_with("multipart/form-data") {
+        use axum::extract::FromRequest;
+        let mut m = axum::extract::Multipart::from_request(req, &())
+            .await
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "没有收到文件"))?;
+        match super::pages::read_upload(&mut m).await {
+            Ok((_, files)) => files,
+            Err(e) if e.contains("limit") => return Err(too_large()),
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    "文件没有传完整，请重新上传",
+                ));
+            }
         }
-    })?;
-    let preview = c.imports.preview(&c.engine, &user, &bytes)?;
+    } else {
+        let bytes = axum::body::to_bytes(req.into_body(), SHEET_LIMIT)
+            .await
+            .map_err(|_| too_large())?;
+        let name = if kind.contains("toml") {
+            "import.toml"
+        } else {
+            "import.xlsx"
+        };
+        vec![super::import::Upload {
+            name: name.into(),
+            bytes: bytes.to_vec(),
+        }]
+    };
+    let preview = c.imports.preview_files(&c.engine, &user, &files)?;
     Ok(Json(json!(preview)))
 }
 

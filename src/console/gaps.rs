@@ -1,15 +1,19 @@
 //! The gap page: the questions the guide did not serve (`store::gaps`), grouped by similarity,
 //! and what an admin does with a group — teach the bot (add its questions as example questions
-//! of an item: a revision like any edit, so the bot answers them at once) or dismiss it.
+//! of an item: a revision like any edit, so the bot answers them at once), start a new item
+//! from an agent's reply to one of its tickets, or dismiss it.
 
 use super::auth::User;
 use super::items::{self, Change, Refused};
+use crate::catalog::fields::{self, Fields};
 use crate::engine::Engine;
+use crate::helpdesk::privacy;
 use crate::store::audit::AuditEntry;
 use crate::store::catalog::Revision;
-use crate::store::gaps::{Gap, GapStatus};
+use crate::store::gaps::{Gap, GapKind, GapStatus};
+use crate::store::tickets::{Change as TicketChange, Reason, Role, Ticket};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// How far back the page looks, and at most how many questions it groups.
 const DAYS: u64 = 90;
@@ -33,8 +37,22 @@ pub struct Group {
     pub kinds: Vec<&'static str>,
     /// The item the bot answered or offered most often, if any.
     pub item: Option<String>,
+    /// The latest agent's reply to a ticket one of its questions became (numbers masked):
+    /// what a new item is started from.
+    pub reply: Option<AgentReply>,
     #[serde(skip)]
     members: Vec<u64>,
+}
+
+/// An agent's reply to a resident's ticket.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentReply {
+    pub ticket: u64,
+    pub agent: String,
+    /// The reply, residents' numbers masked.
+    pub text: String,
+    #[serde(skip)]
+    at: u64,
 }
 
 /// The open gaps of the last [`DAYS`] days, grouped; the biggest groups first.
@@ -42,6 +60,7 @@ pub fn groups(engine: &Engine, now_ms: u64) -> Result<Vec<Group>, Refused> {
     let since = now_ms.saturating_sub(DAYS * 24 * 3600 * 1000);
     let open = engine.store().open_gaps(since, MAX_QUESTIONS)?;
     let org = &engine.config().org;
+    let replies = agent_replies(engine, since)?;
     // Each cluster: the character pairs of its first question, and its members.
     type Cluster = (BTreeSet<(char, char)>, Vec<(u64, Gap)>);
     let mut clusters: Vec<Cluster> = Vec::new();
@@ -89,6 +108,14 @@ pub fn groups(engine: &Engine, now_ms: u64) -> Result<Vec<Group>, Refused> {
                     .into_iter()
                     .max_by_key(|(_, n)| *n)
                     .map(|(i, _)| i.to_owned()),
+                reply: members
+                    .iter()
+                    .filter(|(_, g)| g.kind == GapKind::Uncovered)
+                    .filter_map(|(_, g)| {
+                        replies.get(&(g.platform.clone(), g.at, g.village.clone()))
+                    })
+                    .max_by_key(|r| r.at)
+                    .cloned(),
                 members: members.iter().map(|(id, _)| *id).collect(),
             }
         })
@@ -133,6 +160,151 @@ pub async fn teach(
         .set_gap_status(&group.members, &GapStatus::Taught(item.to_owned()))?;
     audit(engine, change.user, change.from, "gap.teach", id, item)?;
     Ok(rev)
+}
+
+/// What identifies the gap noted with a ticket: (platform, when, village).
+type GapKey = (String, u64, Option<String>);
+
+/// The agents' latest replies to tickets opened since `since` as outside the guide, by what
+/// identifies the gap noted with each ticket: (platform, when, village).
+fn agent_replies(engine: &Engine, since: u64) -> Result<HashMap<GapKey, AgentReply>, Refused> {
+    let tickets = engine.store().tickets()?.all()?;
+    let mut out = HashMap::new();
+    for t in tickets
+        .iter()
+        .filter(|t| t.reason == Reason::Uncovered && t.created_at >= since)
+    {
+        if let Some(reply) = last_reply(t) {
+            let platform = crate::store::seen::platform_name(t.platform).to_owned();
+            out.insert((platform, t.created_at, t.village.clone()), reply);
+        }
+    }
+    Ok(out)
+}
+
+fn last_reply(t: &Ticket) -> Option<AgentReply> {
+    t.events.iter().rev().find_map(|e| match &e.change {
+        TicketChange::Replied { text } if matches!(e.by.role, Role::Agent | Role::Admin) => {
+            Some(AgentReply {
+                ticket: t.id,
+                agent: e.by.name.clone(),
+                text: privacy::mask(text),
+                at: e.at,
+            })
+        }
+        _ => None,
+    })
+}
+
+/// The new-item form for group `id`, filled in from the agent's reply: a name guessed from the
+/// question, the group's questions as example questions, the reply as the overview and as the
+/// answer of an FAQ entry. Department and id are left for the admin.
+pub fn draft(engine: &Engine, id: u64, now_ms: u64) -> Result<Fields, Refused> {
+    let group = group(engine, id, now_ms)?;
+    let reply = group.reply.as_ref().ok_or(Refused::Unknown)?;
+    let one_line = |t: &str| -> String {
+        t.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace(['｜', '|'], "/")
+    };
+    let answer = one_line(&reply.text);
+    let asked = fields::example_kind_label("overview");
+    let mut f = Fields::new();
+    f.insert("name".into(), guess_name(&group.questions[0]));
+    f.insert("summary".into(), answer.clone());
+    f.insert(
+        "faq".into(),
+        format!("{}｜{answer}", one_line(&group.questions[0])),
+    );
+    f.insert(
+        "examples".into(),
+        group
+            .questions
+            .iter()
+            .map(|q| format!("{asked}｜{}", one_line(q)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    f.insert(
+        "review_source".into(),
+        format!("专员{}对工单 {} 的回复", reply.agent, reply.ticket),
+    );
+    f.insert("review_status".into(), "样例".into());
+    f.insert("fee_free".into(), "是".into());
+    f.insert("time_instant".into(), "否".into());
+    Ok(f)
+}
+
+/// Creates item `item` from `fields` (the draft as the admin finished it) as its first
+/// revision; group `id` leaves the list, taught to the new item.
+pub async fn create_item(
+    engine: &Engine,
+    id: u64,
+    item: &str,
+    fields: &Fields,
+    change: &Change<'_>,
+    now_ms: u64,
+) -> Result<Revision, Refused> {
+    let group = group(engine, id, now_ms)?;
+    let change = Change {
+        base: None,
+        ..*change
+    };
+    let rev = items::save_fields(engine, item, fields, &change).await?;
+    engine
+        .store()
+        .set_gap_status(&group.members, &GapStatus::Taught(item.to_owned()))?;
+    audit(engine, change.user, change.from, "gap.new_item", id, item)?;
+    Ok(rev)
+}
+
+/// A name for a new item from a resident's question: the question without its greeting, its
+/// question words and its punctuation ("请问村里的路灯坏了找谁？" → "村里的路灯坏了").
+fn guess_name(question: &str) -> String {
+    const LEADS: &[&str] = &[
+        "请问一下",
+        "请问",
+        "问一下",
+        "你好",
+        "您好",
+        "我想问",
+        "想问",
+    ];
+    const TAILS: &[&str] = &[
+        "怎么办理",
+        "怎么办",
+        "怎么弄",
+        "怎么搞",
+        "咋办",
+        "咋弄",
+        "找谁修",
+        "找谁",
+        "找哪个",
+        "去哪里",
+        "去哪",
+        "在哪里",
+        "在哪",
+        "怎么",
+        "吗",
+        "呢",
+        "啊",
+        "呀",
+        "的",
+    ];
+    let is_mark = |c: char| "，。？！?!,.；;、 \n".contains(c);
+    let mut q = question.trim_matches(is_mark);
+    while let Some(rest) = LEADS.iter().find_map(|l| q.strip_prefix(l)) {
+        q = rest.trim_start_matches(is_mark);
+    }
+    let mut q = q.split(is_mark).next().unwrap_or("");
+    while let Some(rest) = TAILS.iter().find_map(|t| q.strip_suffix(t)) {
+        if rest.is_empty() {
+            break;
+        }
+        q = rest.trim_end();
+    }
+    q.chars().take(20).collect()
 }
 
 /// Dismisses group `id`: its questions leave the list (they stay stored).
@@ -194,6 +366,17 @@ fn jaccard(a: &BTreeSet<(char, char)>, b: &BTreeSet<(char, char)>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_items_name_is_the_question_without_greeting_question_words_or_punctuation() {
+        assert_eq!(guess_name("请问村里的路灯坏了找谁？"), "村里的路灯坏了");
+        assert_eq!(
+            guess_name("广场舞的音响太吵了找谁管"),
+            "广场舞的音响太吵了找谁管"
+        );
+        assert_eq!(guess_name("你好，宅基地怎么办理"), "宅基地");
+        assert_eq!(guess_name("吗"), "吗");
+    }
 
     #[test]
     fn questions_alike_share_most_of_their_character_pairs() {

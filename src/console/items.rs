@@ -7,9 +7,12 @@ use super::auth::User;
 use crate::catalog::fields::{self, FieldError, Fields};
 use crate::catalog::{Catalog, Item};
 use crate::engine::Engine;
+use crate::guide::Guide;
+use crate::store::Store;
 use crate::store::audit::AuditEntry;
 use crate::store::catalog::{Revision, Save, SaveRefused};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// One line of the item list.
 #[derive(Debug, Clone, Serialize)]
@@ -199,9 +202,39 @@ async fn write(
     change: &Change<'_>,
     action: &str,
 ) -> Result<Revision, Refused> {
-    let store = engine.store();
+    write_to(
+        engine.store(),
+        engine.guide(),
+        item,
+        retired,
+        change,
+        action,
+    )
+    .await
+}
+
+/// Saves `item` (not retired) as a revision of `guide`'s store, audited as `action` (the
+/// admin chat commands' way in: they have the store and the guide, not the engine).
+pub async fn save_to(
+    store: &Store,
+    guide: &Arc<Guide>,
+    item: &Item,
+    change: &Change<'_>,
+    action: &str,
+) -> Result<Revision, Refused> {
+    write_to(store, guide, item, false, change, action).await
+}
+
+async fn write_to(
+    store: &Store,
+    guide: &Arc<Guide>,
+    item: &Item,
+    retired: bool,
+    change: &Change<'_>,
+    action: &str,
+) -> Result<Revision, Refused> {
     if !retired {
-        check_with_the_rest(engine, item)?;
+        check_with_the_rest(store, item)?;
     }
     let at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -229,15 +262,14 @@ async fn write(
         detail: format!("第 {} 版 {}", rev.rev, change.note),
     })?;
     store.flush().await?;
-    engine.guide().reload()?;
+    guide.reload()?;
     Ok(rev)
 }
 
 /// Checks `item` with the other items the bot answers from (ids, aliases another item has…),
 /// naming the field of each problem.
-fn check_with_the_rest(engine: &Engine, item: &Item) -> Result<(), Refused> {
-    let mut items: Vec<Item> = engine
-        .store()
+pub fn check_with_the_rest(store: &Store, item: &Item) -> Result<(), Refused> {
+    let mut items: Vec<Item> = store
         .catalog_current()?
         .into_iter()
         .filter(|r| !r.retired && r.item.id != item.id)

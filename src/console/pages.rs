@@ -42,6 +42,7 @@ pub fn routes() -> Router<Arc<Console>> {
         .route("/admin/gaps", get(gaps_page))
         .route("/admin/gaps/{id}/teach", post(gap_teach))
         .route("/admin/gaps/{id}/dismiss", post(gap_dismiss))
+        .route("/admin/gaps/{id}/new", get(gap_new_page).post(gap_new_item))
         .route("/admin/import/{token}/confirm", post(import_confirm))
         .layer(DefaultBodyLimit::max(super::api::BODY_LIMIT))
         .merge(
@@ -415,6 +416,8 @@ struct EditView<'a> {
     message: Option<String>,
     /// The other admin's revision and their change, when this save was on a stale one.
     stale: Option<(&'a crate::store::catalog::Revision, Vec<items::FieldDiff>)>,
+    /// A new item started from gap group N: the form posts back there.
+    gap: Option<u64>,
 }
 
 impl<'a> EditView<'a> {
@@ -426,6 +429,7 @@ impl<'a> EditView<'a> {
             errors: &[],
             message: None,
             stale: None,
+            gap: None,
         }
     }
 }
@@ -438,12 +442,13 @@ fn edit_page(user: &User, status: StatusCode, v: EditView<'_>) -> Response {
         errors,
         message,
         stale,
+        gap,
     } = v;
     let new = base.is_none();
-    let action = if new {
-        "/admin/new".to_owned()
-    } else {
-        format!("/admin/items/{id}")
+    let action = match (gap, new) {
+        (Some(g), _) => format!("/admin/gaps/{g}/new"),
+        (None, true) => "/admin/new".to_owned(),
+        (None, false) => format!("/admin/items/{id}"),
     };
     let (stale, stale_diff) = match stale {
         Some((r, d)) => (Some(context! { who => &r.who, rev => r.rev }), d),
@@ -508,7 +513,7 @@ async fn save(
             "表单缺少版本号，请重新打开修改页。",
         );
     };
-    write_form(&c, &user, peer, &id, form, Some(base)).await
+    write_form(&c, &user, peer, &id, form, Some(base), None).await
 }
 
 async fn create(
@@ -525,7 +530,7 @@ async fn create(
         .get("id")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
-    write_form(&c, &user, peer, &id, form, None).await
+    write_form(&c, &user, peer, &id, form, None, None).await
 }
 
 async fn write_form(
@@ -535,6 +540,7 @@ async fn write_form(
     id: &str,
     form: Fields,
     base: Option<u64>,
+    gap: Option<u64>,
 ) -> Response {
     let origin = peer.ip().to_string();
     let note = form.get("note").cloned().unwrap_or_default();
@@ -544,7 +550,11 @@ async fn write_form(
         note: &note,
         base,
     };
-    match items::save_fields(&c.engine, id, &form, &change).await {
+    let saved = match gap {
+        Some(g) => gaps::create_item(&c.engine, g, id, &form, &change, super::now_ms()).await,
+        None => items::save_fields(&c.engine, id, &form, &change).await,
+    };
+    match saved {
         Ok(rev) => {
             Redirect::to(&format!("/admin/items/{}?saved={}", rev.item.id, rev.rev)).into_response()
         }
@@ -556,6 +566,7 @@ async fn write_form(
                 EditView {
                     errors: &errors,
                     message: Some(msg),
+                    gap,
                     ..EditView::new(id, &form, base)
                 },
             )
@@ -577,6 +588,7 @@ async fn write_form(
                 EditView {
                     errors: &errors,
                     message: Some(r.message()),
+                    gap,
                     ..EditView::new(id, &form, None)
                 },
             )
@@ -808,9 +820,12 @@ fn action_label(action: &str) -> &str {
         "item.retire" => "停用事项",
         "item.unretire" => "重新启用事项",
         "item.restore" => "恢复版本",
-        "item.import" => "表格导入",
+        "item.import" => "导入事项",
         "gap.teach" => "待学问题加为例句",
         "gap.dismiss" => "忽略待学问题",
+        "gap.new_item" => "从待学问题新建事项",
+        "chat.alias" => "群里加别名",
+        "chat.example" => "群里加问法",
         "user.passwd" => "设置密码",
         "user.token" => "发放令牌",
         other => other,
@@ -881,7 +896,7 @@ async fn gaps_page(State(c): S, headers: HeaderMap) -> Response {
         .map(|g| {
             context! {
                 id => g.id, questions => g.questions, count => g.count, kinds => g.kinds,
-                villages => g.villages, item => g.item,
+                villages => g.villages, item => g.item, reply => g.reply,
                 first => time(&c, g.first_seen), last => time(&c, g.last_seen),
             }
         })
@@ -953,6 +968,45 @@ async fn gap_dismiss(
     }
 }
 
+async fn gap_new_page(State(c): S, headers: HeaderMap, Path(id): Path<u64>) -> Response {
+    let user = match admin(&c, &headers) {
+        Ok(u) => u,
+        Err(d) => return d.into_response(),
+    };
+    match gaps::draft(&c.engine, id, super::now_ms()) {
+        Ok(mut values) => {
+            values.insert("note".into(), "从待学问题新建".into());
+            edit_page(
+                &user,
+                StatusCode::OK,
+                EditView {
+                    gap: Some(id),
+                    ..EditView::new("", &values, None)
+                },
+            )
+        }
+        Err(r) => refused(&user, r),
+    }
+}
+
+async fn gap_new_item(
+    State(c): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(gap): Path<u64>,
+    Form(form): Form<Fields>,
+) -> Response {
+    let user = match admin_write(&c, &headers, &form) {
+        Ok(u) => u,
+        Err(d) => return d.into_response(),
+    };
+    let id = form
+        .get("id")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    write_form(&c, &user, peer, &id, form, None, Some(gap)).await
+}
+
 async fn import_page(State(c): S, headers: HeaderMap) -> Response {
     match admin(&c, &headers) {
         Ok(user) => page(StatusCode::OK, "import.html", Some(&user), context! {}),
@@ -965,29 +1019,15 @@ async fn import_upload(
     headers: HeaderMap,
     mut multipart: axum::extract::Multipart,
 ) -> Response {
-    let mut form = Fields::new();
-    let mut file = Vec::new();
-    loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or("").to_owned();
-                match field.bytes().await {
-                    Ok(b) if name == "file" => file = b.to_vec(),
-                    Ok(b) => {
-                        form.insert(name, String::from_utf8_lossy(&b).into_owned());
-                    }
-                    Err(e) => return upload_failed(&c, &headers, &e.to_string()),
-                }
-            }
-            Ok(None) => break,
-            Err(e) => return upload_failed(&c, &headers, &e.to_string()),
-        }
-    }
+    let (form, files) = match read_upload(&mut multipart).await {
+        Ok(x) => x,
+        Err(e) => return upload_failed(&c, &headers, &e),
+    };
     let user = match admin_write(&c, &headers, &form) {
         Ok(u) => u,
         Err(d) => return d.into_response(),
     };
-    match c.imports.preview(&c.engine, &user, &file) {
+    match c.imports.preview_files(&c.engine, &user, &files) {
         Ok(preview) => page(
             StatusCode::OK,
             "import.html",
@@ -996,6 +1036,28 @@ async fn import_upload(
         ),
         Err(r) => import_refused(&user, r),
     }
+}
+
+/// A multipart upload: its text fields, and its `file` parts with their names.
+pub(super) async fn read_upload(
+    multipart: &mut axum::extract::Multipart,
+) -> Result<(Fields, Vec<super::import::Upload>), String> {
+    let mut form = Fields::new();
+    let mut files = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(|e| e.to_string())? {
+        let name = field.name().unwrap_or("").to_owned();
+        let file_name = field.file_name().unwrap_or("").to_owned();
+        let bytes = field.bytes().await.map_err(|e| e.to_string())?;
+        if name == "file" {
+            files.push(super::import::Upload {
+                name: file_name,
+                bytes: bytes.to_vec(),
+            });
+        } else {
+            form.insert(name, String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+    Ok((form, files))
 }
 
 fn upload_failed(c: &Console, headers: &HeaderMap, detail: &str) -> Response {
@@ -1012,7 +1074,7 @@ fn upload_failed(c: &Console, headers: &HeaderMap, detail: &str) -> Response {
 fn import_refused(user: &User, r: super::import::ImportRefused) -> Response {
     use super::import::ImportRefused as R;
     let status = match &r {
-        R::Cells(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        R::Cells(_) | R::Cards(_) | R::NoFiles => StatusCode::UNPROCESSABLE_ENTITY,
         R::UnknownPreview => StatusCode::NOT_FOUND,
         R::Changed(_) => StatusCode::CONFLICT,
         R::Store(e) => {
@@ -1024,11 +1086,15 @@ fn import_refused(user: &User, r: super::import::ImportRefused) -> Response {
         R::Cells(c) => c.clone(),
         _ => Vec::new(),
     };
+    let cards = match &r {
+        R::Cards(c) => c.clone(),
+        _ => Vec::new(),
+    };
     page(
         status,
         "import.html",
         Some(user),
-        context! { message => r.message(), cells },
+        context! { message => r.message(), cells, cards },
     )
 }
 

@@ -52,6 +52,10 @@ impl Engine {
             .iter()
             .map(|i| i.id.clone())
             .collect();
+        // What the store's health report warns of and may show (`bangban.toml`).
+        let health = store.health();
+        health.set_floor_bytes(config.service.min_free_mib << 20);
+        health.set_show_accounts(config.service.server.show_accounts);
         Engine {
             desk: Desk::new(config.clone(), store.clone(), guide.clone()),
             dialogue: Dialogue::new(config.org.context_secs, store.clone(), ids),
@@ -102,6 +106,11 @@ impl Engine {
 
         match commands::parse(text) {
             Some(Parsed::Command(c)) => return self.desk.command(event, c, now_ms).await,
+            Some(Parsed::Admin(a)) => {
+                if let Some(out) = self.desk.admin(event, a, now_ms).await? {
+                    return Ok(out);
+                }
+            }
             Some(Parsed::Partial)
                 if org.person(event.platform, &event.sender).is_some()
                     && (agents_chat || !group || text.starts_with(['/', '／'])) =>
@@ -173,10 +182,11 @@ impl Engine {
                     return Ok(vec![reply_to(event, advice)]);
                 }
                 let item = self.item_id(&live, &u);
-                return self
+                let opened = self
                     .desk
                     .open_ticket(event, item, Vec::new(), Reason::Privacy, &advice, now_ms)
                     .await;
+                return Ok(self.told_or_trouble(event, opened));
             }
         }
 
@@ -205,10 +215,11 @@ impl Engine {
                     .iter()
                     .map(|&i| catalog.items()[i].id.clone())
                     .collect();
-                return self
+                let opened = self
                     .desk
                     .open_ticket(event, item, candidates, reason, &lead, now_ms)
                     .await;
+                return Ok(self.told_or_trouble(event, opened));
             }
             Decision::Help | Decision::Thanks => {
                 self.dialogue.clear(&key);
@@ -239,6 +250,29 @@ impl Engine {
         let now_ms = unix_ms(now);
         self.dialogue.sweep((now_ms / 1000) as i64);
         self.desk.tick(now_ms).await
+    }
+
+    /// What a ticket's opening announces, or, when the ticket could not be stored, only that
+    /// something went wrong: nobody is told of a ticket that is not on disk. A store failure is
+    /// logged once by the store itself ([`crate::store::health`]), not here per message.
+    fn told_or_trouble(
+        &self,
+        event: &Incoming,
+        opened: anyhow::Result<Vec<Outgoing>>,
+    ) -> Vec<Outgoing> {
+        match opened {
+            Ok(out) => out,
+            Err(e) => {
+                if e.downcast_ref::<crate::store::StoreError>().is_some() {
+                    tracing::debug!(platform = ?event.platform, message = %event.message_id,
+                        error = %format!("{e:#}"), "the ticket could not be stored");
+                } else {
+                    tracing::error!(platform = ?event.platform, message = %event.message_id,
+                        error = %format!("{e:#}"), "the ticket could not be opened");
+                }
+                vec![reply_to(event, STORE_TROUBLE.to_owned())]
+            }
+        }
     }
 
     fn remember(&self, key: Key, item: Option<usize>, candidates: Vec<usize>, text: &str, at: i64) {
@@ -390,6 +424,11 @@ impl Engine {
         (!parts.is_empty()).then(|| fill(&org.replies.nearby, &[("places", &parts.join("；"))]))
     }
 }
+
+/// Said when a resident's question should become a ticket and the ticket cannot be stored (the
+/// disk full): it was not handed over, and no ticket number is given. (Belongs in
+/// `replies.toml` once `src/config/replies.rs` has a key for it.)
+pub const STORE_TROUBLE: &str = "系统暂时出了点问题，您的问题没能转给专员，请过几分钟再问一次。";
 
 /// "2", "２", "回复2", "选2", "第二个": the number picked from a list, 1–9.
 fn pick_number(text: &str) -> Option<usize> {

@@ -4,6 +4,10 @@
 //! `/claim 12`, `/reply 12 …`, `/transfer 12 …`, `/resolve 12` (`/done`), `/mine`, `/ticket 12`,
 //! `/help`. Numbers may be full-width or written `#12` / `12号`.
 //!
+//! Admins' commands (carried out by [`super::admin`]): `加别名 事项 别名`, `加问法 事项 [方面] 问法`,
+//! `看事项 事项`, then `确认` or `取消`; also `/alias`, `/example`, `/item`, `/confirm`, `/cancel`,
+//! and `管理命令` (`/admin`) for their usage.
+//!
 //! A resident may type something that looks like a verb ("回复1" answering a numbered list), so a
 //! Chinese verb without a slash is a command only in its full shape; anything else that starts
 //! with a verb is [`Parsed::Partial`], which the engine treats as a usage question from agents and
@@ -20,9 +24,32 @@ pub enum Command {
     Help,
 }
 
+/// An admin's change to the item guide, or a look at it. `item` is as typed: an id, a name or
+/// an alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCommand {
+    AddAlias {
+        item: String,
+        alias: String,
+    },
+    /// `kind`: the example's aspect (a heading such as 申请材料, or its name), if given.
+    AddExample {
+        item: String,
+        kind: Option<&'static str>,
+        question: String,
+    },
+    Show {
+        item: String,
+    },
+    Confirm,
+    Cancel,
+    Help,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     Command(Command),
+    Admin(AdminCommand),
     /// Starts like a command but is not one in full.
     Partial,
 }
@@ -67,8 +94,31 @@ const VERBS: &[(&str, Verb, bool)] = &[
     ("help", Verb::Help, false),
 ];
 
+#[derive(Clone, Copy)]
+enum AdminVerb {
+    Alias,
+    Example,
+    Show,
+    Help,
+}
+
+/// Admins' verbs. `true`: also without a slash.
+const ADMIN_VERBS: &[(&str, AdminVerb, bool)] = &[
+    ("加别名", AdminVerb::Alias, true),
+    ("加问法", AdminVerb::Example, true),
+    ("看事项", AdminVerb::Show, true),
+    ("管理命令", AdminVerb::Help, true),
+    ("example", AdminVerb::Example, false),
+    ("alias", AdminVerb::Alias, false),
+    ("admin", AdminVerb::Help, false),
+    ("item", AdminVerb::Show, false),
+];
+
 pub fn parse(text: &str) -> Option<Parsed> {
     let text = text.trim();
+    if let Some(p) = parse_admin(text) {
+        return Some(p);
+    }
     let (slash, body) = match text.strip_prefix(['/', '／']) {
         Some(rest) => (true, rest.trim_start()),
         None => (false, text),
@@ -96,11 +146,81 @@ pub fn parse(text: &str) -> Option<Parsed> {
     })
 }
 
+fn parse_admin(text: &str) -> Option<Parsed> {
+    let (slash, body) = match text.strip_prefix(['/', '／']) {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, text),
+    };
+    let bare = body.trim_end_matches(|c: char| c.is_whitespace() || "。.!！".contains(c));
+    match bare {
+        "确认" | "确定" => return Some(Parsed::Admin(AdminCommand::Confirm)),
+        "取消" => return Some(Parsed::Admin(AdminCommand::Cancel)),
+        "confirm" | "cancel" if slash => {
+            return Some(Parsed::Admin(match bare {
+                "confirm" => AdminCommand::Confirm,
+                _ => AdminCommand::Cancel,
+            }));
+        }
+        _ => {}
+    }
+    let (verb, rest) = ADMIN_VERBS.iter().find_map(|&(word, verb, bare)| {
+        let rest = strip_prefix_ignore_case(body, word)?;
+        (slash || bare).then_some((verb, rest))
+    })?;
+    if rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let rest = rest.trim();
+    let (item, more) = match rest.split_once(char::is_whitespace) {
+        Some((i, m)) => (i.to_owned(), m.trim()),
+        None => (rest.to_owned(), ""),
+    };
+    let command = match verb {
+        AdminVerb::Help => rest.is_empty().then_some(AdminCommand::Help),
+        AdminVerb::Show => {
+            (!item.is_empty() && more.is_empty()).then_some(AdminCommand::Show { item })
+        }
+        AdminVerb::Alias => (!more.is_empty()).then(|| AdminCommand::AddAlias {
+            item,
+            alias: more.to_owned(),
+        }),
+        AdminVerb::Example => {
+            let (kind, question) = match more.split_once(char::is_whitespace) {
+                Some((k, q)) => match crate::catalog::fields::example_kind(k) {
+                    Some(kind) if !q.trim().is_empty() => (Some(kind), q.trim()),
+                    _ => (None, more),
+                },
+                None => (None, more),
+            };
+            (!question.is_empty()).then(|| AdminCommand::AddExample {
+                item,
+                kind,
+                question: question.to_owned(),
+            })
+        }
+    };
+    Some(match command {
+        Some(c) => Parsed::Admin(c),
+        None => Parsed::Partial,
+    })
+}
+
 /// What an agent is told about a command that is not one in full ([`Parsed::Partial`]): what
 /// is missing, with an example; the whole usage when it is not clear.
 pub fn hint(text: &str) -> String {
     let text = text.trim();
     let body = text.strip_prefix(['/', '／']).unwrap_or(text).trim_start();
+    if let Some(verb) = ADMIN_VERBS
+        .iter()
+        .find_map(|&(word, verb, _)| strip_prefix_ignore_case(body, word).map(|_| verb))
+    {
+        return match verb {
+            AdminVerb::Alias => "请写事项和别名，例如：加别名 elder-card 老人卡".into(),
+            AdminVerb::Example => "请写事项和问法，例如：加问法 elder-card 老人卡咋办".into(),
+            AdminVerb::Show => "请写一个事项，例如：看事项 elder-card".into(),
+            AdminVerb::Help => super::admin::USAGE.into(),
+        };
+    }
     let Some((verb, rest)) = VERBS
         .iter()
         .find_map(|&(word, verb, _)| Some((verb, strip_prefix_ignore_case(body, word)?)))
@@ -213,6 +333,57 @@ mod tests {
         assert_eq!(parse("老年卡要带什么"), None);
         assert_eq!(parse("/claimed 3"), None);
         assert_eq!(parse("接单 0"), Some(Parsed::Partial));
+    }
+
+    fn admin(text: &str) -> Option<AdminCommand> {
+        match parse(text) {
+            Some(Parsed::Admin(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn admins_commands_name_the_item_then_what_to_add() {
+        assert_eq!(
+            admin("加问法 elder-card 老人卡咋办"),
+            Some(AdminCommand::AddExample {
+                item: "elder-card".into(),
+                kind: None,
+                question: "老人卡咋办".into()
+            })
+        );
+        assert_eq!(
+            admin("/example elder-card 申请材料 老人卡要带啥 东西"),
+            Some(AdminCommand::AddExample {
+                item: "elder-card".into(),
+                kind: Some("materials"),
+                question: "老人卡要带啥 东西".into()
+            })
+        );
+        assert_eq!(
+            admin("加别名 老年人优待证 老人卡"),
+            Some(AdminCommand::AddAlias {
+                item: "老年人优待证".into(),
+                alias: "老人卡".into()
+            })
+        );
+        assert_eq!(
+            admin("看事项 elder-card"),
+            Some(AdminCommand::Show {
+                item: "elder-card".into()
+            })
+        );
+        assert_eq!(admin("确认"), Some(AdminCommand::Confirm));
+        assert_eq!(admin("确认！"), Some(AdminCommand::Confirm));
+        assert_eq!(admin("/cancel"), Some(AdminCommand::Cancel));
+        assert_eq!(admin("管理命令"), Some(AdminCommand::Help));
+        // Incomplete: a usage hint for staff, an ordinary message from anyone else.
+        assert_eq!(parse("加问法 elder-card"), Some(Parsed::Partial));
+        assert!(hint("加问法 elder-card").contains("加问法 elder-card 老人卡咋办"));
+        assert_eq!(parse("看事项"), Some(Parsed::Partial));
+        // What residents say is not an admin command.
+        assert_eq!(admin("确认一下我的社保卡办好了吗"), None);
+        assert_eq!(parse("/items 3"), None);
     }
 
     #[test]

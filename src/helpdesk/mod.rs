@@ -3,6 +3,8 @@
 //!
 //! - [`escalate`]: a ticket is opened (once per source message), flushed, and only then the
 //!   resident is told its number and who follows up; the agents are notified where they are.
+//! - [`admin`]: admins' chat commands — add an alias or an example question to an item, show its
+//!   revision — each confirmed before it becomes a revision.
 //! - [`agents`]: the agents' commands ([`commands`] parses them) — claim, reply (relayed to the
 //!   resident's group, quoting and @-mentioning them), transfer, resolve, list, show.
 //! - [`ladder`]: an unclaimed ticket climbs village → township centre → district centre after T1
@@ -16,6 +18,7 @@
 //! message: handling the same platform message again re-announces what was done, and changes
 //! nothing.
 
+pub mod admin;
 pub mod agents;
 pub mod commands;
 pub mod escalate;
@@ -38,8 +41,10 @@ use std::sync::Arc;
 pub struct Desk {
     config: Arc<Config>,
     store: Store,
-    /// For the item names in agents' notices.
+    /// For the item names in agents' notices, and the admins' edits.
     guide: Arc<Guide>,
+    /// Admins' changes waiting for their `确认`.
+    pendings: admin::Pendings,
 }
 
 impl Desk {
@@ -48,6 +53,7 @@ impl Desk {
             config,
             store,
             guide,
+            pendings: admin::Pendings::default(),
         }
     }
 }

@@ -15,10 +15,18 @@
 //!   platform (`maybe_delivered`) is sent again when `resend_uncertain` is set (the default):
 //!   a resident may rarely see a reply twice, never none. A platform that asks the bot to slow
 //!   down (`RateLimited`) is obeyed: the chat waits that long, and it is not counted as a try.
+//! - **Ahead of bulk.** A reply to a chat's first message for a while, or an agents' notice of a
+//!   quiet village's ticket, goes ahead of what waits in its chat (never before the send in
+//!   flight, and parts keep their order), and chats with such a message are served first. So a
+//!   flooding group's backlog never delays another group's answer or a real ticket's notice.
+//! - **Confirmed is done.** A confirmed message is taken out of the outbox before anything else;
+//!   if the store refuses, the worker remembers it as sent (it is never sent again in this run)
+//!   and retries the removal every second and at shutdown, so a restart does not send it again.
 //! - **Held for the next message.** A platform that only lets the bot reply to a recent message
 //!   (the QQ official bot) answers `AwaitingMessage`: the chat's queue is held, stored, until
 //!   someone writes in that chat again; then it goes as the reply to that message.
 
+use super::backlog::{Depths, action_key};
 use super::limits::ChatLimits;
 use super::metrics::Metrics;
 use super::pacing::TokenBucket;
@@ -42,7 +50,7 @@ use tracing::{debug, error, info, warn};
 /// What the rest of the runtime tells the worker.
 pub(crate) enum Command {
     /// Messages stored and flushed: send them.
-    Queued(Vec<Queued>),
+    Queued(Vec<ToSend>),
     /// An account came up or went down.
     Connection(ConnectionChange),
     /// Someone wrote in a chat: what was held for the chat's next message may go now.
@@ -51,11 +59,35 @@ pub(crate) enum Command {
     Stop(oneshot::Sender<()>),
 }
 
+/// A message stored and flushed, for the worker.
+pub(crate) struct ToSend {
+    pub(crate) queued: Queued,
+    /// It goes ahead of what waits in its chat (see the module's doc).
+    pub(crate) ahead: bool,
+}
+
+impl ToSend {
+    pub(crate) fn bulk(queued: Vec<Queued>) -> Vec<ToSend> {
+        queued
+            .into_iter()
+            .map(|queued| ToSend {
+                queued,
+                ahead: false,
+            })
+            .collect()
+    }
+}
+
+/// How often a failed removal of a confirmed message is tried again.
+const REMOVAL_RETRY: Duration = Duration::from_secs(1);
+
 pub(crate) struct Settings {
     pub(crate) pacing: Pacing,
     pub(crate) outbox: Outbox,
     /// The platforms' own per-chat limits, kept even with pacing off.
     pub(crate) limits: ChatLimits,
+    /// Each chat's outbox depth, shared with the event loop.
+    pub(crate) depths: Arc<Depths>,
 }
 
 type AccountKey = (Platform, String);
@@ -70,8 +102,11 @@ struct Account {
 }
 
 struct ChatQueue {
+    key: ChatKey,
     account: usize,
     entries: VecDeque<Queued>,
+    /// How many entries at the front go ahead of bulk.
+    ahead: usize,
     bucket: TokenBucket,
     /// The platform's own limit on this chat (a WeCom group robot's), if any.
     limit: Option<TokenBucket>,
@@ -102,6 +137,9 @@ pub(crate) struct Worker {
     active: VecDeque<usize>,
     inflight: JoinSet<(usize, SendOutcome)>,
     depth: i64,
+    /// Confirmed messages the store could not remove yet, and when to try again.
+    unremoved: Vec<u64>,
+    removal_retry: Option<Instant>,
 }
 
 impl Worker {
@@ -123,6 +161,8 @@ impl Worker {
             active: VecDeque::new(),
             inflight: JoinSet::new(),
             depth: 0,
+            unremoved: Vec::new(),
+            removal_retry: None,
         }
     }
 
@@ -130,13 +170,19 @@ impl Worker {
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut stopping: Option<Option<oneshot::Sender<()>>> = None;
         loop {
+            let now = Instant::now();
+            if self.removal_retry.is_some_and(|at| at <= now) {
+                self.retry_removals(now);
+            }
             let wake = match stopping {
-                None => self.start_ready(Instant::now()),
+                None => self.start_ready(now),
                 Some(_) => None,
             };
+            let wake = [wake, self.removal_retry].into_iter().flatten().min();
             if let Some(reply) = &mut stopping
                 && self.inflight.is_empty()
             {
+                self.retry_removals(now);
                 if let Some(reply) = reply.take() {
                     let _ = reply.send(());
                 }
@@ -166,20 +212,27 @@ impl Worker {
     }
 
     /// Adds stored messages to their chats' queues.
-    pub(crate) fn push(&mut self, queued: Vec<Queued>) {
+    pub(crate) fn push(&mut self, queued: Vec<ToSend>) {
         let now = Instant::now();
-        for q in queued {
-            let Outgoing::SendText {
-                platform,
-                account,
-                chat,
-                ..
-            } = &q.action;
-            let key = (*platform, account.clone(), chat.clone());
-            let account = self.account(*platform, account, now);
+        for ToSend { queued: q, ahead } in queued {
+            let key = action_key(&q.action);
+            let account = self.account(key.0, &key.1, now);
             let chat = self.chat(account, key, now);
             let queue = &mut self.chats[chat];
-            queue.entries.push_back(q);
+            if ahead {
+                // Never before a head in flight or being retried (its tries are its own);
+                // after what already goes ahead, in order.
+                let pinned =
+                    queue.busy || queue.held || queue.attempts > 0 || queue.retry_at.is_some();
+                let at = queue
+                    .ahead
+                    .max(usize::from(pinned))
+                    .min(queue.entries.len());
+                queue.entries.insert(at, q);
+                queue.ahead = at + 1;
+            } else {
+                queue.entries.push_back(q);
+            }
             if !queue.active {
                 queue.active = true;
                 self.active.push_back(chat);
@@ -226,6 +279,12 @@ impl Worker {
         let mut later = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
         let mut waiting = VecDeque::with_capacity(self.active.len());
         let mut served = Vec::new();
+        // Chats with a message that goes ahead of bulk are served first (in their turn order).
+        let chats = &self.chats;
+        let (mut first, rest): (VecDeque<usize>, VecDeque<usize>) =
+            self.active.drain(..).partition(|&c| chats[c].ahead > 0);
+        first.extend(rest);
+        self.active = first;
         while let Some(chat) = self.active.pop_front() {
             let queue = &mut self.chats[chat];
             if queue.entries.is_empty() {
@@ -316,12 +375,18 @@ impl Worker {
         let name = platform_name(platform);
         match outcome {
             Ok(delivered) => {
+                // Taken out of the outbox before anything else: once confirmed, never again.
+                if let Err(e) = self.store.delivered(head.id) {
+                    if self.unremoved.is_empty() {
+                        error!(id = head.id, error = %e,
+                            "sent, but could not remove it from the outbox; not sent again, removal retried");
+                    }
+                    self.unremoved.push(head.id);
+                    self.removal_retry.get_or_insert(now + REMOVAL_RETRY);
+                }
                 debug!(id = head.id, platform = name, message_id = ?delivered.message_id, "sent");
                 self.metrics
                     .inc("bangban_messages_out_total", &[("platform", name)]);
-                if let Err(e) = self.store.delivered(head.id) {
-                    error!(id = head.id, error = %e, "sent, but could not remove it from the outbox");
-                }
                 self.pop(chat);
             }
             Err(SendError::Permanent { reason }) => {
@@ -416,8 +481,30 @@ impl Worker {
         self.pop(chat);
     }
 
+    /// Removes the confirmed messages the store refused to remove before.
+    fn retry_removals(&mut self, now: Instant) {
+        if self.unremoved.is_empty() {
+            self.removal_retry = None;
+            return;
+        }
+        let before = self.unremoved.len();
+        let store = &self.store;
+        self.unremoved.retain(|&id| store.delivered(id).is_err());
+        if self.unremoved.is_empty() {
+            info!(
+                count = before,
+                "confirmed messages removed from the outbox after all"
+            );
+            self.removal_retry = None;
+        } else {
+            self.removal_retry = Some(now + REMOVAL_RETRY);
+        }
+    }
+
     fn pop(&mut self, chat: usize) {
         let queue = &mut self.chats[chat];
+        queue.ahead = queue.ahead.saturating_sub(1);
+        self.settings.depths.remove(&queue.key);
         queue.entries.pop_front();
         queue.attempts = 0;
         queue.retry_at = None;
@@ -447,8 +534,10 @@ impl Worker {
         let i = self.chats.len();
         let limit = self.settings.limits.bucket(key.0, &key.2);
         self.chats.push(ChatQueue {
+            key: key.clone(),
             account,
             entries: VecDeque::new(),
+            ahead: 0,
             bucket: TokenBucket::new(self.settings.pacing.group, now),
             limit: limit.map(|b| TokenBucket::new(b, now)),
             busy: false,

@@ -5,19 +5,26 @@
 //! Events are taken in batches: every event of a batch is handled and stored, then one flush
 //! makes the whole batch durable, then its replies go to the worker. Under load this is group
 //! commit (one disk sync for many messages); when quiet, a batch is one event.
+//!
+//! Before the engine reads a message it passes [`Admission`]: the input limits (`flood.rs`) and
+//! the chat's outbox bound; the engine's replies then pass the notice policy (`backlog.rs`).
 
-use super::delivery::Command;
+use super::backlog::{Depths, Notice, Notices, action_key};
+use super::delivery::{Command, ToSend};
+use super::flood::{self, ChatKey, InputLimits, Verdict};
 use super::limits::ChatLimits;
 use super::metrics::Metrics;
 use super::split::split_action;
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::store::Store;
 use crate::store::outbox::Queued;
 use crate::store::seen::platform_name;
 use bangban_contract::{Chat, Event, Incoming, Outgoing};
 use futures_util::FutureExt;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -38,6 +45,143 @@ pub(crate) struct EventLoop {
     pub(crate) commands: mpsc::UnboundedSender<Command>,
     pub(crate) max_chars: usize,
     pub(crate) limits: ChatLimits,
+    pub(crate) admission: Admission,
+}
+
+/// What a message and the engine's replies must pass before they are stored.
+pub(crate) struct Admission {
+    config: Arc<Config>,
+    depths: Arc<Depths>,
+    state: Mutex<AdmissionState>,
+}
+
+struct AdmissionState {
+    inputs: InputLimits,
+    notices: Notices,
+    /// Chats whose full outbox was logged, until it has room again.
+    full: HashSet<ChatKey>,
+}
+
+/// Whether the engine reads a message.
+enum Entry {
+    /// Read it; its replies go ahead of bulk when `first`.
+    Read { first: bool, agents: bool },
+    /// Dropped unread (counted under `scope`); `tell`: answer it with `limits.too_fast`.
+    Dropped { scope: &'static str, tell: bool },
+}
+
+impl Admission {
+    pub(crate) fn new(config: Arc<Config>, depths: Arc<Depths>) -> Admission {
+        let service = &config.service;
+        let state = AdmissionState {
+            inputs: InputLimits::new(&config),
+            notices: Notices::new(&service.limits, service.outbox.max_per_chat),
+            full: HashSet::new(),
+        };
+        Admission {
+            depths,
+            state: Mutex::new(state),
+            config,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, AdmissionState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn entry(&self, m: &Incoming, now: Instant) -> Entry {
+        if flood::from_agents(&self.config, m) {
+            return Entry::Read {
+                first: true,
+                agents: true,
+            };
+        }
+        let chat = flood::chat_key(m);
+        let mut state = self.lock();
+        if self.config.service.limits.enabled
+            && self.depths.get(&chat) >= self.config.service.outbox.max_per_chat
+        {
+            if state.full.insert(chat) {
+                warn!(platform = platform_name(m.platform), chat = %chat_label(&m.chat),
+                    "the chat's outbox is full: its messages are dropped unread until it has room");
+            }
+            return Entry::Dropped {
+                scope: "backlog",
+                tell: false,
+            };
+        }
+        state.full.remove(&chat);
+        match state.inputs.check(m, now) {
+            Verdict::Admit { first } => Entry::Read {
+                first,
+                agents: false,
+            },
+            Verdict::Over { scope, tell, log } => {
+                if log {
+                    warn!(platform = platform_name(m.platform), chat = %chat_label(&m.chat), scope,
+                        "over the input limit: its messages are dropped until the limit lets them in");
+                }
+                Entry::Dropped { scope, tell }
+            }
+        }
+    }
+
+    /// The replies to keep, each with whether it goes ahead of bulk; agents' notices over the
+    /// policy are counted for their summary instead (`summed`).
+    fn outgoing(
+        &self,
+        actions: Vec<Outgoing>,
+        source: Option<&ChatKey>,
+        entry: (bool, bool),
+        now: Instant,
+        summed: &mut usize,
+    ) -> Vec<(Outgoing, bool)> {
+        let (first, agents) = entry;
+        let mut state = self.lock();
+        let mut kept = Vec::with_capacity(actions.len());
+        // What this call keeps per chat, not yet counted in `depths`.
+        let mut adding: HashMap<ChatKey, usize> = HashMap::new();
+        for action in actions {
+            let to = action_key(&action);
+            let ahead =
+                if agents || source == Some(&to) || !flood::to_agents(&self.config, to.0, &to.2) {
+                    agents || first
+                } else {
+                    let waiting = self.depths.get(&to) + adding.get(&to).copied().unwrap_or(0);
+                    match state.notices.admit(&action, source, waiting, now) {
+                        Notice::Send { first } => first,
+                        Notice::Summed => {
+                            *summed += 1;
+                            continue;
+                        }
+                    }
+                };
+            *adding.entry(to).or_insert(0) += 1;
+            kept.push((action, ahead));
+        }
+        kept
+    }
+
+    fn next_summary(&self) -> Option<Instant> {
+        self.lock().notices.next_due()
+    }
+
+    fn summaries(&self, now: Instant) -> Vec<Outgoing> {
+        self.lock()
+            .notices
+            .due(now)
+            .into_iter()
+            .map(|(summary, _)| summary)
+            .collect()
+    }
+}
+
+/// The chat as logs name it: a group's id, never a resident's.
+fn chat_label(chat: &Chat) -> String {
+    match chat {
+        Chat::Group(id) => format!("group {id}"),
+        Chat::Private(_) => "private".to_owned(),
+    }
 }
 
 impl EventLoop {
@@ -59,6 +203,7 @@ impl EventLoop {
         // Whether an adapter may still report: false once every sender is gone.
         let mut open = true;
         loop {
+            let summary_due = self.admission.next_summary();
             tokio::select! {
                 n = events.recv_many(&mut batch, BATCH), if open => {
                     if n == 0 {
@@ -74,6 +219,9 @@ impl EventLoop {
                         last_prune = Some(Instant::now());
                         self.prune();
                     }
+                }
+                () = tokio::time::sleep_until(summary_due.unwrap_or_else(Instant::now)), if summary_due.is_some() => {
+                    self.summaries().await;
                 }
                 _ = &mut stop => {
                     events.close();
@@ -113,15 +261,12 @@ impl EventLoop {
     }
 
     /// Handles one message; the replies stored (not yet flushed).
-    async fn handle_message(&self, incoming: &Incoming) -> Option<Vec<Queued>> {
+    async fn handle_message(&self, incoming: &Incoming) -> Option<Vec<ToSend>> {
         let platform = platform_name(incoming.platform);
         self.metrics
             .inc("bangban_messages_in_total", &[("platform", platform)]);
         // Never the text: residents post ID-card and phone numbers.
-        let chat = match &incoming.chat {
-            Chat::Group(id) => format!("group {id}"),
-            Chat::Private(_) => "private".to_owned(),
-        };
+        let chat = chat_label(&incoming.chat);
         let key = dedupe_key(incoming);
         match self.store.is_seen(&key) {
             Ok(false) => {}
@@ -135,6 +280,21 @@ impl EventLoop {
                 return None;
             }
         }
+        let now = Instant::now();
+        let (first, agents) = match self.admission.entry(incoming, now) {
+            Entry::Read { first, agents } => (first, agents),
+            Entry::Dropped { scope, tell } => {
+                self.metrics.inc(
+                    "bangban_messages_limited_total",
+                    &[("platform", platform), ("scope", scope)],
+                );
+                return if tell {
+                    self.too_fast(incoming, &key)
+                } else {
+                    None
+                };
+            }
+        };
         let outcome = AssertUnwindSafe(self.engine.handle(incoming))
             .catch_unwind()
             .await;
@@ -164,9 +324,15 @@ impl EventLoop {
             .inc("bangban_handled_total", &[("outcome", outcome)]);
         debug!(platform, %chat, message_id = %incoming.message_id, chars = incoming.text.chars().count(),
             replies = actions.len(), "message handled");
-        let parts = self.split(actions);
+        let mut summed = 0;
+        let source = flood::chat_key(incoming);
+        let kept =
+            self.admission
+                .outgoing(actions, Some(&source), (first, agents), now, &mut summed);
+        self.summed(incoming.platform, summed);
+        let (parts, ahead) = self.split(kept);
         match self.store.accept(&key, &parts) {
-            Ok(Some(queued)) => Some(queued),
+            Ok(Some(queued)) => Some(self.to_send(queued, ahead)),
             Ok(None) => {
                 self.duplicate(incoming, platform);
                 None
@@ -188,28 +354,96 @@ impl EventLoop {
             "message seen before; not handled again");
     }
 
-    fn split(&self, actions: Vec<Outgoing>) -> Vec<Outgoing> {
-        actions
+    /// Answers a message over the input limit with `limits.too_fast`, once (it is marked seen).
+    fn too_fast(&self, incoming: &Incoming, key: &Incoming) -> Option<Vec<ToSend>> {
+        let notice = Outgoing::SendText {
+            platform: incoming.platform,
+            account: incoming.account.clone(),
+            chat: incoming.chat.clone(),
+            text: self.admission.config.service.limits.too_fast.clone(),
+            quote: Some(incoming.message_id.clone()),
+            mention: matches!(incoming.chat, Chat::Group(_)).then(|| incoming.sender.clone()),
+        };
+        match self.store.accept(key, &[notice]) {
+            Ok(Some(queued)) => Some(self.to_send(queued, vec![false])),
+            Ok(None) => None,
+            Err(e) => {
+                error!(platform = platform_name(incoming.platform), error = %e,
+                    "could not store the notice to a resident over the limit");
+                None
+            }
+        }
+    }
+
+    fn summed(&self, platform: bangban_contract::Platform, n: usize) {
+        if n > 0 {
+            self.metrics.add(
+                "bangban_notices_summarized_total",
+                &[("platform", platform_name(platform))],
+                n as i64,
+            );
+        }
+    }
+
+    /// The stored messages for the worker, counted in their chats' depths.
+    fn to_send(&self, queued: Vec<Queued>, ahead: Vec<bool>) -> Vec<ToSend> {
+        queued
             .into_iter()
-            .flat_map(|a| {
-                let Outgoing::SendText { platform, chat, .. } = &a;
-                let max_chars = self.limits.max_chars(*platform, chat, self.max_chars);
-                split_action(a, max_chars)
+            .zip(ahead)
+            .map(|(queued, ahead)| {
+                self.admission.depths.add(action_key(&queued.action), 1);
+                ToSend { queued, ahead }
             })
             .collect()
     }
 
+    /// The messages to store, split to their chats' lengths, and whether each goes ahead.
+    fn split(&self, actions: Vec<(Outgoing, bool)>) -> (Vec<Outgoing>, Vec<bool>) {
+        actions
+            .into_iter()
+            .flat_map(|(a, ahead)| {
+                let Outgoing::SendText { platform, chat, .. } = &a;
+                let max_chars = self.limits.max_chars(*platform, chat, self.max_chars);
+                split_action(a, max_chars)
+                    .into_iter()
+                    .map(move |p| (p, ahead))
+            })
+            .unzip()
+    }
+
     /// Makes `queued` durable, then hands it to the worker.
-    async fn commit(&self, queued: Vec<Queued>) {
+    async fn commit(&self, queued: Vec<ToSend>) {
         if queued.is_empty() {
             return;
         }
         if let Err(e) = self.store.flush().await {
             error!(error = %e, count = queued.len(),
                 "could not flush the outbox; these replies wait until the bot restarts");
+            // The worker never sees them: their chats have room again.
+            for q in &queued {
+                self.admission.depths.remove(&action_key(&q.queued.action));
+            }
             return;
         }
         let _ = self.commands.send(Command::Queued(queued));
+    }
+
+    /// Stores and hands over the agents' summaries that are due.
+    async fn summaries(&self) {
+        let summaries = self.admission.summaries(Instant::now());
+        if summaries.is_empty() {
+            return;
+        }
+        let count = summaries.len();
+        let (parts, ahead) = self.split(summaries.into_iter().map(|s| (s, false)).collect());
+        match self.store.enqueue(&parts) {
+            Ok(queued) => {
+                info!(count, "agents' notices summed up");
+                let queued = self.to_send(queued, ahead);
+                self.commit(queued).await;
+            }
+            Err(e) => error!(error = %e, "could not store the summary of agents' notices"),
+        }
     }
 
     async fn tick(&self) {
@@ -230,9 +464,23 @@ impl EventLoop {
         if actions.is_empty() {
             return;
         }
-        let parts = self.split(actions);
+        let mut summed = 0;
+        let kept =
+            self.admission
+                .outgoing(actions, None, (false, false), Instant::now(), &mut summed);
+        if summed > 0 {
+            self.metrics.add(
+                "bangban_notices_summarized_total",
+                &[("platform", "all")],
+                summed as i64,
+            );
+        }
+        let (parts, ahead) = self.split(kept);
         match self.store.enqueue(&parts) {
-            Ok(queued) => self.commit(queued).await,
+            Ok(queued) => {
+                let queued = self.to_send(queued, ahead);
+                self.commit(queued).await
+            }
             Err(e) => error!(error = %e, "could not store the engine's scheduled messages"),
         }
     }

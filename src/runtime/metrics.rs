@@ -21,6 +21,16 @@ const METRICS: &[(&str, &str, &str)] = &[
         "Messages received again (same platform, account and message id) and not handled again.",
     ),
     (
+        "bangban_messages_limited_total",
+        "counter",
+        "Messages dropped before the bot read them, per platform and scope: sender or group (over its rate limit), backlog (the chat's outbox full).",
+    ),
+    (
+        "bangban_notices_summarized_total",
+        "counter",
+        "Agents' notices not sent one by one but counted in a summary line, per platform.",
+    ),
+    (
         "bangban_handled_total",
         "counter",
         "Messages handled by the engine, by outcome: replied, silent or error.",

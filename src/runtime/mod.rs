@@ -23,8 +23,10 @@
 //! configuration fails [`Runtime::start`]; one that stops on its own later is reported by
 //! [`Runtime::failed`], and the service then stops rather than look healthy while serving nobody.
 
+mod backlog;
 mod delivery;
 mod events;
+mod flood;
 mod limits;
 pub mod metrics;
 pub mod pacing;
@@ -35,7 +37,7 @@ use crate::engine::Engine;
 use crate::store::seen::platform_name;
 use crate::store::{Store, StoreError};
 use bangban_contract::{Adapter, AdapterError, BoxFuture, Event, EventSink, Outgoing, Platform};
-use delivery::{Command, Settings, Worker};
+use delivery::{Command, Settings, ToSend, Worker};
 use events::EventLoop;
 use futures_util::FutureExt;
 use metrics::Metrics;
@@ -137,6 +139,10 @@ impl Runtime {
                 expect_account(&metrics, platform, &account);
             }
         }
+        let depths = Arc::new(backlog::Depths::default());
+        for q in &left {
+            depths.add(backlog::action_key(&q.action), 1);
+        }
         let mut worker = Worker::new(
             store.clone(),
             by_platform,
@@ -145,9 +151,10 @@ impl Runtime {
                 pacing: service.pacing.clone(),
                 outbox: service.outbox.clone(),
                 limits: limits::ChatLimits::new(service),
+                depths: depths.clone(),
             },
         );
-        worker.push(left);
+        worker.push(ToSend::bulk(left));
         let (commands, command_rx) = mpsc::unbounded_channel();
         let worker = tokio::spawn(worker.run(command_rx));
 
@@ -159,6 +166,7 @@ impl Runtime {
             commands: commands.clone(),
             max_chars: service.outbox.max_chars,
             limits: limits::ChatLimits::new(service),
+            admission: events::Admission::new(config.clone(), depths),
         };
         let event_loop = tokio::spawn(event_loop.run(events, stop_rx));
 

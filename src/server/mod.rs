@@ -3,6 +3,7 @@
 //!
 //! [`serve`] is what `bangban run` runs, and what the integration tests run on a loopback port.
 
+mod listen;
 mod platforms;
 
 pub use platforms::Refused;
@@ -13,7 +14,6 @@ use crate::config::service;
 use crate::engine::Engine;
 use crate::runtime::{AdapterFailed, Runtime, StartError};
 use crate::store::Store;
-use axum::serve::ListenerExt;
 use bangban_contract::Adapter;
 use bangban_onebot::{OneBot, OneBotConfig};
 use std::fmt;
@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 /// Secrets, from the environment only; `Debug` says whether each is set, never its value.
 #[derive(Clone, Default)]
@@ -214,23 +214,10 @@ impl Server {
         } = self;
         info!(%addr, url = %format!("http://{addr}"), "listening");
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-        // Replies are small frames on long-lived WebSockets: without TCP_NODELAY, Nagle's
-        // algorithm and the peer's delayed ACKs hold each one back by up to 40 ms.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                warn!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let mut http = tokio::spawn(
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
-                let _ = http_stopped.await;
-            })
-            .into_future(),
-        );
+        let limits = listen::Limits::of(&config.service.server);
+        let mut http = tokio::spawn(listen::serve(listener, app, limits, async {
+            let _ = http_stopped.await;
+        }));
         let outcome = tokio::select! {
             () = shutdown => {
                 info!("shutting down");

@@ -10,14 +10,18 @@ pub mod audit;
 pub mod catalog;
 pub mod dialogue;
 pub mod gaps;
+pub mod health;
 pub mod outbox;
 pub mod seen;
 pub mod tickets;
 pub mod users;
 
+use health::Health;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// The version written into every record this release stores.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -48,9 +52,20 @@ pub enum StoreError {
 /// The open database.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    dir: PathBuf,
+    inner: Arc<Inner>,
 }
+
+struct Inner {
+    dir: PathBuf,
+    /// `None` only while a failing database is being reopened ([`health`]).
+    db: RwLock<Option<sled::Db>>,
+    health: Arc<Health>,
+    /// Test seam: while set, every flush fails as on a full disk.
+    fail_writes: AtomicBool,
+}
+
+/// The tree the recovery probe writes to.
+const PROBE_TREE: &str = "health";
 
 impl Store {
     /// Opens (or creates) the data directory. A damaged database is an error, never a fresh start.
@@ -60,59 +75,217 @@ impl Store {
     /// test) may briefly find it locked: the lock is tried again for up to a second before
     /// [`StoreError::Locked`] is returned.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let mut wait = std::time::Duration::from_millis(10);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        loop {
-            match sled::Config::new()
-                .path(dir)
-                .open()
-                .map_err(|e| classify(dir, e))
-            {
-                Ok(db) => {
-                    return Ok(Store {
-                        db,
-                        dir: dir.to_path_buf(),
-                    });
-                }
-                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(std::time::Duration::from_millis(200));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let db = open_db(dir)?;
+        let health = Health::new(dir.to_path_buf());
+        health.check_disk(true);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                db: RwLock::new(Some(db)),
+                health,
+                fail_writes: AtomicBool::new(false),
+            }),
+        })
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.inner.dir
+    }
+
+    /// Whether the data directory can be written, and its free space (see [`health`]).
+    pub fn health(&self) -> &Arc<Health> {
+        &self.inner.health
+    }
+
+    /// Test seam: while `on`, every flush fails as it does on a full disk (and so does the
+    /// recovery probe); turned off, the store recovers as it does when space returns.
+    #[doc(hidden)]
+    pub fn inject_write_failure(&self, on: bool) {
+        self.inner.fail_writes.store(on, Ordering::SeqCst);
     }
 
     /// A named tree (one per concept; the names live in the concept's file).
     pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
-        self.db.open_tree(name).map_err(|e| self.err(e))
+        self.current()?.open_tree(name).map_err(|e| self.err(e))
     }
 
-    /// The underlying database, for multi-tree transactions inside this module.
-    pub(crate) fn db(&self) -> &sled::Db {
-        &self.db
+    /// The underlying database, for ids and multi-tree work inside this module.
+    pub(crate) fn db(&self) -> Db {
+        Db(self.current().ok())
     }
 
     /// Waits until everything written so far is on disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        let result = match self.injected() {
+            Some(e) => Err(e),
+            None => self
+                .current()?
+                .flush_async()
+                .await
+                .map(|_| ())
+                .map_err(|e| self.err(e)),
+        };
+        self.flushed(&result);
+        result
     }
 
     /// [`Store::flush`] for code that is not async (the command line).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+        let result = match self.injected() {
+            Some(e) => Err(e),
+            None => self.current()?.flush().map(|_| ()).map_err(|e| self.err(e)),
+        };
+        self.flushed(&result);
+        result
     }
 
+    /// A sled error, classified; also marks the store failing (see [`health`]).
     pub(crate) fn err(&self, e: sled::Error) -> StoreError {
-        classify(&self.dir, e)
+        let e = classify(&self.inner.dir, e);
+        self.failed(&e);
+        e
+    }
+
+    fn current(&self) -> Result<sled::Db, StoreError> {
+        let db = self
+            .inner
+            .db
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        db.ok_or_else(|| {
+            let e = io_error(
+                &self.inner.dir,
+                std::io::Error::other("the database is being reopened after a failed write"),
+            );
+            self.failed(&e);
+            e
+        })
+    }
+
+    fn injected(&self) -> Option<StoreError> {
+        if !self.inner.fail_writes.load(Ordering::SeqCst) {
+            return None;
+        }
+        let e = io_error(
+            &self.inner.dir,
+            std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "No space left on device (injected)",
+            ),
+        );
+        self.failed(&e);
+        Some(e)
+    }
+
+    fn flushed(&self, result: &Result<(), StoreError>) {
+        if result.is_ok() {
+            self.inner.health.succeeded();
+        }
+        self.inner.health.check_disk(false);
+    }
+
+    /// Marks the store failing; the first failure starts the recovery task.
+    fn failed(&self, e: &StoreError) {
+        if self.inner.health.failed(&e.to_string()) {
+            self.recover_in_background();
+        }
+    }
+
+    /// While failing, reopens the database and writes a probe every [`health::PROBE_EVERY`],
+    /// until one is flushed. Needs a tokio runtime (the service); without one (a command-line
+    /// run) nothing is retried. The task holds no handle between tries, so a store dropped
+    /// meanwhile (the service stopped) is closed as usual.
+    fn recover_in_background(&self) {
+        let health = self.inner.health.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !health.start_probing() {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(health::PROBE_EVERY).await;
+                let Some(inner) = weak.upgrade() else {
+                    break;
+                };
+                let store = Store { inner };
+                let done = tokio::task::spawn_blocking(move || store.recover().is_ok())
+                    .await
+                    .unwrap_or(false);
+                if done {
+                    break;
+                }
+            }
+            health.stop_probing();
+        });
+    }
+
+    /// One recovery attempt: sled keeps an I/O error for the life of the open database, so it is
+    /// closed and opened again, then a probe is written and flushed.
+    fn recover(&self) -> Result<(), StoreError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        let inner = &self.inner;
+        let old = inner.db.write().unwrap_or_else(|e| e.into_inner()).take();
+        drop(old);
+        let db = open_db(&inner.dir).inspect_err(|e| self.failed(e))?;
+        *inner.db.write().unwrap_or_else(|e| e.into_inner()) = Some(db.clone());
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        db.open_tree(PROBE_TREE)
+            .and_then(|t| t.insert("probe", &key(stamp)))
+            .and_then(|_| db.flush())
+            .map_err(|e| self.err(e))?;
+        inner.health.succeeded();
+        inner.health.check_disk(true);
+        Ok(())
+    }
+}
+
+/// The database as [`Store::db`] gives it: empty while it is being reopened.
+pub(crate) struct Db(Option<sled::Db>);
+
+impl Db {
+    /// A unique, increasing id (sled's `generate_id`).
+    pub(crate) fn generate_id(&self) -> sled::Result<u64> {
+        match &self.0 {
+            Some(db) => db.generate_id(),
+            None => Err(sled::Error::Io(std::io::Error::other(
+                "the database is being reopened after a failed write",
+            ))),
+        }
+    }
+}
+
+/// Opens sled in `dir`, waiting up to a second for a lock released by a handle just dropped.
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let mut wait = std::time::Duration::from_millis(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|e| classify(dir, e))
+        {
+            Ok(db) => return Ok(db),
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn io_error(dir: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Io {
+        dir: dir.to_path_buf(),
+        source: sled::Error::Io(e),
     }
 }
 

@@ -29,15 +29,25 @@ const KEEP: f32 = 0.03;
 #[derive(Clone)]
 pub struct Linear {
     classes: usize,
-    weights: Vec<Vec<(u32, f32)>>,
+    /// Feature `f`'s (class, weight) pairs are `entries[start[f]..start[f + 1]]`: one flat
+    /// array, so a message's features are read without a pointer chase each.
+    start: Vec<u32>,
+    entries: Vec<(u32, f32)>,
     bias: Vec<f32>,
-    /// For models with few classes (intent, aspect) the same weights laid out densely
-    /// (feature-major): adding a contiguous row is several times faster than scattered adds.
-    dense: Option<Vec<f32>>,
+    /// The weights of busy features (those speaking for many classes) also laid out as dense
+    /// rows: adding a contiguous row is several times faster than as many scattered adds.
+    /// `dense_row[f]` is feature `f`'s row in `dense`, or [`SPARSE`].
+    dense_row: Vec<u32>,
+    dense: Vec<f32>,
 }
 
-/// Models with at most this many classes also keep dense weights.
-const DENSE_MAX_CLASSES: usize = 16;
+/// `dense_row` of a feature read from its sparse entries only.
+const SPARSE: u32 = u32::MAX;
+
+/// A feature gets a dense row when it has weights for at least one class in this many: then
+/// the row's contiguous adds cost less than its scattered ones. (The intent and aspect models,
+/// with few classes, are all dense; the topic model's busy features are.)
+const DENSE_SHARE: usize = 8;
 
 impl Linear {
     /// Trains on dense weights (fast, vectorised), then keeps only the weights that matter.
@@ -93,35 +103,59 @@ impl Linear {
                 }
             }
         }
+        for w in dense.iter_mut().filter(|w| w.abs() <= KEEP) {
+            *w = 0.0;
+        }
         let weights = (0..features)
             .map(|f| {
                 dense[f * classes..(f + 1) * classes]
                     .iter()
                     .enumerate()
-                    .filter(|(_, w)| w.abs() > KEEP)
+                    .filter(|(_, w)| **w != 0.0)
                     .map(|(c, w)| (c as u32, *w))
                     .collect()
             })
             .collect();
+        drop(dense);
         Linear::new(classes, weights, bias)
     }
 
+    /// A model from its sparse weights; busy features also get dense rows.
     fn new(classes: usize, weights: Vec<Vec<(u32, f32)>>, bias: Vec<f32>) -> Linear {
-        let dense = (classes <= DENSE_MAX_CLASSES).then(|| {
-            let mut d = vec![0f32; weights.len() * classes];
-            for (f, w) in weights.iter().enumerate() {
+        let busy = classes.div_ceil(DENSE_SHARE).max(1);
+        let mut start = Vec::with_capacity(weights.len() + 1);
+        start.push(0);
+        let mut entries = Vec::with_capacity(weights.iter().map(Vec::len).sum());
+        let mut dense_row = Vec::with_capacity(weights.len());
+        let mut dense = Vec::new();
+        for w in &weights {
+            entries.extend_from_slice(w);
+            start.push(entries.len() as u32);
+            if w.len() >= busy {
+                dense_row.push((dense.len() / classes) as u32);
+                let at = dense.len();
+                dense.resize(at + classes, 0.0);
                 for &(c, x) in w {
-                    d[f * classes + c as usize] = x;
+                    dense[at + c as usize] = x;
                 }
+            } else {
+                dense_row.push(SPARSE);
             }
-            d
-        });
+        }
         Linear {
             classes,
-            weights,
+            start,
+            entries,
             bias,
+            dense_row,
             dense,
         }
+    }
+
+    /// Feature `f`'s (class, weight) pairs.
+    fn of(&self, f: u32) -> &[(u32, f32)] {
+        let f = f as usize;
+        &self.entries[self.start[f] as usize..self.start[f + 1] as usize]
     }
 
     /// Class probabilities for a set of distinct feature columns.
@@ -134,7 +168,7 @@ impl Linear {
 
     /// What one feature adds to one class's score in a message with `n` features.
     pub fn contribution(&self, feature: u32, class: usize, n: usize) -> f32 {
-        self.weights[feature as usize]
+        self.of(feature)
             .iter()
             .find(|(c, _)| *c as usize == class)
             .map_or(0.0, |(_, w)| w * scale(n))
@@ -142,20 +176,25 @@ impl Linear {
 
     fn logits(&self, features: &[u32], v: f32, out: &mut [f32]) {
         out.copy_from_slice(&self.bias);
-        if let Some(d) = &self.dense {
-            let k = self.classes;
-            for &f in features {
-                let row = &d[f as usize * k..(f as usize + 1) * k];
-                for (o, w) in out.iter_mut().zip(row) {
-                    *o += w * v;
+        let k = self.classes;
+        let mut sums = vec![0f32; k];
+        for &f in features {
+            match self.dense_row[f as usize] {
+                SPARSE => {
+                    for &(c, w) in self.of(f) {
+                        sums[c as usize] += w;
+                    }
+                }
+                row => {
+                    let row = &self.dense[row as usize * k..(row as usize + 1) * k];
+                    for (s, w) in sums.iter_mut().zip(row) {
+                        *s += w;
+                    }
                 }
             }
-            return;
         }
-        for &f in features {
-            for &(c, w) in &self.weights[f as usize] {
-                out[c as usize] += w * v;
-            }
+        for (o, s) in out.iter_mut().zip(sums) {
+            *o += s * v;
         }
     }
 }
@@ -164,11 +203,12 @@ impl Linear {
     /// Appends the model to `out` (little-endian), for the model cache.
     pub fn write(&self, out: &mut Vec<u8>) {
         put(out, self.classes as u32);
-        put(out, self.weights.len() as u32);
+        put(out, self.features() as u32);
         for b in &self.bias {
             out.extend_from_slice(&b.to_le_bytes());
         }
-        for w in &self.weights {
+        for f in 0..self.features() as u32 {
+            let w = self.of(f);
             put(out, w.len() as u32);
             for (c, x) in w {
                 put(out, *c);
@@ -203,7 +243,7 @@ impl Linear {
     }
 
     pub fn features(&self) -> usize {
-        self.weights.len()
+        self.start.len() - 1
     }
 }
 
@@ -307,9 +347,9 @@ mod tests {
     fn training_is_deterministic() {
         let a = Linear::train(&rows(), 3, 2, &P);
         let b = Linear::train(&rows(), 3, 2, &P);
-        assert_eq!(a.weights, b.weights);
+        assert_eq!((&a.start, &a.entries), (&b.start, &b.entries));
         // Sparse: the shared feature and its two classes, nothing else.
-        assert!(a.weights.iter().all(|w| w.len() <= 2));
+        assert!((0..3).all(|f| a.of(f).len() <= 2));
         assert_eq!(a.bias, b.bias);
     }
 
@@ -320,8 +360,8 @@ mod tests {
         m.write(&mut bytes);
         let back = Linear::read(&mut Reader(&bytes)).expect("reads back");
         assert_eq!(
-            (back.weights, back.bias),
-            (m.weights.clone(), m.bias.clone())
+            (back.start, back.entries, back.bias),
+            (m.start.clone(), m.entries.clone(), m.bias.clone())
         );
         assert!(Linear::read(&mut Reader(&bytes[..bytes.len() - 3])).is_none());
         assert!(Linear::read(&mut Reader(&[0xff; 12])).is_none());

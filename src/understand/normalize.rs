@@ -6,7 +6,7 @@
 //! Punctuation becomes a space; whether the text carried a question mark is kept aside.
 
 use crate::config::Rewriter;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// What normalisation made of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct Normalized {
 /// The rewriting tables, built once from the lexicon.
 pub struct Normalizer {
     rewrite: Rewriter,
-    confusable: HashMap<char, char>,
+    confusable: FxHashMap<char, char>,
     bot_names: Vec<String>,
 }
 

@@ -2,14 +2,19 @@
 //! questions. It rewards questions that share rarer wording with an item even when no listed
 //! keyword matched, and picks the FAQ entry closest to a question.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// A bigram index over documents, each owned by some id (an item, a FAQ entry).
 pub struct Similarity {
-    postings: HashMap<u64, Vec<(u32, f32)>>,
-    idf: HashMap<u64, f32>,
+    /// Per bigram: its IDF and the documents holding it with their weight.
+    postings: FxHashMap<u64, Posting>,
     owners: Vec<usize>,
     owner_count: usize,
+}
+
+struct Posting {
+    idf: f32,
+    docs: Vec<(u32, f32)>,
 }
 
 fn bigrams(text: &str) -> Vec<u64> {
@@ -28,30 +33,33 @@ impl Similarity {
     /// `docs` are (owner, normalised text) pairs; several documents may share an owner.
     pub fn new(docs: &[(usize, String)]) -> Similarity {
         let doc_grams: Vec<Vec<u64>> = docs.iter().map(|(_, t)| bigrams(t)).collect();
-        let mut df: HashMap<u64, u32> = HashMap::new();
+        let mut df: FxHashMap<u64, u32> = FxHashMap::default();
         for grams in &doc_grams {
             for g in grams {
                 *df.entry(*g).or_default() += 1;
             }
         }
         let n = docs.len().max(1) as f32;
-        let idf: HashMap<u64, f32> = df
+        let idf: FxHashMap<u64, f32> = df
             .iter()
             .map(|(g, d)| (*g, (1.0 + n / *d as f32).ln()))
             .collect();
-        let mut postings: HashMap<u64, Vec<(u32, f32)>> = HashMap::new();
+        let mut postings: FxHashMap<u64, Posting> = FxHashMap::default();
         for (doc, grams) in doc_grams.iter().enumerate() {
             let norm = grams.iter().map(|g| idf[g].powi(2)).sum::<f32>().sqrt();
             for g in grams {
                 postings
                     .entry(*g)
-                    .or_default()
+                    .or_insert_with(|| Posting {
+                        idf: idf[g],
+                        docs: Vec::new(),
+                    })
+                    .docs
                     .push((doc as u32, idf[g] / norm.max(f32::EPSILON)));
             }
         }
         Similarity {
             postings,
-            idf,
             owners: docs.iter().map(|(o, _)| *o).collect(),
             owner_count: docs.iter().map(|(o, _)| o + 1).max().unwrap_or(0),
         }
@@ -60,28 +68,25 @@ impl Similarity {
     /// Cosine similarity (0–1) of `text` with every document that shares a bigram with it, as
     /// (owner, best score among the owner's documents), best first.
     pub fn query(&self, text: &str) -> Vec<(usize, f32)> {
-        let grams = bigrams(text);
-        let q_norm = grams
+        let found: Vec<&Posting> = bigrams(text)
             .iter()
-            .map(|g| self.idf.get(g).copied().unwrap_or(0.0).powi(2))
-            .sum::<f32>()
-            .sqrt();
+            .filter_map(|g| self.postings.get(g))
+            .collect();
+        let q_norm = found.iter().map(|p| p.idf.powi(2)).sum::<f32>().sqrt();
         if q_norm == 0.0 {
             return Vec::new();
         }
         // Dense accumulators: one slot per document and per owner, cheaper than maps.
         let mut by_doc = vec![0f32; self.owners.len()];
         let mut touched: Vec<u32> = Vec::new();
-        for g in &grams {
-            if let Some(list) = self.postings.get(g) {
-                let qw = self.idf[g] / q_norm;
-                for (doc, dw) in list {
-                    let slot = &mut by_doc[*doc as usize];
-                    if *slot == 0.0 {
-                        touched.push(*doc);
-                    }
-                    *slot += qw * dw;
+        for posting in found {
+            let qw = posting.idf / q_norm;
+            for (doc, dw) in &posting.docs {
+                let slot = &mut by_doc[*doc as usize];
+                if *slot == 0.0 {
+                    touched.push(*doc);
                 }
+                *slot += qw * dw;
             }
         }
         let mut best = vec![0f32; self.owner_count];

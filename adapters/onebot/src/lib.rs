@@ -70,7 +70,6 @@ mod ws_conn;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, post};
 
 pub use config::{Backoff, OneBotConfig};
@@ -106,12 +105,13 @@ impl OneBot {
     /// Serve the app with `into_make_service_with_connect_info::<SocketAddr>()` to get peer
     /// addresses in the logs (optional).
     pub fn router(&self) -> Router {
+        // The HTTP POST route reads its body itself, after the token check, up to
+        // `http_post::MAX_EVENT_BYTES`; the WebSocket routes have no body.
         Router::new()
             .route(WS_PATH, any(reverse_ws::universal))
             .route(WS_API_PATH, any(reverse_ws::api))
             .route(WS_EVENT_PATH, any(reverse_ws::event))
             .route(HTTP_PATH, post(http_post::receive))
-            .layer(DefaultBodyLimit::max(self.shared.config.max_frame_bytes))
             .with_state(self.shared.clone())
     }
 }

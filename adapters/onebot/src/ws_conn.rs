@@ -4,6 +4,11 @@
 //! responses resolve waiting calls), writes the frames that calls queue, watches heartbeats and
 //! reports the account's state. A frame that cannot be read is logged and skipped: one bad
 //! frame never closes the connection.
+//!
+//! A connection may report at most [`MAX_EVENTS_PER_SECOND`] messages a second; the excess is
+//! dropped (logged once a second with the count), so one flooding implementation cannot fill the
+//! core's event queue that every other connection shares. Responses to the bot's calls and meta
+//! events are never dropped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +31,44 @@ use crate::state::Shared;
 const EVENT_QUEUE: usize = 1024;
 /// Frames queued per connection for writing.
 const OUTBOUND_QUEUE: usize = 256;
+/// The most message events one connection may report in a second: far above what one QQ
+/// account receives (tens a second in the busiest groups) and above what the core can read.
+pub(crate) const MAX_EVENTS_PER_SECOND: u32 = 10_000;
+
+/// Message events counted per one-second window.
+struct EventRate {
+    window: Instant,
+    count: u32,
+    dropped: u64,
+}
+
+impl EventRate {
+    fn new(now: Instant) -> EventRate {
+        EventRate {
+            window: now,
+            count: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Whether one more event may go at `now`. When a new window starts, what the last one
+    /// dropped is returned too (to log once).
+    fn admit(&mut self, now: Instant) -> (bool, Option<u64>) {
+        let mut ended = None;
+        if now.duration_since(self.window) >= Duration::from_secs(1) {
+            self.window = now;
+            self.count = 0;
+            ended = Some(std::mem::take(&mut self.dropped)).filter(|&n| n > 0);
+        }
+        if self.count < MAX_EVENTS_PER_SECOND {
+            self.count += 1;
+            (true, ended)
+        } else {
+            self.dropped += 1;
+            (false, ended)
+        }
+    }
+}
 
 /// What a connection carries (OneBot's `X-Client-Role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +173,7 @@ pub(crate) async fn serve<S, M, E>(
         events,
         heartbeat_interval: None,
         last_seen: Instant::now(),
+        rate: EventRate::new(Instant::now()),
     };
     info!(peer = %conn.peer, role = ?conn.role, "OneBot connection open");
     let mut login = None;
@@ -208,6 +252,7 @@ struct Conn {
     events: tokio::sync::mpsc::Sender<Event>,
     heartbeat_interval: Option<Duration>,
     last_seen: Instant,
+    rate: EventRate,
 }
 
 impl Conn {
@@ -287,6 +332,14 @@ impl Conn {
         self.report(change).await;
         match event {
             EventFrame::Message(incoming) => {
+                let (admitted, dropped) = self.rate.admit(self.last_seen);
+                if let Some(dropped) = dropped {
+                    warn!(peer = %self.peer, account = ?self.account, dropped,
+                        "OneBot connection reported more than {MAX_EVENTS_PER_SECOND} messages a second: the excess was dropped");
+                }
+                if !admitted {
+                    return;
+                }
                 debug!(
                     account = %incoming.account, chat = ?incoming.chat,
                     message_id = %incoming.message_id, "OneBot message"
@@ -334,5 +387,24 @@ impl Drop for Conn {
         if let Some(change) = self.detach() {
             let _ = self.events.try_send(Event::Connection(change));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_over_the_rate_are_dropped_and_counted_once_a_window() {
+        let t0 = Instant::now();
+        let mut rate = EventRate::new(t0);
+        let admitted = (0..MAX_EVENTS_PER_SECOND + 500)
+            .filter(|_| rate.admit(t0 + Duration::from_millis(900)).0)
+            .count();
+        assert_eq!(admitted, MAX_EVENTS_PER_SECOND as usize);
+        // The next window lets events in again and reports what the last one dropped.
+        assert_eq!(rate.admit(t0 + Duration::from_secs(1)), (true, Some(500)));
+        assert_eq!(rate.admit(t0 + Duration::from_secs(1)), (true, None));
+        assert_eq!(rate.admit(t0 + Duration::from_secs(3)), (true, None));
     }
 }

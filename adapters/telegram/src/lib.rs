@@ -122,7 +122,6 @@ mod webhook;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
 use bangban_contract::AdapterError;
 
@@ -161,8 +160,8 @@ impl Telegram {
     /// has identified the bot and after its future is dropped.
     pub fn router(&self) -> Router {
         Router::new()
+            // The route reads its body itself, after the secret check.
             .route(WEBHOOK_PATH, post(webhook::receive))
-            .layer(DefaultBodyLimit::max(self.shared.config.max_body_bytes))
             .with_state(self.shared.clone())
     }
 }

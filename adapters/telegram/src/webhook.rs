@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use bangban_contract::Event;
 use subtle::ConstantTimeEq;
@@ -20,11 +19,12 @@ pub(crate) const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 /// Answers 404 in polling mode, 401 without the right secret, 503 until the bot is identified
 /// (Telegram tries again later), 400 for a body that is not an update, and 200 for an update,
 /// handed to the core or ignored.
-pub(crate) async fn receive(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
+///
+/// The secret is checked before the body is read; the body is then read up to
+/// [`TelegramConfig::max_body_bytes`](crate::TelegramConfig::max_body_bytes) (413 beyond).
+pub(crate) async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> StatusCode {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
     let Some(expected) = shared
         .config
         .secret()
@@ -32,10 +32,17 @@ pub(crate) async fn receive(
     else {
         return StatusCode::NOT_FOUND;
     };
-    if !secret_matches(expected, &headers) {
+    if !secret_matches(expected, headers) {
         warn!("Telegram webhook refused: secret token missing or wrong");
         return StatusCode::UNAUTHORIZED;
     }
+    let Ok(body) = axum::body::to_bytes(body, shared.config.max_body_bytes).await else {
+        warn!(
+            limit = shared.config.max_body_bytes,
+            "Telegram webhook body too large or cut off"
+        );
+        return StatusCode::PAYLOAD_TOO_LARGE;
+    };
     let (Some(sink), Some(me)) = (shared.sink(), shared.me()) else {
         return StatusCode::SERVICE_UNAVAILABLE;
     };
