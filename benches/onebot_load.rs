@@ -12,7 +12,9 @@
 //! BANGBAN_LOAD_RATE=4000 BANGBAN_LOAD_SECS=20 cargo bench --bench onebot_load
 //! ```
 //! Environment: `BANGBAN_LOAD_RATE` (questions/s, default 2000), `BANGBAN_LOAD_SECS` (measured
-//! seconds, default 15, after 3 s of warm-up), `BANGBAN_LOAD_DATA` (parent of the data
+//! seconds, default 15, after 3 s of warm-up), `BANGBAN_LOAD_RESIDENTS` (distinct askers the
+//! questions rotate over, default 5000: nearly every event a new (group, user) pair; 700 for
+//! the mix where residents ask again), `BANGBAN_LOAD_DATA` (parent of the data
 //! directory; default the system temp dir), `BANGBAN_LOAD_SHOW_LOGS` (print the bot's
 //! stderr). The generator runs on one thread of the same
 //! machine, so it shares the cores with the bot.
@@ -51,6 +53,7 @@ fn main() {
     }
     let rate: u64 = env_or("BANGBAN_LOAD_RATE", 2000);
     let secs: u64 = env_or("BANGBAN_LOAD_SECS", 15);
+    let residents: u64 = env_or("BANGBAN_LOAD_RESIDENTS", 5000).max(1);
     let parent = std::env::var_os("BANGBAN_LOAD_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
@@ -61,7 +64,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let report = runtime.block_on(drive(addr, rate, Duration::from_secs(secs)));
+    let report = runtime.block_on(drive(addr, rate, residents, Duration::from_secs(secs)));
     let (peak_kib, now_kib) = memory(child.id());
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -71,7 +74,7 @@ fn main() {
     let lat = &report.latencies;
     println!("onebot_load: 76 groups over reverse WebSocket, pacing off, one QQ account");
     println!(
-        "  offered      {rate} questions/s for {secs} s (after {} s warm-up)",
+        "  offered      {rate} questions/s for {secs} s (after {} s warm-up) from {residents} residents",
         WARM_UP.as_secs()
     );
     println!(
@@ -109,7 +112,7 @@ struct Report {
     latencies: Vec<f64>,
 }
 
-async fn drive(addr: SocketAddr, rate: u64, measured: Duration) -> Report {
+async fn drive(addr: SocketAddr, rate: u64, residents: u64, measured: Duration) -> Report {
     let mut request = format!("ws://{addr}/onebot/v11/ws")
         .into_client_request()
         .unwrap();
@@ -191,7 +194,7 @@ async fn drive(addr: SocketAddr, rate: u64, measured: Duration) -> Report {
                 while sent < due {
                     next_id += 1;
                     let group = 900_001 + sent % GROUPS;
-                    let user = 700_000 + sent % 5000;
+                    let user = 700_000 + sent % residents;
                     let text = QUESTIONS[(sent / GROUPS) as usize % QUESTIONS.len()];
                     let event = json!({"time": 1718000001, "self_id": BOT,
                         "post_type": "message", "message_type": "group", "sub_type": "normal",

@@ -74,13 +74,11 @@ fn bad_values_name_item_and_field_and_all_are_reported() {
     let errors = errors_of(&dir);
     let has = |needle: &str| errors.iter().any(|e| e.contains(needle));
     assert!(
-        has(
-            "sbk-activate.toml: item sbk-activate: materials[0].count: expected a whole number ≥ 1"
-        ),
+        has("sbk-activate.toml: item sbk-activate: materials[0].count: 应为不小于 1 的整数"),
         "{errors:?}"
     );
     assert!(
-        has("item sbk-activate: review.reviewed_at: expected a date YYYY-MM-DD"),
+        has("item sbk-activate: review.reviewed_at: 应为日期，格式 YYYY-MM-DD"),
         "{errors:?}"
     );
     assert!(
@@ -101,7 +99,7 @@ fn alias_shared_by_two_items_is_refused() {
     assert!(
         errors
             .iter()
-            .any(|e| e.contains("社保卡激活") && e.contains("also names item")),
+            .any(|e| e.contains("社保卡激活") && e.contains("也用这个名称")),
         "{errors:?}"
     );
 }

@@ -883,3 +883,140 @@ async fn a_toml_import_is_previewed_then_committed_and_a_bad_card_changes_nothin
     assert!(audit.to_string().contains("street-lamp"), "{audit}");
     service.stop().await;
 }
+
+/// The bot's sends to the fake NapCat, answered as NapCat does, handed over as they come (the
+/// questions go in on a second, events-only connection).
+fn drain(mut fake: Fake) -> tokio::sync::mpsc::UnboundedReceiver<Reply> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let reply = fake.reply().await;
+            if tx.send(reply).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_item_made_from_an_agents_reply_answers_the_next_resident() {
+    let (_dir, data) = data_dir();
+    credentials(&data);
+    let service = Service::start(config(), &data).await;
+    let (_, admin, _) = Client::sign_in(service.addr, ADMIN, PASSWORD).await;
+    let (_, agent, _) = Client::sign_in(service.addr, AGENT, PASSWORD).await;
+    let mut sent = drain(service.connect().await);
+
+    // A resident of v01 asks what the guide does not cover; the ticket number comes back.
+    let lamp = "村里的路灯坏了找谁";
+    let mut events = connect_events_only(service.addr).await;
+    events.send(&question(501, 900001, 10001, lamp)).await;
+    let ticket = within(async {
+        loop {
+            let r = sent.recv().await.expect("the bot keeps sending");
+            if let Some(rest) = r.text.split("工单号：").nth(1) {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                return digits.parse::<u64>().unwrap();
+            }
+        }
+    })
+    .await;
+    // The village's agent answers it in the agents' group.
+    let answer = "路灯归村委会管，找村委会电工老王登记报修就行";
+    events
+        .send(&question(
+            502,
+            900100,
+            800001,
+            &format!("回复 {ticket} {answer}"),
+        ))
+        .await;
+    within(async {
+        loop {
+            let r = sent.recv().await.expect("the bot keeps sending");
+            if r.group == "900001" && r.text.contains("村委会电工") {
+                return;
+            }
+        }
+    })
+    .await;
+
+    // The gap group now carries the reply; its draft is filled in from it.
+    let (_, page) = admin.call("GET", "/api/v1/gaps", None).await;
+    let group = page["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["questions"].as_array().unwrap().iter().any(|q| q == lamp))
+        .unwrap_or_else(|| panic!("the lamp group: {page}"))
+        .clone();
+    let id = group["id"].as_u64().unwrap();
+    let (status, draft) = admin
+        .call("GET", &format!("/api/v1/gaps/{id}/draft"), None)
+        .await;
+    assert_eq!(status, 200, "{draft}");
+    let fields = &draft["fields"];
+    assert!(
+        fields["summary"].as_str().unwrap().contains("村委会电工"),
+        "{draft}"
+    );
+    assert!(
+        fields["examples"].as_str().unwrap().contains(lamp),
+        "{draft}"
+    );
+    assert!(
+        !fields["name"].as_str().unwrap().contains("找谁"),
+        "{draft}"
+    );
+
+    // Agents cannot create items; a bad id is refused naming the field, and nothing is made.
+    let new = json!({"id": "street-lamp", "fields": {
+        "name": "路灯报修", "department": "村委会", "places": "村｜村委会",
+        "process": "到村委会登记", "time_note": "登记后尽快维修", "review_reviewed_at": "2026-12-03",
+    }});
+    let path = format!("/api/v1/gaps/{id}/new-item");
+    let (status, _) = agent.call("POST", &path, Some(new.clone())).await;
+    assert_eq!(status, 403);
+    let (status, body) = admin
+        .call("POST", &path, Some(json!({"id": "Street Lamp!"})))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("id"), "{body}");
+    let (status, _) = admin.call("GET", "/api/v1/items/street-lamp", None).await;
+    assert_eq!(status, 404);
+
+    // Created: revision 1, audited, the group leaves the gap list, and once the model has
+    // retrained the next resident asking it is answered from the new card.
+    let (status, rev) = admin.call("POST", &path, Some(new)).await;
+    assert_eq!((status, rev["rev"].as_u64()), (201, Some(1)), "{rev}");
+    let (_, item) = admin.call("GET", "/api/v1/items/street-lamp", None).await;
+    assert_eq!(item["item"]["name"], "路灯报修", "{item}");
+    let (_, page) = admin.call("GET", "/api/v1/gaps", None).await;
+    assert!(
+        !page["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["id"].as_u64() == Some(id)),
+        "{page}"
+    );
+    within(async {
+        loop {
+            let ex = sandbox(&admin, lamp).await;
+            if ex["decision"] == "answer" {
+                assert_eq!(ex["item"], "street-lamp", "{ex}");
+                assert!(
+                    ex["replies"][0].as_str().unwrap().contains("村委会电工"),
+                    "{ex}"
+                );
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let (_, audit) = admin.call("GET", "/api/v1/audit", None).await;
+    assert!(audit.to_string().contains("gap.new_item"), "{audit}");
+    service.stop().await;
+}

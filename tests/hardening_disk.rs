@@ -7,7 +7,7 @@
 
 mod onebot_common;
 
-use bangban::engine::{Engine, STORE_TROUBLE};
+use bangban::engine::Engine;
 use bangban::server::serve;
 use bangban::store::Store;
 use bangban_contract::{Chat, Incoming, Outgoing, Platform};
@@ -166,7 +166,7 @@ async fn a_resident_is_not_told_a_ticket_number_when_the_ticket_cannot_be_stored
         .collect();
     assert_eq!(
         texts,
-        [STORE_TROUBLE],
+        [config().replies.store_failed.as_str()],
         "only the resident is told, and not of a ticket"
     );
     assert!(!texts[0].contains("工单号") && !texts[0].contains("已转给"));

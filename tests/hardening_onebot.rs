@@ -17,7 +17,9 @@ use onebot_common::*;
 
 const ASKER: u64 = 700_100;
 
+/// The up series of `account`, masked as `/metrics` shows it by default.
 fn up_series(account: &str) -> String {
+    let account = bangban::runtime::metrics::masked_account(account);
     format!("bangban_connection_up{{platform=\"onebot\",account=\"{account}\"}}")
 }
 

@@ -43,6 +43,11 @@ async fn a_group_question_gets_a_reply_that_quotes_and_mentions_the_asker() {
         2
     );
     assert_eq!(service.metric(&connection_up()).await, 1);
+    let (_, metrics) = service.get("/metrics").await;
+    assert!(
+        !metrics.contains(BOT),
+        "the account id is masked: {metrics}"
+    );
     let (status, health) = service.get("/healthz").await;
     assert_eq!(status, 200);
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();

@@ -746,3 +746,205 @@ async fn a_wecom_resident_is_helped_by_an_agent_working_in_a_qq_group() {
         Some(bangban::store::tickets::Rating::VerySatisfied)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The WeCom self-built app (自建应用): XML callbacks in, `message/send` out with an access token.
+
+/// The app: the enterprise's CorpID, the app's AgentId, Secret, callback Token and key.
+const CORP_ID: &str = "ww1436e0e65a779aee";
+const APP_AGENT_ID: u64 = 1000002;
+const APP_SECRET: &str = "corp-secret-123";
+const APP_TOKEN: &str = "appToken77";
+const APP_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+/// The 大湖村 agent's WeCom user id: they work tickets in a private chat with the app.
+const WECOM_AGENT: &str = "wangjuan";
+
+/// A fake WeCom API for the app: `gettoken` hands out TOKEN-1, TOKEN-2…; `message/send` says
+/// the first token expired (42001) once, then accepts. Sends arrive as (access token, body).
+struct FakeApp {
+    issued: AtomicI64,
+    expired_once: std::sync::atomic::AtomicBool,
+    sent: mpsc::UnboundedSender<(String, Value)>,
+}
+
+async fn start_fake_app() -> (
+    Arc<FakeApp>,
+    String,
+    mpsc::UnboundedReceiver<(String, Value)>,
+) {
+    use axum::extract::Query;
+    use std::collections::HashMap;
+    let (sent, sends) = mpsc::unbounded_channel();
+    let fake = Arc::new(FakeApp {
+        issued: AtomicI64::new(0),
+        expired_once: std::sync::atomic::AtomicBool::new(false),
+        sent,
+    });
+    let gettoken = |State(f): State<Arc<FakeApp>>, Query(q): Query<HashMap<String, String>>| async move {
+        assert_eq!(
+            (q["corpid"].as_str(), q["corpsecret"].as_str()),
+            (CORP_ID, APP_SECRET)
+        );
+        let n = f.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        Json(
+            json!({"errcode": 0, "errmsg": "ok", "access_token": format!("TOKEN-{n}"), "expires_in": 7200}),
+        )
+    };
+    let send = |State(f): State<Arc<FakeApp>>,
+                Query(q): Query<HashMap<String, String>>,
+                Json(body): Json<Value>| async move {
+        let token = q["access_token"].clone();
+        if token == "TOKEN-1" && !f.expired_once.swap(true, Ordering::SeqCst) {
+            return Json(json!({"errcode": 42001, "errmsg": "access_token expired"}));
+        }
+        assert_ne!(token, "TOKEN-1", "a refused token is not used again");
+        let _ = f.sent.send((token, body));
+        Json(json!({"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": "MSG"}))
+    };
+    let app = axum::Router::new()
+        .route("/cgi-bin/gettoken", axum::routing::get(gettoken))
+        .route("/cgi-bin/message/send", post(send))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (fake, url, sends)
+}
+
+/// Posts the agent's text message to `/wecom/app`, encrypted and signed as WeCom does.
+async fn app_push(addr: std::net::SocketAddr, msg_id: u64, text: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let plain = format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[{WECOM_AGENT}]]></FromUserName>\
+         <CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content>\
+         <MsgId>{msg_id}</MsgId><AgentID>{APP_AGENT_ID}</AgentID></xml>"
+    );
+    let crypt = bangban_wecom::crypto::MsgCrypt::new(APP_TOKEN, APP_KEY, CORP_ID).unwrap();
+    let encrypt = crypt.encrypt(&plain).unwrap();
+    let signature = crypt.signature(&now, "4242", &encrypt);
+    let envelope = format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID><![CDATA[{APP_AGENT_ID}]]></AgentID></xml>"
+    );
+    let response = within(
+        reqwest::Client::new()
+            .post(format!(
+                "http://{addr}/wecom/app?msg_signature={signature}&timestamp={now}&nonce=4242"
+            ))
+            .body(envelope)
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qq_resident_is_helped_by_an_agent_working_in_the_wecom_app() {
+    let (fake, api, mut app_sends) = start_fake_app().await;
+    let (config_dir, config) = config_with(
+        |org| {
+            org.replace(
+                r#"accounts = { onebot = "800001", sandbox = "agent" }"#,
+                &format!(r#"accounts = {{ onebot = "800001", sandbox = "agent", wecom = "{WECOM_AGENT}" }}"#),
+            )
+        },
+        |toml| {
+            toml + &format!(
+                "\n[wecom]\nenabled = true\ncorp_id = \"{CORP_ID}\"\nagent_id = {APP_AGENT_ID}\napi_base = \"{api}\"\n"
+            )
+        },
+    );
+    let mut secrets = onebot_common::secrets();
+    for (name, value) in [
+        ("BANGBAN_WECOM_APP_SECRET", APP_SECRET),
+        ("BANGBAN_WECOM_APP_TOKEN", APP_TOKEN),
+        ("BANGBAN_WECOM_APP_AES_KEY", APP_KEY),
+    ] {
+        secrets.platforms.insert(name.into(), value.into());
+    }
+    let service = Running::start(config, config_dir, secrets).await;
+    let mut qq = onebot_common::connect(service.addr).await;
+    service.wait_connected("onebot", BOT).await;
+    let mut to_agent = async || within(app_sends.recv()).await.unwrap();
+
+    // The resident asks in 大湖村's QQ group what the guide does not cover: a ticket, and the
+    // agents' QQ group hears of it.
+    qq.send(&question(91, 900001, 10001, UNCOVERED)).await;
+    let mut told = false;
+    let mut noticed = false;
+    while !(told && noticed) {
+        let reply = qq.reply().await;
+        told |= reply.quote.as_deref() == Some("91") && reply.text.contains("工单号：1");
+        noticed |= reply.group == ONEBOT_AGENTS.to_string() && reply.text.contains("新工单 1");
+    }
+
+    // The agent claims in the app: the answer comes through message/send; WeCom says the first
+    // access token expired, so it is fetched once more and the send goes through.
+    app_push(service.addr, 7001, "接单 1").await;
+    let (token, claimed) = to_agent().await;
+    assert_eq!(token, "TOKEN-2");
+    assert_eq!(claimed["touser"], WECOM_AGENT);
+    assert_eq!(claimed["agentid"], APP_AGENT_ID);
+    assert!(
+        claimed["text"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("已接单：工单1"),
+        "{claimed}"
+    );
+    assert_eq!(fake.issued.load(Ordering::SeqCst), 2);
+
+    // The reply reaches the resident in QQ, quoting their question; the agent hears it was
+    // passed on, with the cached token.
+    app_push(service.addr, 7002, "回复 1 路灯已经报修，明天来修").await;
+    let relayed = qq.reply().await;
+    assert_eq!(relayed.group, "900001");
+    assert_eq!(relayed.quote.as_deref(), Some("91"));
+    assert!(relayed.text.contains("路灯已经报修"), "{relayed:?}");
+    let (token, passed) = to_agent().await;
+    assert_eq!(token, "TOKEN-2");
+    assert!(
+        passed["text"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("已转达"),
+        "{passed}"
+    );
+
+    // A callback delivered twice (WeCom retries) is carried out once.
+    app_push(service.addr, 7003, "办结 1").await;
+    app_push(service.addr, 7003, "办结 1").await;
+    let (_, resolved) = to_agent().await;
+    assert!(
+        resolved["text"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("办结"),
+        "{resolved}"
+    );
+    // The resident is asked to rate and rates in QQ.
+    let ask = qq.reply().await;
+    assert!(
+        ask.text.contains("评价") || ask.text.contains("满意"),
+        "{ask:?}"
+    );
+    qq.send(&question(92, 900001, 10001, "1")).await;
+    let thanks = qq.reply().await;
+    assert!(thanks.text.contains("谢谢"), "{thanks:?}");
+    let (data, _dir) = service.stop().await;
+    assert!(
+        app_sends.try_recv().is_err(),
+        "the repeated 办结 was not answered again"
+    );
+    let store = bangban::store::Store::open(&data).unwrap();
+    let ticket = store.tickets().unwrap().get(1).unwrap().unwrap();
+    assert_eq!(
+        ticket.rating,
+        Some(bangban::store::tickets::Rating::VerySatisfied)
+    );
+    assert_eq!(fake.issued.load(Ordering::SeqCst), 2);
+}

@@ -1,4 +1,5 @@
 //! Checks on items beyond what parsing enforces: every error names the item and the field.
+//! The messages are in Chinese: admins read them next to the field in the console and in imports.
 
 use super::{Aspect, Item};
 use crate::config::ConfigError;
@@ -19,10 +20,7 @@ pub fn catalog(items: &[Item], file_of: &dyn Fn(&Item) -> PathBuf) -> Vec<Config
             })
         };
         if *ids.entry(&item.id).and_modify(|n| *n += 1).or_insert(1) == 2 {
-            err(
-                "id".into(),
-                "this id is used by another item; expected a unique id".into(),
-            );
+            err("id".into(), "另一个事项已用这个编号，应为唯一的编号".into());
         }
         check_item(item, &mut err);
         for alias in std::iter::once(&item.name).chain(&item.aliases) {
@@ -31,9 +29,7 @@ pub fn catalog(items: &[Item], file_of: &dyn Fn(&Item) -> PathBuf) -> Vec<Config
             {
                 err(
                     format!("aliases \"{alias}\""),
-                    format!(
-                        "also names item {other}; expected a name that points to one item only"
-                    ),
+                    format!("事项 {other} 也用这个名称，一个名称只能指一个事项"),
                 );
             }
         }
@@ -58,12 +54,12 @@ fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
     if !is_valid_id(&item.id) {
         err(
             "id".into(),
-            "expected lowercase ASCII words joined by '-', e.g. sbk-apply".into(),
+            "应为小写字母或数字，用“-”连接，例如 sbk-apply".into(),
         );
     }
     let mut non_empty = |field: &str, value: &str| {
         if value.trim().is_empty() {
-            err(field.into(), "expected a non-empty text".into());
+            err(field.into(), "不能为空".into());
         }
     };
     non_empty("name", &item.name);
@@ -113,7 +109,7 @@ fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
         if m.count == 0 {
             err(
                 format!("materials[{i}].count"),
-                "expected a whole number ≥ 1".into(),
+                "应为不小于 1 的整数".into(),
             );
         }
     }
@@ -123,9 +119,9 @@ fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
             err(
                 format!("examples.{kind}"),
                 format!(
-                    "expected one of {}, {}",
-                    names.join(", "),
-                    EXAMPLE_KINDS.join(", ")
+                    "应为 {}、{} 之一",
+                    names.join("、"),
+                    EXAMPLE_KINDS.join("、")
                 ),
             );
         }
@@ -135,19 +131,19 @@ fn check_item(item: &Item, err: &mut impl FnMut(String, String)) {
     {
         err(
             "time_limit".into(),
-            "expected instant = true, legal_days, promised_days or a note".into(),
+            "应写明办理时限：即办、法定时限、承诺时限或时限说明，至少填一项".into(),
         );
     }
     if item.process.is_empty() {
-        err("process".into(), "expected at least one step".into());
+        err("process".into(), "至少要有一个步骤".into());
     }
     if item.places.is_empty() {
-        err("places".into(), "expected at least one place".into());
+        err("places".into(), "至少要有一个办理地点".into());
     }
     if !is_date(&item.review.reviewed_at) {
         err(
             "review.reviewed_at".into(),
-            "expected a date YYYY-MM-DD".into(),
+            "应为日期，格式 YYYY-MM-DD（如 2026-01-31）".into(),
         );
     }
 }

@@ -30,4 +30,12 @@ pub struct Replies {
     pub aspect_missing: String,
     /// Marks sample content not yet reviewed by the district.
     pub sample_notice: String,
+    /// Said when a question should become a ticket and the ticket cannot be stored (a full
+    /// disk): it was not handed over, so no ticket number is given. Optional in the file.
+    #[serde(default = "store_failed")]
+    pub store_failed: String,
+}
+
+fn store_failed() -> String {
+    "系统暂时出了点问题，您的问题没能转给专员，请过几分钟再问一次。".into()
 }

@@ -69,11 +69,11 @@ impl Recorder<'_> {
 
     pub fn asked_back(&self, key: &Key, text: &str, first: Option<String>) {
         let gap = self.gap(text, GapKind::AskedBack, first);
-        log(self.store.record_asked_back(&key.bytes(), &gap).map(drop));
+        log(self.store.record_asked_back(key.bytes(), &gap).map(drop));
     }
 
     pub fn picked(&self, key: &Key) {
-        log(self.store.picked(&key.bytes()));
+        log(self.store.picked(key.bytes()));
     }
 
     /// The answer given in `context` was called wrong.

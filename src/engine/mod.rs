@@ -69,6 +69,12 @@ impl Engine {
         &self.config
     }
 
+    /// Writes the dialogue contexts changed since the last call (not flushed): the event loop
+    /// calls it before each flush.
+    pub fn persist_context(&self) {
+        self.dialogue.persist();
+    }
+
     /// The live item guide this engine answers from.
     pub fn guide(&self) -> &Arc<Guide> {
         &self.guide
@@ -270,7 +276,7 @@ impl Engine {
                     tracing::error!(platform = ?event.platform, message = %event.message_id,
                         error = %format!("{e:#}"), "the ticket could not be opened");
                 }
-                vec![reply_to(event, STORE_TROUBLE.to_owned())]
+                vec![reply_to(event, self.config.replies.store_failed.clone())]
             }
         }
     }
@@ -424,11 +430,6 @@ impl Engine {
         (!parts.is_empty()).then(|| fill(&org.replies.nearby, &[("places", &parts.join("；"))]))
     }
 }
-
-/// Said when a resident's question should become a ticket and the ticket cannot be stored (the
-/// disk full): it was not handed over, and no ticket number is given. (Belongs in
-/// `replies.toml` once `src/config/replies.rs` has a key for it.)
-pub const STORE_TROUBLE: &str = "系统暂时出了点问题，您的问题没能转给专员，请过几分钟再问一次。";
 
 /// "2", "２", "回复2", "选2", "第二个": the number picked from a list, 1–9.
 fn pick_number(text: &str) -> Option<usize> {

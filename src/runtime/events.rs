@@ -232,6 +232,7 @@ impl EventLoop {
                 }
             }
         }
+        self.engine.persist_context();
         if let Err(e) = self.store.flush().await {
             error!(error = %e, "could not flush the data directory at shutdown");
         }
@@ -416,6 +417,8 @@ impl EventLoop {
         if queued.is_empty() {
             return;
         }
+        // The batch's dialogue contexts go with the same flush.
+        self.engine.persist_context();
         if let Err(e) = self.store.flush().await {
             error!(error = %e, count = queued.len(),
                 "could not flush the outbox; these replies wait until the bot restarts");

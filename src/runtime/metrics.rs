@@ -108,11 +108,20 @@ impl Metrics {
         self.lock().get(&key(name, labels)).copied().unwrap_or(0)
     }
 
-    /// These metrics and the engine's, in the Prometheus text format (version 0.0.4).
-    pub fn render(&self) -> String {
-        let mut all = self.lock().clone();
-        for (k, v) in engine().lock().iter() {
-            *all.entry(k.clone()).or_insert(0) += v;
+    /// These metrics and the engine's, in the Prometheus text format (version 0.0.4). Unless
+    /// `show_accounts`, bot account ids are masked in the `account` label (see
+    /// [`masked_account`]).
+    pub fn render(&self, show_accounts: bool) -> String {
+        let mut all: BTreeMap<(&'static str, Labels), i64> = BTreeMap::new();
+        let mut masks = Masks::default();
+        for (k, v) in self.lock().iter().chain(engine().lock().iter()) {
+            let (name, labels) = k;
+            let labels = if show_accounts {
+                labels.clone()
+            } else {
+                masks.apply(labels)
+            };
+            *all.entry((name, labels)).or_insert(0) += v;
         }
         let mut out = String::new();
         for (name, kind, help) in METRICS {
@@ -145,6 +154,53 @@ impl Metrics {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(&'static str, Labels), i64>> {
         self.values.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// `123456789` → `12*****89`: enough for an operator to tell their accounts apart, not the
+/// number itself. Ids of four characters or fewer are all masked.
+pub fn masked_account(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() <= 4 {
+        return "*".repeat(chars.len());
+    }
+    let n = chars.len();
+    chars[..2]
+        .iter()
+        .chain(std::iter::repeat_n(&'*', n - 4))
+        .chain(&chars[n - 2..])
+        .collect()
+}
+
+/// Masked account ids, each id always the same mask; two ids masked alike get `#2`, `#3`… so
+/// they stay two series.
+#[derive(Default)]
+struct Masks {
+    given: BTreeMap<String, String>,
+}
+
+impl Masks {
+    fn apply(&mut self, labels: &Labels) -> Labels {
+        labels
+            .iter()
+            .map(|(label, value)| {
+                if *label != "account" {
+                    return (*label, value.clone());
+                }
+                if let Some(m) = self.given.get(value) {
+                    return (*label, m.clone());
+                }
+                let base = masked_account(value);
+                let mut mask = base.clone();
+                let mut n = 1;
+                while self.given.values().any(|m| *m == mask) {
+                    n += 1;
+                    mask = format!("{base}#{n}");
+                }
+                self.given.insert(value.clone(), mask.clone());
+                (*label, mask)
+            })
+            .collect()
     }
 }
 
@@ -191,6 +247,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn account_ids_are_masked_unless_shown_and_stay_distinct() {
+        let m = Metrics::default();
+        for (account, up) in [("123456789", 1), ("123000089", 0), ("42", 1)] {
+            m.set(
+                "bangban_connection_up",
+                &[("platform", "onebot"), ("account", account)],
+                up,
+            );
+        }
+        let hidden = m.render(false);
+        for id in ["123456789", "123000089", "\"42\""] {
+            assert!(!hidden.contains(id), "{id}: {hidden}");
+        }
+        let up: Vec<&str> = hidden
+            .lines()
+            .filter(|l| l.starts_with("bangban_connection_up{"))
+            .collect();
+        assert_eq!(
+            up,
+            [
+                "bangban_connection_up{platform=\"onebot\",account=\"**\"} 1",
+                "bangban_connection_up{platform=\"onebot\",account=\"12*****89\"} 0",
+                "bangban_connection_up{platform=\"onebot\",account=\"12*****89#2\"} 1",
+            ]
+        );
+        assert!(m.render(true).contains("account=\"123456789\"} 1"));
+    }
+
+    #[test]
     fn renders_the_prometheus_text_format() {
         let m = Metrics::default();
         m.inc("bangban_messages_in_total", &[("platform", "onebot")]);
@@ -200,7 +285,7 @@ mod tests {
             &[("platform", "onebot"), ("account", "12\"3")],
             1,
         );
-        let text = m.render();
+        let text = m.render(true);
         assert!(text.contains(
             "# HELP bangban_messages_in_total Messages received from chats, per platform (duplicates included).\n\
              # TYPE bangban_messages_in_total counter\n\

@@ -85,7 +85,10 @@ async fn metrics_text(State(h): State<Health>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        h.metrics.render() + &store_metrics(&health::process(true)),
+        {
+            let store = health::process(true);
+            h.metrics.render(store.show_accounts) + &store_metrics(&store)
+        },
     )
 }
 

@@ -1,6 +1,6 @@
 //! Dialogue context kept across restarts: per (platform, chat, user), the item just discussed
-//! and the list just offered, with the time it was set. Written through on every change, not
-//! flushed per message (sled flushes within half a second): context is a convenience, and a
+//! and the list just offered, with the time it was set. Read once at start and written in
+//! batches (`engine::dialogue`), not flushed per message: context is a convenience, and a
 //! resident who loses it simply names the item again.
 
 use super::seen::platform_name;
@@ -30,24 +30,31 @@ pub fn context_key(platform: Platform, chat: &Chat, user: &str) -> Vec<u8> {
 }
 
 impl Store {
-    pub fn save_context(&self, key: &[u8], c: &SavedContext) -> Result<(), StoreError> {
-        self.tree(TREE)?
-            .insert(key, encode(c))
-            .map(drop)
-            .map_err(|e| self.err(e))
+    /// Every stored context, by key; unreadable ones are skipped.
+    pub fn stored_contexts(&self) -> Result<Vec<(Vec<u8>, SavedContext)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree(TREE)?.iter() {
+            let (key, value) = entry.map_err(|e| self.err(e))?;
+            if let Ok(c) = decode::<SavedContext>(TREE, &value) {
+                out.push((key.to_vec(), c));
+            }
+        }
+        Ok(out)
     }
 
-    /// The stored context of `key`; an unreadable one counts as none.
-    pub fn load_context(&self, key: &[u8]) -> Result<Option<SavedContext>, StoreError> {
-        let value = self.tree(TREE)?.get(key).map_err(|e| self.err(e))?;
-        Ok(value.and_then(|v| decode(TREE, &v).ok()))
-    }
-
-    pub fn forget_context(&self, key: &[u8]) -> Result<(), StoreError> {
-        self.tree(TREE)?
-            .remove(key)
-            .map(drop)
-            .map_err(|e| self.err(e))
+    /// Writes contexts (`Some`) and removals (`None`) in one batch.
+    pub fn save_contexts(
+        &self,
+        changes: impl IntoIterator<Item = (Vec<u8>, Option<SavedContext>)>,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (key, context) in changes {
+            match context {
+                Some(c) => batch.insert(key, encode(&c)),
+                None => batch.remove(key),
+            }
+        }
+        self.tree(TREE)?.apply_batch(batch).map_err(|e| self.err(e))
     }
 
     /// Forgets contexts set before `before` (Unix seconds); how many were forgotten.

@@ -90,7 +90,8 @@ impl Normalizer {
             }
         }
         out.truncate(out.trim_end().len());
-        let text = self.rewrite.apply(&rewrite_ages(&out));
+        // A filler rewrites to nothing: the spaces around it must not stay doubled or at an end.
+        let text = single_spaced(self.rewrite.apply(&rewrite_ages(&out)));
         Normalized {
             text,
             surface: out,
@@ -225,6 +226,17 @@ fn half_width(c: char) -> char {
     }
 }
 
+/// `text` with single spaces between runs and none at the ends.
+fn single_spaced(text: String) -> String {
+    if !text.starts_with(' ') && !text.ends_with(' ') && !text.contains("  ") {
+        return text;
+    }
+    text.split(' ')
+        .filter(|run| !run.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn is_cjk(c: char) -> bool {
     matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
 }
@@ -295,6 +307,15 @@ mod tests {
         );
         assert_eq!(n.normalize("老年卡啊要带什么啊").text, "老年卡要带什么");
         assert_eq!(n.normalize("哈喽").text, "哈喽");
+    }
+
+    #[test]
+    fn a_filler_between_spaces_leaves_single_spaces() {
+        // Found by the `normalize` fuzz target: the filler went, its spaces stayed.
+        let n = Normalizer::new(&[("啊".into(), String::new())], &[], &[]);
+        assert_eq!(n.normalize("啊 社保卡").text, "社保卡");
+        assert_eq!(n.normalize("社保卡 啊 怎么办").text, "社保卡 怎么办");
+        assert_eq!(n.normalize("社保卡 啊").text, "社保卡");
     }
 
     #[test]

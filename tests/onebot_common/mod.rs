@@ -206,8 +206,10 @@ pub fn metric_in(text: &str, series: &str) -> i64 {
         .map_or(0, |v| v.parse().unwrap())
 }
 
+/// The bot account's up series, its id masked as `/metrics` shows it by default.
 pub fn connection_up() -> String {
-    format!("bangban_connection_up{{platform=\"onebot\",account=\"{BOT}\"}}")
+    let account = bangban::runtime::metrics::masked_account(BOT);
+    format!("bangban_connection_up{{platform=\"onebot\",account=\"{account}\"}}")
 }
 
 /// A fake OneBot implementation's end of one WebSocket connection.

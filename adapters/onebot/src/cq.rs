@@ -102,7 +102,9 @@ fn parse_code(body: &str) -> Option<Segment> {
         && kind
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
-    if !well_formed {
+    // Text is never a code: `[CQ:text,…]` would become a text segment without its text
+    // (found by the `cq` fuzz target); it stays literal text.
+    if !well_formed || kind == "text" {
         return None;
     }
     let mut data = Map::new();

@@ -115,3 +115,24 @@ impl OneBot {
             .with_state(self.shared.clone())
     }
 }
+
+/// Entry points for the fuzz targets (`fuzz/`) and their corpus replay (`tests/fuzz_replay.rs`):
+/// the parsers that read what an implementation sends. Not part of the adapter's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses a CQ string, renders the segments back and parses that again. Panics if the
+    /// second parse differs from the first (rendering must keep what was parsed). Returns the
+    /// number of segments.
+    pub fn cq_round_trip(s: &str) -> usize {
+        let segments = crate::cq::parse(s);
+        let again = crate::cq::parse(&crate::cq::render(&segments));
+        assert_eq!(segments, again, "render then parse changed {s:?}");
+        segments.len()
+    }
+
+    /// Parses a frame as the reverse WebSocket and the HTTP POST receiver do. Returns whether
+    /// it was read (an event or an action response) rather than refused.
+    pub fn frame(bytes: &[u8]) -> bool {
+        crate::frame::parse(bytes, Some("10001")).is_ok()
+    }
+}
