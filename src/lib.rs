@@ -12,5 +12,6 @@ pub mod model_cache;
 pub mod reply;
 pub mod runtime;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod understand;

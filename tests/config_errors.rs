@@ -165,3 +165,25 @@ fn every_item_id_of_the_shared_evaluation_is_in_the_catalog() {
         .collect();
     assert!(missing.is_empty(), "missing items: {missing:?}");
 }
+
+#[test]
+fn a_bad_digest_time_and_an_unknown_township_for_an_agents_chat_are_named() {
+    let (_tmp, dir) = shipped_copy();
+    let org = dir.join("org.toml");
+    edit(&org, "at = \"08:30\"", "at = \"8点半\"");
+    edit(
+        &org,
+        "chat = \"900100\"",
+        "chat = \"900100\"\ntownship = \"nowhere\"",
+    );
+    let errors = errors_of(&dir);
+    let has = |needle: &str| errors.iter().any(|e| e.contains(needle));
+    assert!(
+        has("org.toml: digest.at: \"8点半\" is not a time; expected \"HH:MM\""),
+        "{errors:?}"
+    );
+    assert!(
+        has("org.toml: agents_chats[0].township: \"nowhere\" is not a township"),
+        "{errors:?}"
+    );
+}

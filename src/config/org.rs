@@ -8,7 +8,7 @@
 //! `villages.v01.township` and other records refer to each other by id.
 
 use super::{ConfigError, read_toml};
-use crate::helpdesk::hours::{DutySpec, HoursSpec, OfficeHours};
+use crate::helpdesk::hours::{self, DutySpec, HoursSpec, OfficeHours};
 use bangban_contract::Platform;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -34,6 +34,7 @@ pub struct Org {
     pub context_secs: i64,
     /// How long after 办结 a resident's reply counts as their rating, in seconds.
     pub rating_window: i64,
+    pub digest: Digest,
     pub replies: DeskReplies,
     chats: HashMap<(Platform, String), usize>,
     people: HashMap<(Platform, String), PersonRef>,
@@ -129,6 +130,28 @@ pub struct AgentsChat {
     /// it is on the same platform.
     #[serde(default)]
     pub account: Option<Id>,
+    /// The township (id) whose centre works in this chat: its daily digest comes here. Without
+    /// one, the chat gets the whole district's digest.
+    #[serde(default)]
+    pub township: Option<String>,
+}
+
+/// The daily digest to the agents' chats (see `helpdesk::digest`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Digest {
+    /// Local time of day it is sent, seconds after midnight; `None`: switched off.
+    pub at: Option<i64>,
+    /// A ticket still open after this much office time counts as overdue, seconds.
+    pub overdue: i64,
+}
+
+impl Default for Digest {
+    fn default() -> Digest {
+        Digest {
+            at: Some(8 * 3600 + 1800),
+            overdue: 7 * 3600,
+        }
+    }
 }
 
 /// The ladder: an unclaimed ticket goes to the township centre after `t1` and to the district
@@ -375,6 +398,8 @@ struct OrgFile {
     dialogue: DialogueSpec,
     #[serde(default)]
     rating: RatingSpec,
+    #[serde(default)]
+    digest: DigestSpec,
     replies: DeskReplies,
 }
 
@@ -455,6 +480,33 @@ struct RatingSpec {
     /// A reply 1–5 counts as the rating for this many days after 办结.
     #[serde(default = "default_rating_days")]
     window_days: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DigestSpec {
+    /// "HH:MM" local time; "" switches the digest off.
+    #[serde(default = "default_digest_at")]
+    at: String,
+    #[serde(default = "default_overdue_hours")]
+    overdue_hours: i64,
+}
+
+fn default_digest_at() -> String {
+    "08:30".into()
+}
+
+fn default_overdue_hours() -> i64 {
+    7
+}
+
+impl Default for DigestSpec {
+    fn default() -> DigestSpec {
+        DigestSpec {
+            at: default_digest_at(),
+            overdue_hours: default_overdue_hours(),
+        }
+    }
 }
 
 fn default_rating_days() -> i64 {
@@ -574,6 +626,14 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
             v.err(
                 &format!("agents_chats[{i}].chat"),
                 "this is a village group; expected a chat of agents only",
+            );
+        }
+        if let Some(t) = &c.township
+            && !townships.iter().any(|x| &x.id == t)
+        {
+            v.err(
+                &format!("agents_chats[{i}].township"),
+                &format!("\"{t}\" is not a township; expected one of [townships]"),
             );
         }
     }
@@ -701,6 +761,7 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
             "expected a whole number of days from 1 to 30",
         );
     }
+    let digest = digest(&spec.digest, &mut v);
     let r = &spec.replies;
     for (key, text, needed) in [
         ("ticket", &r.ticket, &["{ticket}", "{who}"][..]),
@@ -740,9 +801,38 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
         },
         context_secs: c * 60,
         rating_window: rating_days * 86_400,
+        digest,
         replies: spec.replies,
         chats,
         people,
+    }
+}
+
+fn digest(spec: &DigestSpec, v: &mut Validator) -> Digest {
+    let at = match spec.at.trim() {
+        "" => None,
+        text => {
+            let at = hours::parse_clock(text).filter(|&s| s < 24 * 3600);
+            if at.is_none() {
+                v.err(
+                    "digest.at",
+                    &format!(
+                        "\"{text}\" is not a time; expected \"HH:MM\" (or \"\" for no digest)"
+                    ),
+                );
+            }
+            at
+        }
+    };
+    if !(1..=24 * 30).contains(&spec.overdue_hours) {
+        v.err(
+            "digest.overdue_hours",
+            "expected a whole number of office hours from 1 to 720",
+        );
+    }
+    Digest {
+        at,
+        overdue: spec.overdue_hours * 3600,
     }
 }
 

@@ -13,11 +13,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod desk;
 pub mod gaps;
 pub mod import;
 pub mod items;
 pub mod pages;
 pub mod sandbox;
+pub mod stats;
 
 use crate::engine::Engine;
 use auth::Limiter;
@@ -49,6 +51,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(pages::routes())
+        .merge(stats::routes())
+        .merge(desk::routes())
         .with_state(console)
 }
 

@@ -56,6 +56,9 @@ impl Engine {
         let health = store.health();
         health.set_floor_bytes(config.service.min_free_mib << 20);
         health.set_show_accounts(config.service.server.show_accounts);
+        if let Err(e) = crate::stats::init(&store, config.org.hours.offset) {
+            tracing::error!(error = %e, "the statistics could not be brought up to date");
+        }
         Engine {
             desk: Desk::new(config.clone(), store.clone(), guide.clone()),
             dialogue: Dialogue::new(config.org.context_secs, store.clone(), ids),
@@ -187,6 +190,17 @@ impl Engine {
                 if org.person(event.platform, &event.sender).is_some() {
                     return Ok(vec![reply_to(event, advice)]);
                 }
+                if let Some(g) = &gaps {
+                    crate::stats::record(
+                        &self.store,
+                        event,
+                        g.village.as_deref(),
+                        &u,
+                        &live.catalog,
+                        true,
+                        now_ms,
+                    );
+                }
                 let item = self.item_id(&live, &u);
                 let opened = self
                     .desk
@@ -196,6 +210,17 @@ impl Engine {
             }
         }
 
+        if let Some(g) = &gaps {
+            crate::stats::record(
+                &self.store,
+                event,
+                g.village.as_deref(),
+                &u,
+                &live.catalog,
+                false,
+                now_ms,
+            );
+        }
         let catalog = &live.catalog;
         let text_out = match u.decision {
             Decision::Ignore => return Ok(Vec::new()),
@@ -256,6 +281,11 @@ impl Engine {
         let now_ms = unix_ms(now);
         self.dialogue.sweep((now_ms / 1000) as i64);
         self.desk.tick(now_ms).await
+    }
+
+    /// Called by the runtime with [`Engine::tick`]: the daily digests due at `now`.
+    pub async fn digests(&self, now: SystemTime) -> anyhow::Result<Vec<Outgoing>> {
+        self.desk.digests(unix_ms(now)).await
     }
 
     /// What a ticket's opening announces, or, when the ticket could not be stored, only that

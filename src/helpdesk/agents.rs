@@ -1,12 +1,16 @@
-//! The agents' commands, carried out: who may act on which ticket, what each command changes, and
-//! what everyone concerned is told.
+//! The agents' actions on tickets — claim, reply, transfer, resolve — carried out the same way
+//! whether typed in chat ([`Desk::command`]) or clicked in the console (`console::desk`): who
+//! may act on which ticket ([`may_act`]), what each action changes ([`act`]), and what everyone
+//! concerned is told ([`notices`], [`confirmation`]).
 
 use super::commands::{Command, USAGE};
 use super::notify::Shown;
 use super::{Desk, actor, fill, notify, privacy, secs};
+use crate::catalog::Catalog;
 use crate::config::org::{Org, Person};
 use crate::engine::reply_to;
 use crate::runtime::metrics::record_ticket;
+use crate::store::Store;
 use crate::store::tickets::{
     Actor, Change, Handler, Level, Stage, Ticket, TicketEvent, source_key,
 };
@@ -19,18 +23,144 @@ const LIST_MAX: usize = 20;
 /// `我的工单` and `工单 N` typed where residents read (a village group): no details there.
 const NOT_HERE: &str = "请在专员群或私聊里查工单。";
 
-enum Act {
+/// An agent's action on a ticket, typed in chat or clicked in the console.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Act {
     Claim,
     Reply(String),
     Transfer(Handler),
     Resolve,
 }
 
+/// Why an action was not carried out: a machine code (for the API) and what the agent reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// `not_found`, `not_yours`, `follow_up`, `closed`, `claimed`, `transferred_away`,
+    /// `same_handler`, `personal_numbers`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Refused {
+    fn new(code: &'static str, message: String) -> Refused {
+        Refused { code, message }
+    }
+}
+
+/// An action carried out: the ticket as written and the event it added. `new` is false when
+/// the same source (chat message, or the console's form) had carried it out already.
+#[derive(Debug, Clone)]
+pub struct Acted {
+    pub ticket: Ticket,
+    pub event: TicketEvent,
+    pub new: bool,
+}
+
 enum Refusal {
-    /// Tell the agent why not.
-    Say(String),
-    /// This very message was carried out already: announce it again.
+    Say(Refused),
+    /// This very source was carried out already: announce it again.
     Done,
+}
+
+/// Carries out `act` by `person` on ticket `n`, once per `source` (a [`source_key`] for a chat
+/// message; the console makes one per form): the same source again changes nothing and returns
+/// what it did. The change is flushed before this returns. This is the one place the rules of
+/// the agents' actions live, for the chat commands and the console alike.
+pub async fn act(
+    org: &Org,
+    store: &Store,
+    person: Person<'_>,
+    n: u64,
+    act: &Act,
+    source: &str,
+    now: u64,
+) -> anyhow::Result<Result<Acted, Refused>> {
+    let me = actor(person);
+    let tickets = store.tickets()?;
+    let result = tickets.update(n, |t| {
+        if t.event_from(source).is_some() {
+            return Err(Refusal::Done);
+        }
+        if !may_act(org, person, t) {
+            return Err(Refusal::Say(refusal(org, t)));
+        }
+        if t.stage.is_closed() {
+            return Err(Refusal::Say(Refused::new(
+                "closed",
+                format!("工单{n}已经办结了。"),
+            )));
+        }
+        apply(org, person, t, act, &me, now, source).map_err(Refusal::Say)
+    })?;
+    let (ticket, new) = match result {
+        None => {
+            return Ok(Err(Refused::new("not_found", format!("没有工单{n}。"))));
+        }
+        Some(Err(Refusal::Say(why))) => return Ok(Err(why)),
+        Some(Err(Refusal::Done)) => (
+            tickets
+                .get(n)?
+                .ok_or_else(|| anyhow::anyhow!("ticket {n} vanished"))?,
+            false,
+        ),
+        Some(Ok((ticket, ()))) => (ticket, true),
+    };
+    // Flush before anyone is told, also on a replay (the first attempt may not have flushed).
+    store.flush().await?;
+    let event = ticket
+        .event_from(source)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("ticket {n} lacks the event of {source}"))?;
+    if new {
+        tracing::info!(ticket = n, change = event.change.name(), by = %event.by.id, "ticket changed");
+        record_ticket(event.change.name());
+    }
+    Ok(Ok(Acted { ticket, event, new }))
+}
+
+/// What the resident and the agents concerned are told about `done`, an agent's change to `t`
+/// (not the agent who made it: see [`confirmation`]).
+pub fn notices(org: &Org, catalog: &Catalog, t: &Ticket, done: &TicketEvent) -> Vec<Outgoing> {
+    let id = t.id.to_string();
+    match &done.change {
+        Change::Replied { text } => vec![notify::to_resident(
+            t,
+            fill(
+                &org.replies.agent_reply,
+                &[("agent", &done.by.name), ("text", text), ("ticket", &id)],
+            ),
+        )],
+        Change::Transferred { to } => {
+            let who = notify::who(org, to);
+            notify::to_agents(org, t, to, |private| {
+                format!(
+                    "【转办工单 {id}】{}转来：\n{}\n请{who}发“接单 {id}”认领。",
+                    done.by.name,
+                    notify::summary(org, catalog, t, !private)
+                )
+            })
+        }
+        Change::Resolved => vec![notify::to_resident(
+            t,
+            fill(
+                &org.replies.resolved,
+                &[("ticket", &id), ("agent", &done.by.name)],
+            ),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// What the agent who made `done` is told: `已接单：工单12。`, `已转达给居民（工单12）。`…
+pub fn confirmation(org: &Org, t: &Ticket, done: &TicketEvent) -> String {
+    let id = t.id;
+    match &done.change {
+        Change::Claimed => format!("已接单：工单{id}。"),
+        Change::Replied { .. } => format!("已转达给居民（工单{id}）。"),
+        Change::Transferred { to } => format!("工单{id}已转给{}。", notify::who(org, to)),
+        Change::Resolved => format!("工单{id}已办结，已请居民评价。"),
+        other => format!("工单{id}：{}。", other.label()),
+    }
 }
 
 impl Desk {
@@ -48,7 +178,7 @@ impl Desk {
                 "agent command from someone not listed as an agent; refused");
             return Ok(vec![reply_to(event, org.replies.not_agent.clone())]);
         };
-        let act = match command {
+        let (n, what) = match command {
             Command::Help => return Ok(vec![reply_to(event, USAGE.into())]),
             Command::Mine | Command::Show(_) if !staff_chat(org, event) => {
                 return Ok(vec![reply_to(event, NOT_HERE.into())]);
@@ -70,108 +200,35 @@ impl Desk {
                 }
             },
         };
-        self.act(event, person, act.0, act.1, now).await
-    }
-
-    async fn act(
-        &self,
-        event: &Incoming,
-        person: Person<'_>,
-        n: u64,
-        act: Act,
-        now: u64,
-    ) -> anyhow::Result<Vec<Outgoing>> {
-        let org = &self.config.org;
         let source = source_key(event.platform, &event.account, &event.message_id);
-        let me = actor(person);
-        let tickets = self.store.tickets()?;
-        let result = tickets.update(n, |t| {
-            if t.event_from(&source).is_some() {
-                return Err(Refusal::Done);
-            }
-            if !may_act(org, person, t) {
-                return Err(Refusal::Say(refusal(org, t)));
-            }
-            if t.stage.is_closed() {
-                return Err(Refusal::Say(format!("工单{n}已经办结了。")));
-            }
-            apply(org, t, &act, &me, now, &source)
-        })?;
-        let (ticket, new) = match result {
-            None => return Ok(vec![reply_to(event, format!("没有工单{n}。"))]),
-            Some(Err(Refusal::Say(why))) => return Ok(vec![reply_to(event, why)]),
-            Some(Err(Refusal::Done)) => (
-                tickets
-                    .get(n)?
-                    .ok_or_else(|| anyhow::anyhow!("ticket {n} vanished"))?,
-                false,
-            ),
-            Some(Ok((ticket, ()))) => (ticket, true),
-        };
-        // Flush before anyone is told, also on a replay (the first attempt may not have flushed).
-        self.store.flush().await?;
-        let done = ticket
-            .event_from(&source)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("ticket {n} lacks the event of {source}"))?;
-        if new {
-            tracing::info!(ticket = n, change = done.change.name(), by = %done.by.id, "ticket changed");
-            record_ticket(done.change.name());
+        match act(org, &self.store, person, n, &what, &source, now).await? {
+            Err(why) => Ok(vec![reply_to(event, why.message)]),
+            Ok(done) => Ok(self.announce(event, &done.ticket, &done.event)),
         }
-        Ok(self.announce(event, &ticket, &done))
     }
 
-    /// What everyone concerned is told about `done`, an agent's change to `t`.
+    /// What everyone concerned is told about `done`, an agent's change to `t` by chat.
     fn announce(&self, event: &Incoming, t: &Ticket, done: &TicketEvent) -> Vec<Outgoing> {
         let org = &self.config.org;
-        let id = t.id.to_string();
+        let catalog = &self.guide.load().catalog;
+        let id = t.id;
         let in_group = matches!(event.chat, Chat::Group(_));
-        match &done.change {
-            // Where residents read (a village group), no details of someone else's question.
-            Change::Claimed if !staff_chat(org, event) => {
-                vec![reply_to(event, format!("已接单：工单{id}。"))]
-            }
-            Change::Claimed => vec![reply_to(
-                event,
-                format!(
-                    "已接单：工单{id}。\n{}\n用“回复 {id} 内容”答复居民，办好后发“办结 {id}”。",
-                    notify::summary(org, &self.guide.load().catalog, t, in_group)
-                ),
-            )],
-            Change::Replied { text } => vec![
-                notify::to_resident(
-                    t,
-                    fill(
-                        &org.replies.agent_reply,
-                        &[("agent", &done.by.name), ("text", text), ("ticket", &id)],
-                    ),
-                ),
-                reply_to(event, format!("已转达给居民（工单{id}）。")),
-            ],
-            Change::Transferred { to } => {
-                let who = notify::who(org, to);
-                let mut out = vec![reply_to(event, format!("工单{id}已转给{who}。"))];
-                out.extend(notify::to_agents(org, t, to, |private| {
-                    format!(
-                        "【转办工单 {id}】{}转来：\n{}\n请{who}发“接单 {id}”认领。",
-                        done.by.name,
-                        notify::summary(org, &self.guide.load().catalog, t, !private)
-                    )
-                }));
-                out
-            }
-            Change::Resolved => vec![
-                notify::to_resident(
-                    t,
-                    fill(
-                        &org.replies.resolved,
-                        &[("ticket", &id), ("agent", &done.by.name)],
-                    ),
-                ),
-                reply_to(event, format!("工单{id}已办结，已请居民评价。")),
-            ],
-            other => vec![reply_to(event, format!("工单{id}：{}。", other.label()))],
+        let mut told = confirmation(org, t, done);
+        // Where residents read (a village group), no details of someone else's question.
+        if done.change == Change::Claimed && staff_chat(org, event) {
+            told = format!(
+                "{told}\n{}\n用“回复 {id} 内容”答复居民，办好后发“办结 {id}”。",
+                notify::summary(org, catalog, t, in_group)
+            );
         }
+        let ack = reply_to(event, told);
+        let mut out = notices(org, catalog, t, done);
+        if matches!(done.change, Change::Transferred { .. }) {
+            out.insert(0, ack);
+        } else {
+            out.push(ack);
+        }
+        out
     }
 
     /// `我的工单`: the tickets the agent holds, and those waiting for them.
@@ -213,7 +270,7 @@ impl Desk {
             return Ok(vec![reply_to(event, format!("没有工单{n}。"))]);
         };
         if !may_act(org, person, &t) {
-            return Ok(vec![reply_to(event, refusal(org, &t))]);
+            return Ok(vec![reply_to(event, refusal(org, &t).message)]);
         }
         let in_group = matches!(event.chat, Chat::Group(_));
         let mut text = format!(
@@ -267,31 +324,49 @@ impl Desk {
 /// Carries out `act` on `t` (already known to be open and the person's to act on).
 fn apply(
     org: &Org,
+    person: Person<'_>,
     t: &mut Ticket,
     act: &Act,
     me: &Actor,
     now: u64,
     source: &str,
-) -> Result<(), Refusal> {
+) -> Result<(), Refused> {
     let n = t.id;
+    // Claiming a ticket nobody holds (replying to or resolving one claims it too).
+    let claims = t.stage.is_waiting() && !matches!(act, Act::Transfer(_));
+    if claims && transferred_away(org, person, t) {
+        return Err(Refused::new(
+            "transferred_away",
+            format!(
+                "工单{n}已经从您这里转给{}了，您不能再接单。需要的话请对方转回给您。",
+                notify::who(org, &t.handler)
+            ),
+        ));
+    }
     match act {
         Act::Claim => {
             if let (Stage::Claimed, Some(a)) = (t.stage, &t.assignee) {
-                return Err(Refusal::Say(if a.id == me.id {
-                    format!("您已经接了工单{n}。")
-                } else {
-                    format!("工单{n}已由{}接单。", a.name)
-                }));
+                return Err(Refused::new(
+                    "claimed",
+                    if a.id == me.id {
+                        format!("您已经接了工单{n}。")
+                    } else {
+                        format!("工单{n}已由{}接单。", a.name)
+                    },
+                ));
             }
             claim(t, me, now, Some(source));
         }
         Act::Reply(text) => {
             let kinds = privacy::kinds(text);
             if matches!(t.chat, Chat::Group(_)) && !kinds.is_empty() {
-                return Err(Refusal::Say(format!(
-                    "回复里有{}，不能发到居民群里。请私下联系居民。",
-                    privacy::describe(&kinds)
-                )));
+                return Err(Refused::new(
+                    "personal_numbers",
+                    format!(
+                        "回复里有{}，不能发到居民群里。请私下联系居民。",
+                        privacy::describe(&kinds)
+                    ),
+                ));
             }
             if t.stage.is_waiting() {
                 claim(t, me, now, None);
@@ -305,10 +380,10 @@ fn apply(
         }
         Act::Transfer(to) => {
             if &t.handler == to {
-                return Err(Refusal::Say(format!(
-                    "工单{n}已经在{}那里了。",
-                    notify::who(org, to)
-                )));
+                return Err(Refused::new(
+                    "same_handler",
+                    format!("工单{n}已经在{}那里了。", notify::who(org, to)),
+                ));
             }
             t.stage = Stage::Transferred;
             t.handler = to.clone();
@@ -332,6 +407,33 @@ fn apply(
         }
     }
     Ok(())
+}
+
+/// Whether the latest transfer of `t` took it away from agent `person` — they made it, or they
+/// held the ticket then — and it has not come back to them (its handler's agents do not include
+/// them). Such an agent may not claim it again: the transfer said someone else is to do it.
+/// Admins are not held to this.
+fn transferred_away(org: &Org, person: Person<'_>, t: &Ticket) -> bool {
+    let Person::Agent(a) = person else {
+        return false;
+    };
+    let Some(i) = t
+        .events
+        .iter()
+        .rposition(|e| matches!(e.change, Change::Transferred { .. }))
+    else {
+        return false;
+    };
+    let held_then = t.events[..i]
+        .iter()
+        .rev()
+        .find(|e| e.change == Change::Claimed)
+        .is_some_and(|e| e.by.id == a.id);
+    let from_them = t.events[i].by.id == a.id || held_then;
+    from_them
+        && !notify::agents_of(org, &t.handler)
+            .iter()
+            .any(|x| x.id == a.id)
 }
 
 fn claim(t: &mut Ticket, me: &Actor, now: u64, source: Option<&str>) {
@@ -365,17 +467,23 @@ pub fn may_act(org: &Org, person: Person<'_>, t: &Ticket) -> bool {
 }
 
 /// Why `t` is not the agent's to act on or read.
-fn refusal(org: &Org, t: &Ticket) -> String {
+pub fn refusal(org: &Org, t: &Ticket) -> Refused {
     let n = t.id;
     if t.follow_up_of.is_some() {
-        return format!(
-            "工单{n}是居民差评后的回访，由乡镇便民服务中心或区里处理（现在在{}那里），您不能操作。",
-            notify::who(org, &t.handler)
+        return Refused::new(
+            "follow_up",
+            format!(
+                "工单{n}是居民差评后的回访，由乡镇便民服务中心或区里处理（现在在{}那里），您不能操作。",
+                notify::who(org, &t.handler)
+            ),
         );
     }
-    format!(
-        "工单{n}不归您负责（现在在{}那里）。需要的话请他们转办给您。",
-        notify::who(org, &t.handler)
+    Refused::new(
+        "not_yours",
+        format!(
+            "工单{n}不归您负责（现在在{}那里）。需要的话请他们转办给您。",
+            notify::who(org, &t.handler)
+        ),
     )
 }
 
@@ -389,7 +497,7 @@ fn staff_chat(org: &Org, event: &Incoming) -> bool {
 }
 
 /// Whether unclaimed `t` waits for `person` (its handler's agents; admins see all).
-fn waits_for(org: &Org, person: Person<'_>, t: &Ticket) -> bool {
+pub fn waits_for(org: &Org, person: Person<'_>, t: &Ticket) -> bool {
     match person {
         Person::Admin(_) => true,
         Person::Agent(a) => notify::agents_of(org, &t.handler)
@@ -444,4 +552,12 @@ pub fn find_target(org: &Org, text: &str) -> Option<Handler> {
             v.id == s || v.name == s || v.station.name == s || v.name.trim_end_matches('村') == s
         })
         .map(|v| Handler::Village(v.id.clone()))
+}
+
+/// The agent or admin of `org.toml` with this id (a console user's name).
+pub fn person_by_id<'a>(org: &'a Org, id: &str) -> Option<Person<'a>> {
+    if let Some(a) = org.admins.iter().find(|a| a.id == id) {
+        return Some(Person::Admin(a));
+    }
+    org.agent(id).map(Person::Agent)
 }

@@ -355,7 +355,7 @@ fn parse_offset(text: &str) -> Option<i64> {
     (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
 }
 
-fn parse_clock(text: &str) -> Option<i64> {
+pub fn parse_clock(text: &str) -> Option<i64> {
     let (h, m) = text.trim().split_once(':')?;
     let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
     ((0..=24).contains(&h) && (0..60).contains(&m) && h * 60 + m <= 24 * 60)

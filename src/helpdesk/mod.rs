@@ -11,6 +11,7 @@
 //!   and T2 of the responsible agents' duty time ([`hours`]: their own `duty`, or office hours).
 //! - [`rating`]: 好差评 after 办结; 不满意 or worse opens a follow-up for the township centre.
 //! - [`ledger`]: the 帮代办服务台账 as rows, CSV and XLSX; [`http`] serves it from the running bot.
+//! - [`digest`]: each agents' chat gets one short message a day about yesterday.
 //! - [`privacy`]: personal numbers found, masked in logs and wherever a group could see them.
 //!
 //! **Invariant: the desk touches sled only through [`crate::store`], and every write it reports
@@ -21,6 +22,7 @@
 pub mod admin;
 pub mod agents;
 pub mod commands;
+pub mod digest;
 pub mod escalate;
 pub mod hours;
 pub mod http;

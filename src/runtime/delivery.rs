@@ -124,6 +124,19 @@ struct ChatQueue {
 
 type SendOutcome = Result<Delivered, SendError>;
 
+impl ChatQueue {
+    /// The serving tier: 0 a message that goes ahead, 1 a reply, 2 a broadcast's entry.
+    fn tier(&self) -> usize {
+        if self.ahead > 0 {
+            0
+        } else if self.entries.front().is_some_and(|e| e.bulk) {
+            2
+        } else {
+            1
+        }
+    }
+}
+
 pub(crate) struct Worker {
     store: Store,
     adapters: HashMap<Platform, Arc<dyn Adapter>>,
@@ -219,19 +232,26 @@ impl Worker {
             let account = self.account(key.0, &key.1, now);
             let chat = self.chat(account, key, now);
             let queue = &mut self.chats[chat];
+            // Never before a head in flight or being retried (its tries are its own).
+            let pinned = usize::from(
+                queue.busy || queue.held || queue.attempts > 0 || queue.retry_at.is_some(),
+            );
             if ahead {
-                // Never before a head in flight or being retried (its tries are its own);
-                // after what already goes ahead, in order.
-                let pinned =
-                    queue.busy || queue.held || queue.attempts > 0 || queue.retry_at.is_some();
-                let at = queue
-                    .ahead
-                    .max(usize::from(pinned))
-                    .min(queue.entries.len());
+                // After what already goes ahead, in order.
+                let at = queue.ahead.max(pinned).min(queue.entries.len());
                 queue.entries.insert(at, q);
                 queue.ahead = at + 1;
-            } else {
+            } else if q.bulk {
                 queue.entries.push_back(q);
+            } else {
+                // A reply goes before the chat's bulk entries, after the other replies.
+                let at = queue
+                    .entries
+                    .iter()
+                    .skip(pinned)
+                    .position(|e| e.bulk)
+                    .map_or(queue.entries.len(), |p| p + pinned);
+                queue.entries.insert(at, q);
             }
             if !queue.active {
                 queue.active = true;
@@ -279,11 +299,16 @@ impl Worker {
         let mut later = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
         let mut waiting = VecDeque::with_capacity(self.active.len());
         let mut served = Vec::new();
-        // Chats with a message that goes ahead of bulk are served first (in their turn order).
+        // Chats with a message that goes ahead are served first, then chats whose next message
+        // is a reply, then those whose next is a broadcast's (bulk): each tier in turn order.
         let chats = &self.chats;
-        let (mut first, rest): (VecDeque<usize>, VecDeque<usize>) =
-            self.active.drain(..).partition(|&c| chats[c].ahead > 0);
-        first.extend(rest);
+        let mut tiers: [VecDeque<usize>; 3] = Default::default();
+        for c in self.active.drain(..) {
+            tiers[chats[c].tier()].push_back(c);
+        }
+        let [mut first, second, third] = tiers;
+        first.extend(second);
+        first.extend(third);
         self.active = first;
         while let Some(chat) = self.active.pop_front() {
             let queue = &mut self.chats[chat];
@@ -299,9 +324,11 @@ impl Worker {
                 true
             } else {
                 let pacing = self.settings.pacing.enabled;
+                // A broadcast's entry leaves the account a token for a resident's reply.
+                let reserve = u32::from(queue.entries.front().is_some_and(|e| e.bulk));
                 let ready = [
                     pacing.then(|| queue.bucket.ready_at()),
-                    pacing.then(|| account.bucket.ready_at()),
+                    pacing.then(|| account.bucket.ready_at_keeping(reserve)),
                     queue.limit.as_ref().map(TokenBucket::ready_at),
                 ]
                 .into_iter()
@@ -560,4 +587,117 @@ fn action_platform(action: &Outgoing) -> Platform {
 fn action_account(action: &Outgoing) -> &str {
     let Outgoing::SendText { account, .. } = action;
     account
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::service::Bucket;
+    use bangban_contract::{AdapterError, BoxFuture, ConnectionState, EventSink};
+
+    /// Confirms every send at once and reports it (text, time) to the test.
+    struct Recorder(mpsc::UnboundedSender<(String, Instant)>);
+
+    impl Adapter for Recorder {
+        fn platform(&self) -> Platform {
+            Platform::Onebot
+        }
+        fn run(
+            self: Arc<Self>,
+            _sink: Arc<dyn EventSink>,
+        ) -> BoxFuture<'static, Result<(), AdapterError>> {
+            Box::pin(std::future::pending())
+        }
+        fn send<'a>(&'a self, action: &'a Outgoing) -> BoxFuture<'a, Result<Delivered, SendError>> {
+            let Outgoing::SendText { text, .. } = action;
+            let _ = self.0.send((text.clone(), Instant::now()));
+            Box::pin(std::future::ready(Ok(Delivered::default())))
+        }
+        fn connected_accounts(&self) -> Vec<String> {
+            vec!["1".into()]
+        }
+    }
+
+    fn entry(id: u64, group: u32, text: &str, bulk: bool) -> ToSend {
+        ToSend {
+            queued: Queued {
+                id,
+                action: Outgoing::SendText {
+                    platform: Platform::Onebot,
+                    account: "1".into(),
+                    chat: Chat::Group(format!("9000{group:02}")),
+                    text: text.into(),
+                    quote: None,
+                    mention: None,
+                },
+                bulk,
+            },
+            ahead: false,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reply_goes_before_the_broadcast_entries_waiting_for_the_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (sent_tx, mut sent) = mpsc::unbounded_channel();
+        let adapter: Arc<dyn Adapter> = Arc::new(Recorder(sent_tx));
+        let pacing = Pacing {
+            enabled: true,
+            account: Bucket {
+                burst: 3,
+                per_minute: 60.0,
+            },
+            ..Pacing::default()
+        };
+        let worker = Worker::new(
+            store,
+            HashMap::from([(Platform::Onebot, adapter)]),
+            Arc::new(Metrics::default()),
+            Settings {
+                pacing: pacing.clone(),
+                outbox: Outbox::default(),
+                limits: ChatLimits::default(),
+                depths: Arc::default(),
+            },
+        );
+        let (commands, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(worker.run(rx));
+        commands
+            .send(Command::Connection(ConnectionChange {
+                platform: Platform::Onebot,
+                account: "1".into(),
+                state: ConnectionState::Up,
+            }))
+            .unwrap();
+        // A broadcast to ten groups.
+        let bulk = (0..10)
+            .map(|g| entry(u64::from(g), g, "通知", true))
+            .collect();
+        commands.send(Command::Queued(bulk)).unwrap();
+        let t0 = Instant::now();
+        // The broadcast takes the account's burst but one token…
+        for _ in 0..2 {
+            assert_eq!(sent.recv().await.unwrap().0, "通知");
+        }
+        // …so a resident's reply in group 7 (whose notice still waits) goes at once.
+        commands
+            .send(Command::Queued(vec![entry(100, 7, "答复", false)]))
+            .unwrap();
+        let (text, at) = sent.recv().await.unwrap();
+        assert_eq!(text, "答复", "the reply went before the waiting notices");
+        assert_eq!(at, t0, "at once");
+        // The rest of the broadcast, at the account's pace.
+        let mut times = Vec::new();
+        for _ in 0..8 {
+            let (text, at) = sent.recv().await.unwrap();
+            assert_eq!(text, "通知");
+            times.push(at);
+        }
+        let interval = pacing.account.interval();
+        for pair in times.windows(2) {
+            assert!(pair[1] - pair[0] >= interval, "{times:?}");
+        }
+        task.abort();
+    }
 }

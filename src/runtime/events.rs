@@ -450,9 +450,13 @@ impl EventLoop {
     }
 
     async fn tick(&self) {
-        let outcome = AssertUnwindSafe(self.engine.tick(SystemTime::now()))
-            .catch_unwind()
-            .await;
+        let work = async {
+            let now = SystemTime::now();
+            let mut out = self.engine.tick(now).await?;
+            out.extend(self.engine.digests(now).await?);
+            anyhow::Ok(out)
+        };
+        let outcome = AssertUnwindSafe(work).catch_unwind().await;
         let actions = match outcome {
             Ok(Ok(actions)) => actions,
             Ok(Err(e)) => {

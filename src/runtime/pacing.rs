@@ -31,6 +31,13 @@ impl TokenBucket {
         self.tat.checked_sub(self.tolerance).unwrap_or(self.tat)
     }
 
+    /// The earliest time a send may go and still leave `reserve` tokens for others (never more
+    /// than `burst - 1`): bulk sends keep a token for a resident's reply this way.
+    pub fn ready_at_keeping(&self, reserve: u32) -> Instant {
+        let tolerance = self.tolerance.saturating_sub(self.interval * reserve);
+        self.tat.checked_sub(tolerance).unwrap_or(self.tat)
+    }
+
     /// Takes a token for a send at `now`; the caller checked [`ready_at`](Self::ready_at).
     pub fn take(&mut self, now: Instant) {
         self.tat = self.tat.max(now) + self.interval;
@@ -71,6 +78,23 @@ mod tests {
         assert_eq!(secs, [0, 0, 0, 3, 6, 9]);
         assert!(!b.is_full(t0 + Duration::from_secs(17)));
         assert!(b.is_full(t0 + Duration::from_secs(18)));
+    }
+
+    #[test]
+    fn keeping_a_reserve_leaves_tokens_for_others() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(bucket(3, 20.0), t0);
+        // Bulk sends take the burst but one token…
+        assert!(b.ready_at_keeping(1) <= t0);
+        b.take(t0);
+        assert!(b.ready_at_keeping(1) <= t0);
+        b.take(t0);
+        assert_eq!(b.ready_at_keeping(1), t0 + Duration::from_secs(3));
+        // …which a reply may still take at once.
+        assert!(b.ready_at() <= t0);
+        // A bucket of one keeps nothing back.
+        let one = TokenBucket::new(bucket(1, 20.0), t0);
+        assert_eq!(one.ready_at_keeping(1), one.ready_at());
     }
 
     #[test]

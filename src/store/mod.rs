@@ -7,12 +7,15 @@
 //! (`flush().await`) before they are told.
 
 pub mod audit;
+pub mod broadcasts;
 pub mod catalog;
 pub mod dialogue;
+pub mod digests;
 pub mod gaps;
 pub mod health;
 pub mod outbox;
 pub mod seen;
+pub mod stats;
 pub mod tickets;
 pub mod users;
 

@@ -4,8 +4,14 @@
 //! Keys are sled-generated ids, big-endian, so the tree's order is the order messages were
 //! queued in. A message the runtime gives up on moves to the `outbox_failed` tree with the reason,
 //! so nothing queued disappears unrecorded.
+//!
+//! Each message has a priority class: replies (to residents, agents' notices) or **bulk** (a
+//! broadcast's entries). The delivery worker sends every reply before any bulk entry waiting for
+//! the same account. A broadcast's entry also carries its target (broadcast id, group index), so
+//! that its delivery status is written in the same transaction that takes it out of the outbox
+//! (see [`super::broadcasts`]).
 
-use super::{Store, StoreError, decode, encode, key, seen};
+use super::{Store, StoreError, broadcasts, decode, encode, key, seen};
 use bangban_contract::{Incoming, Outgoing};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -21,6 +27,8 @@ pub struct Queued {
     /// Its key in the outbox; later messages have larger ids.
     pub id: u64,
     pub action: Outgoing,
+    /// A broadcast's entry: sent only after every reply waiting for the same account.
+    pub bulk: bool,
 }
 
 /// A message given up on, kept for the operator.
@@ -32,9 +40,12 @@ pub struct GivenUp {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Record {
+pub(crate) struct Record {
     action: Outgoing,
     queued_ms: u64,
+    /// The broadcast target this entry is a part of: it is bulk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    broadcast: Option<broadcasts::TargetKey>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
 }
@@ -95,6 +106,7 @@ impl Store {
                 let r: Record = decode(TREE, &v)?;
                 Ok(Queued {
                     id: id_of(&k),
+                    bulk: r.broadcast.is_some(),
                     action: r.action,
                 })
             })
@@ -108,24 +120,56 @@ impl Store {
 
     /// The platform confirmed message `id`: it leaves the outbox. (sled flushes on its own
     /// within half a second; a crash before that sends the message once more.)
+    ///
+    /// A broadcast's entry is taken out in one transaction with its target's status.
     pub fn delivered(&self, id: u64) -> Result<(), StoreError> {
-        self.tree(TREE)?
-            .remove(key(id))
-            .map(drop)
-            .map_err(|e| self.err(e))
+        let outbox = self.tree(TREE)?;
+        let tagged = match outbox.get(key(id)).map_err(|e| self.err(e))? {
+            None => return Ok(()),
+            Some(v) => decode::<Record>(TREE, &v)?.broadcast.is_some(),
+        };
+        if !tagged {
+            return outbox.remove(key(id)).map(drop).map_err(|e| self.err(e));
+        }
+        let targets = self.tree(broadcasts::TARGETS_TREE)?;
+        let now = seen::now_ms(SystemTime::now());
+        let result = (&outbox, &targets).transaction(|(outbox, targets)| {
+            let Some(value) = outbox.remove(&key(id))? else {
+                return Ok(());
+            };
+            let r: Record = decode(TREE, &value)
+                .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+            if let Some(target) = &r.broadcast {
+                broadcasts::part_done(targets, target, None, now)?;
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(detail)) => Err(StoreError::Record {
+                tree: TREE.into(),
+                detail,
+            }),
+            Err(TransactionError::Storage(e)) => Err(self.err(e)),
+        }
     }
 
     /// Message `id` will not be sent: it moves to the failed tree with `reason`, in one
-    /// transaction.
+    /// transaction (with its broadcast target's status, for a broadcast's entry).
     pub fn give_up(&self, id: u64, reason: &str) -> Result<(), StoreError> {
         let outbox = self.tree(TREE)?;
         let failed = self.tree(FAILED_TREE)?;
-        let result = (&outbox, &failed).transaction(|(outbox, failed)| {
+        let targets = self.tree(broadcasts::TARGETS_TREE)?;
+        let now = seen::now_ms(SystemTime::now());
+        let result = (&outbox, &failed, &targets).transaction(|(outbox, failed, targets)| {
             let Some(value) = outbox.remove(&key(id))? else {
                 return Ok(());
             };
             let mut r: Record = decode(TREE, &value)
                 .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+            if let Some(target) = &r.broadcast {
+                broadcasts::part_done(targets, target, Some(reason), now)?;
+            }
             r.reason = Some(reason.to_owned());
             failed.insert(&key(id), encode(&r))?;
             Ok(())
@@ -164,6 +208,7 @@ impl Store {
                 Ok(Queued {
                     id: self.db().generate_id().map_err(|e| self.err(e))?,
                     action: action.clone(),
+                    bulk: false,
                 })
             })
             .collect()
@@ -174,6 +219,21 @@ fn record(action: &Outgoing, now: SystemTime) -> Vec<u8> {
     encode(&Record {
         action: action.clone(),
         queued_ms: seen::now_ms(now),
+        broadcast: None,
+        reason: None,
+    })
+}
+
+/// The stored record of a broadcast's entry (bulk) for `target`.
+pub(crate) fn bulk_record(
+    action: &Outgoing,
+    target: broadcasts::TargetKey,
+    now: SystemTime,
+) -> Vec<u8> {
+    encode(&Record {
+        action: action.clone(),
+        queued_ms: seen::now_ms(now),
+        broadcast: Some(target),
         reason: None,
     })
 }

@@ -10,7 +10,11 @@
 //!   their rating until its stage says it was rated.
 //!
 //! Ticket numbers count up from 1 without gaps; the counter lives in `tickets_meta`.
+//!
+//! The statistics' ticket counters and duration samples (`store::stats`) follow each change in
+//! the same transaction too: what the ticket adds after the change minus what it added before.
 
+use super::stats::{self, COUNTERS, DURATIONS};
 use super::{Store, StoreError, decode, encode, key};
 use bangban_contract::{Chat, Platform};
 use serde::{Deserialize, Serialize};
@@ -343,6 +347,10 @@ pub struct Tickets {
     waiting: sled::Tree,
     rating: sled::Tree,
     meta: sled::Tree,
+    counters: sled::Tree,
+    samples: sled::Tree,
+    /// The UTC offset statistics days are cut with (`store::stats`).
+    offset: i64,
 }
 
 /// What [`Tickets::update`] did: `None`, no such ticket; `Some(Err)`, the change was refused and
@@ -365,6 +373,9 @@ impl Store {
             waiting: self.tree(WAITING)?,
             rating: self.tree(RATING)?,
             meta: self.tree(META)?,
+            counters: self.tree(COUNTERS)?,
+            samples: self.tree(DURATIONS)?,
+            offset: self.stats_offset()?,
         })
     }
 }
@@ -381,8 +392,10 @@ impl Tickets {
             &self.meta,
             &self.waiting,
             &self.rating,
+            &self.counters,
+            &self.samples,
         );
-        let result = trees.transaction(|(t, s, m, w, r)| {
+        let result = trees.transaction(|(t, s, m, w, r, sc, sd)| {
             if let Some(id) = s.get(source)? {
                 let ticket = read(t, id_of(&id))?.ok_or_else(|| {
                     abort(StoreError::Record {
@@ -399,6 +412,7 @@ impl Tickets {
             t.insert(&key(id), encode(&ticket))?;
             s.insert(source, &key(id))?;
             reindex(w, r, &ticket)?;
+            stats::apply_ticket(sc, sd, None, &ticket, self.offset)?;
             Ok((ticket, true))
         });
         self.finish(result)
@@ -412,16 +426,24 @@ impl Tickets {
         id: u64,
         f: impl Fn(&mut Ticket) -> Result<T, E>,
     ) -> Result<Updated<T, E>, StoreError> {
-        let trees = (&self.tickets, &self.waiting, &self.rating);
-        let result = trees.transaction(|(t, w, r)| {
+        let trees = (
+            &self.tickets,
+            &self.waiting,
+            &self.rating,
+            &self.counters,
+            &self.samples,
+        );
+        let result = trees.transaction(|(t, w, r, sc, sd)| {
             let Some(mut ticket) = read(t, id)? else {
                 return Ok(None);
             };
+            let before = ticket.clone();
             match f(&mut ticket) {
                 Err(e) => Ok(Some(Err(e))),
                 Ok(value) => {
                     t.insert(&key(id), encode(&ticket))?;
                     reindex(w, r, &ticket)?;
+                    stats::apply_ticket(sc, sd, Some(&before), &ticket, self.offset)?;
                     Ok(Some(Ok((ticket, value))))
                 }
             }

@@ -1,0 +1,621 @@
+//! The statistics ledger: counters kept as events happen, in daily buckets, so that a statistics
+//! page reads a period's buckets and never scans the tickets.
+//!
+//! Trees:
+//! - `stats`: (local day, real or sandbox, village, item, metric) → count (`i64`, big-endian).
+//!   A count that falls to zero is removed, so the tree holds only what happened.
+//! - `stats_durations`: (local day, real or sandbox, village, item, metric, ticket) → ms: one
+//!   exact sample per ticket, so medians and percentiles are exact.
+//! - `stats_questions`: platform message ([`super::tickets::source_key`]) → the outcome of a
+//!   resident's question (when, where, which item and aspect, what the bot did; never the text).
+//!   Recorded once per message, so a message handled again is not counted twice, and it is what
+//!   the question counters are recounted from.
+//! - `stats_meta`: the UTC offset the days were cut with.
+//!
+//! What a ticket adds to the counters is a pure function of the ticket ([`ticket_counts`]);
+//! `store::tickets` writes the difference between the ticket before and after a change in the
+//! same transaction as the ticket, so the counters survive a crash exactly as the tickets do and
+//! always equal a recount ([`Stats::recount`]). Days are the district's local days: Unix time plus
+//! the offset of `org.toml [office_hours]`, cut at midnight (as `helpdesk::hours` does).
+
+use super::tickets::{Change, Reason, Role, Stage, Ticket};
+use super::{Store, StoreError, decode, encode};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use std::collections::BTreeMap;
+
+pub(crate) const COUNTERS: &str = "stats";
+pub(crate) const DURATIONS: &str = "stats_durations";
+const QUESTIONS: &str = "stats_questions";
+const META: &str = "stats_meta";
+const OFFSET: &[u8] = b"utc_offset";
+const SEP: u8 = 0x1f;
+const DAY_SECS: i64 = 86_400;
+/// China's offset, until the engine stores the configured one.
+pub const DEFAULT_OFFSET: i64 = 8 * 3600;
+
+/// The metric names stored in the counters. Dynamic ones add a suffix: `q.aspect.fee`,
+/// `t.opened.case`, `t.stage.pending`, `t.rated.1` (1 = 非常满意 … 5 = 非常不满意).
+pub mod metric {
+    /// Questions: answered + asked back + escalated.
+    pub const ASKED: &str = "q.asked";
+    pub const ANSWERED: &str = "q.answered";
+    pub const ASKED_BACK: &str = "q.asked_back";
+    /// Handed to an agent; `q.escalated.<reason>` by reason.
+    pub const ESCALATED: &str = "q.escalated";
+    /// Group chatter the bot stayed silent on.
+    pub const IGNORED: &str = "q.ignored";
+    /// Prefix: the aspect of an answered question.
+    pub const ASPECT: &str = "q.aspect.";
+    /// Tickets opened; `t.opened.<reason>` by reason.
+    pub const OPENED: &str = "t.opened";
+    /// Prefix: tickets opened on the day, by their stage now.
+    pub const STAGE: &str = "t.stage.";
+    /// First response by an agent (claim, reply or 办结), on the day it came.
+    pub const RESPONDED: &str = "t.responded";
+    /// 办结, on the day; `t.resolved.follow_up` for the follow-ups of bad ratings.
+    pub const RESOLVED: &str = "t.resolved";
+    /// The ladder: `t.escalated.township`, `t.escalated.district`.
+    pub const LADDER: &str = "t.escalated.";
+    pub const TRANSFERRED: &str = "t.transferred";
+    /// Prefix: ratings, `t.rated.1` … `t.rated.5`.
+    pub const RATED: &str = "t.rated.";
+    /// A follow-up ticket opened for a bad rating (on the rated ticket's day of follow-up).
+    pub const FOLLOW_UP: &str = "t.follow_up";
+    /// Duration samples.
+    pub const FIRST_RESPONSE: &str = "first_response";
+    pub const RESOLUTION: &str = "resolution";
+}
+
+/// Where a count belongs: its local day and dimensions.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Bucket {
+    /// Local day number (days since 1970-01-01, local).
+    pub day: i64,
+    /// From the console's sandbox, not from residents.
+    pub sandbox: bool,
+    /// The village id, `""` outside village groups.
+    pub village: String,
+    /// The item id, `""` when none.
+    pub item: String,
+    pub metric: String,
+}
+
+impl Bucket {
+    fn key(&self) -> Vec<u8> {
+        let mut k = Vec::with_capacity(16 + self.village.len() + self.item.len() + 16);
+        k.extend_from_slice(&(self.day.max(0) as u32).to_be_bytes());
+        k.push(if self.sandbox { b's' } else { b'r' });
+        for part in [&self.village, &self.item] {
+            k.extend_from_slice(part.as_bytes());
+            k.push(SEP);
+        }
+        k.extend_from_slice(self.metric.as_bytes());
+        k
+    }
+
+    fn parse(k: &[u8]) -> Option<Bucket> {
+        let day = u32::from_be_bytes(k.get(..4)?.try_into().ok()?) as i64;
+        let sandbox = *k.get(4)? == b's';
+        let mut parts = k.get(5..)?.splitn(3, |&b| b == SEP);
+        let mut text = || String::from_utf8(parts.next()?.to_vec()).ok();
+        Some(Bucket {
+            day,
+            sandbox,
+            village: text()?,
+            item: text()?,
+            metric: text()?,
+        })
+    }
+}
+
+/// A duration sample's key: its bucket and the ticket.
+fn sample_key(bucket: &Bucket, ticket: u64) -> Vec<u8> {
+    let mut k = bucket.key();
+    k.push(SEP);
+    k.extend_from_slice(&ticket.to_be_bytes());
+    k
+}
+
+fn parse_sample(k: &[u8]) -> Option<(Bucket, u64)> {
+    let (head, id) = k.split_at(k.len().checked_sub(9)?);
+    if id[0] != SEP {
+        return None;
+    }
+    Some((
+        Bucket::parse(head)?,
+        u64::from_be_bytes(id[1..].try_into().ok()?),
+    ))
+}
+
+/// What the bot did with a resident's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "reason", rename_all = "snake_case")]
+pub enum Outcome {
+    Answered,
+    AskedBack,
+    Escalated(Reason),
+    /// Chatter in a group, left alone.
+    Ignored,
+}
+
+/// One resident's question as the statistics keep it (never its text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Question {
+    /// Unix ms.
+    pub at: u64,
+    pub sandbox: bool,
+    pub village: Option<String>,
+    pub item: Option<String>,
+    /// The aspect answered (`fee`, `materials`…), for answers.
+    pub aspect: Option<String>,
+    pub outcome: Outcome,
+}
+
+/// Counter deltas and duration samples, keyed by their stored keys.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Counts {
+    pub counters: BTreeMap<Vec<u8>, i64>,
+    pub samples: BTreeMap<Vec<u8>, u64>,
+}
+
+impl Counts {
+    fn add(&mut self, bucket: Bucket, n: i64) {
+        *self.counters.entry(bucket.key()).or_default() += n;
+    }
+
+    fn merge(&mut self, other: Counts) {
+        for (k, n) in other.counters {
+            *self.counters.entry(k).or_default() += n;
+        }
+        self.samples.extend(other.samples);
+    }
+}
+
+fn local_day(ms: u64, offset: i64) -> i64 {
+    ((ms / 1000) as i64 + offset).div_euclid(DAY_SECS)
+}
+
+pub fn reason_name(r: Reason) -> &'static str {
+    match r {
+        Reason::Uncovered => "uncovered",
+        Reason::Case => "case",
+        Reason::Complaint => "complaint",
+        Reason::Privacy => "privacy",
+        Reason::FollowUp => "follow_up",
+    }
+}
+
+pub fn stage_name(s: Stage) -> &'static str {
+    match s {
+        Stage::Pending => "pending",
+        Stage::Claimed => "claimed",
+        Stage::Transferred => "transferred",
+        Stage::Escalated => "escalated",
+        Stage::Resolved => "resolved",
+        Stage::Rated => "rated",
+    }
+}
+
+/// What one question adds to the counters.
+pub fn question_counts(q: &Question, offset: i64) -> Counts {
+    let mut c = Counts::default();
+    let day = local_day(q.at, offset);
+    let bucket = |metric: &str| Bucket {
+        day,
+        sandbox: q.sandbox,
+        village: q.village.clone().unwrap_or_default(),
+        item: q.item.clone().unwrap_or_default(),
+        metric: metric.to_string(),
+    };
+    match q.outcome {
+        Outcome::Ignored => c.add(bucket(metric::IGNORED), 1),
+        outcome => {
+            c.add(bucket(metric::ASKED), 1);
+            match outcome {
+                Outcome::Answered => {
+                    c.add(bucket(metric::ANSWERED), 1);
+                    if let Some(a) = &q.aspect {
+                        c.add(bucket(&format!("{}{a}", metric::ASPECT)), 1);
+                    }
+                }
+                Outcome::AskedBack => c.add(bucket(metric::ASKED_BACK), 1),
+                Outcome::Escalated(r) => {
+                    c.add(bucket(metric::ESCALATED), 1);
+                    c.add(
+                        bucket(&format!("{}.{}", metric::ESCALATED, reason_name(r))),
+                        1,
+                    );
+                }
+                Outcome::Ignored => {}
+            }
+        }
+    }
+    c
+}
+
+/// What one ticket, as it stands, adds to the counters and samples.
+pub fn ticket_counts(t: &Ticket, offset: i64) -> Counts {
+    let mut c = Counts::default();
+    let sandbox = t.platform == bangban_contract::Platform::Sandbox;
+    let bucket = |at: u64, metric: &str| Bucket {
+        day: local_day(at, offset),
+        sandbox,
+        village: t.village.clone().unwrap_or_default(),
+        item: t.item.clone().unwrap_or_default(),
+        metric: metric.to_string(),
+    };
+    let opened = t.created_at;
+    c.add(bucket(opened, metric::OPENED), 1);
+    c.add(
+        bucket(
+            opened,
+            &format!("{}.{}", metric::OPENED, reason_name(t.reason)),
+        ),
+        1,
+    );
+    c.add(
+        bucket(opened, &format!("{}{}", metric::STAGE, stage_name(t.stage))),
+        1,
+    );
+    let response = t.events.iter().find(|e| {
+        matches!(e.by.role, Role::Agent | Role::Admin)
+            && matches!(
+                e.change,
+                Change::Claimed | Change::Replied { .. } | Change::Resolved
+            )
+    });
+    if let Some(e) = response {
+        let b = bucket(e.at, metric::RESPONDED);
+        c.add(b.clone(), 1);
+        let b = Bucket {
+            metric: metric::FIRST_RESPONSE.into(),
+            ..b
+        };
+        c.samples
+            .insert(sample_key(&b, t.id), e.at.saturating_sub(opened));
+    }
+    if let Some(at) = t.resolved_at {
+        c.add(bucket(at, metric::RESOLVED), 1);
+        if t.reason == Reason::FollowUp {
+            c.add(
+                bucket(
+                    at,
+                    &format!("{}.{}", metric::RESOLVED, reason_name(t.reason)),
+                ),
+                1,
+            );
+        }
+        c.samples.insert(
+            sample_key(&bucket(at, metric::RESOLUTION), t.id),
+            at.saturating_sub(opened),
+        );
+    }
+    for e in &t.events {
+        match &e.change {
+            Change::Escalated { to } => {
+                let to = match to {
+                    super::tickets::Level::Village => "village",
+                    super::tickets::Level::Township => "township",
+                    super::tickets::Level::District => "district",
+                };
+                c.add(bucket(e.at, &format!("{}{to}", metric::LADDER)), 1);
+            }
+            Change::Transferred { .. } => c.add(bucket(e.at, metric::TRANSFERRED), 1),
+            Change::FollowUp { .. } => c.add(bucket(e.at, metric::FOLLOW_UP), 1),
+            _ => {}
+        }
+    }
+    if let Some(r) = t.rating {
+        let at = t
+            .events
+            .iter()
+            .rev()
+            .find(|e| matches!(e.change, Change::Rated { .. }))
+            .map_or(t.resolved_at.unwrap_or(opened), |e| e.at);
+        let n = super::tickets::Rating::ALL
+            .iter()
+            .position(|&x| x == r)
+            .unwrap_or(0)
+            + 1;
+        c.add(bucket(at, &format!("{}{n}", metric::RATED)), 1);
+    }
+    c
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+/// Writes the change from `before` to `after` into the counters and samples, inside the
+/// ticket's transaction (`store::tickets`).
+pub(crate) fn apply_ticket(
+    counters: &TransactionalTree,
+    samples: &TransactionalTree,
+    before: Option<&Ticket>,
+    after: &Ticket,
+    offset: i64,
+) -> TxResult<()> {
+    let new = ticket_counts(after, offset);
+    let mut delta = new.counters.clone();
+    let mut old_samples = BTreeMap::new();
+    if let Some(b) = before {
+        let old = ticket_counts(b, offset);
+        for (k, n) in old.counters {
+            *delta.entry(k).or_default() -= n;
+        }
+        old_samples = old.samples;
+    }
+    add_counters(counters, &delta)?;
+    for k in old_samples.keys() {
+        if !new.samples.contains_key(k) {
+            samples.remove(k.as_slice())?;
+        }
+    }
+    for (k, ms) in &new.samples {
+        if old_samples.get(k) != Some(ms) {
+            samples.insert(k.as_slice(), &ms.to_be_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+fn add_counters(counters: &TransactionalTree, delta: &BTreeMap<Vec<u8>, i64>) -> TxResult<()> {
+    for (k, &n) in delta {
+        if n == 0 {
+            continue;
+        }
+        let now = counters.get(k.as_slice())?.map_or(0, |v| value(&v)) + n;
+        if now == 0 {
+            counters.remove(k.as_slice())?;
+        } else {
+            counters.insert(k.as_slice(), &now.to_be_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+fn value(bytes: &[u8]) -> i64 {
+    bytes.try_into().map(i64::from_be_bytes).unwrap_or_default()
+}
+
+/// The statistics trees of an open [`Store`].
+pub struct Stats {
+    store: Store,
+    counters: sled::Tree,
+    samples: sled::Tree,
+    questions: sled::Tree,
+    meta: sled::Tree,
+}
+
+/// A disagreement found by [`Stats::recount`]: a stored key, what is stored and what the
+/// tickets and questions say.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mismatch {
+    pub bucket: String,
+    pub stored: Option<i64>,
+    pub recounted: Option<i64>,
+}
+
+/// What [`Stats::recount`] found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Recount {
+    pub tickets: usize,
+    pub questions: usize,
+    pub counters: usize,
+    pub samples: usize,
+    pub mismatches: Vec<Mismatch>,
+}
+
+impl Store {
+    /// The statistics of this store.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        Ok(Stats {
+            store: self.clone(),
+            counters: self.tree(COUNTERS)?,
+            samples: self.tree(DURATIONS)?,
+            questions: self.tree(QUESTIONS)?,
+            meta: self.tree(META)?,
+        })
+    }
+
+    /// The UTC offset (seconds) statistics days are cut with.
+    pub(crate) fn stats_offset(&self) -> Result<i64, StoreError> {
+        let meta = self.tree(META)?;
+        Ok(meta
+            .get(OFFSET)
+            .map_err(|e| self.err(e))?
+            .map_or(DEFAULT_OFFSET, |v| value(&v)))
+    }
+}
+
+impl Stats {
+    pub fn offset(&self) -> Result<i64, StoreError> {
+        self.store.stats_offset()
+    }
+
+    /// Records the outcome of the resident's message `source`, once: a message already recorded
+    /// changes nothing. `true` when recorded now. Not flushed.
+    pub fn record_question(&self, source: &str, q: &Question) -> Result<bool, StoreError> {
+        use sled::Transactional;
+        let offset = self.offset()?;
+        let counts = question_counts(q, offset);
+        let result = (&self.questions, &self.counters).transaction(|(qs, cs)| {
+            if qs.get(source)?.is_some() {
+                return Ok(false);
+            }
+            qs.insert(source.as_bytes(), encode(q))?;
+            add_counters(cs, &counts.counters)?;
+            Ok(true)
+        });
+        result.map_err(|e| match e {
+            sled::transaction::TransactionError::Abort(e) => e,
+            sled::transaction::TransactionError::Storage(e) => self.store.err(e),
+        })
+    }
+
+    /// Every count of the local days `from..=to`.
+    pub fn counts(&self, from: i64, to: i64) -> Result<Vec<(Bucket, i64)>, StoreError> {
+        let (lo, hi) = day_range(from, to);
+        self.counters
+            .range(lo..hi)
+            .map(|r| {
+                let (k, v) = r.map_err(|e| self.store.err(e))?;
+                let b = Bucket::parse(&k).ok_or_else(|| bad_key(COUNTERS))?;
+                Ok((b, value(&v)))
+            })
+            .collect()
+    }
+
+    /// Every duration sample of the local days `from..=to`: bucket, ticket, ms.
+    pub fn samples(&self, from: i64, to: i64) -> Result<Vec<(Bucket, u64, u64)>, StoreError> {
+        let (lo, hi) = day_range(from, to);
+        self.samples
+            .range(lo..hi)
+            .map(|r| {
+                let (k, v) = r.map_err(|e| self.store.err(e))?;
+                let (b, id) = parse_sample(&k).ok_or_else(|| bad_key(DURATIONS))?;
+                Ok((b, id, value(&v) as u64))
+            })
+            .collect()
+    }
+
+    /// Everything the counters and samples should hold, computed from the tickets and the
+    /// recorded questions.
+    fn expected(&self, offset: i64) -> Result<(Counts, usize, usize), StoreError> {
+        let tickets = self.store.tickets()?.all()?;
+        let mut all = Counts::default();
+        for t in &tickets {
+            all.merge(ticket_counts(t, offset));
+        }
+        let mut questions = 0;
+        for r in self.questions.iter().values() {
+            let q: Question = decode(QUESTIONS, &r.map_err(|e| self.store.err(e))?)?;
+            all.merge(question_counts(&q, offset));
+            questions += 1;
+        }
+        all.counters.retain(|_, n| *n != 0);
+        Ok((all, tickets.len(), questions))
+    }
+
+    /// Compares every stored counter and sample with a recount from the tickets and questions.
+    pub fn recount(&self) -> Result<Recount, StoreError> {
+        let (expected, tickets, questions) = self.expected(self.offset()?)?;
+        let mut stored = BTreeMap::new();
+        for r in self.counters.iter() {
+            let (k, v) = r.map_err(|e| self.store.err(e))?;
+            stored.insert(k.to_vec(), value(&v));
+        }
+        let mut stored_samples = BTreeMap::new();
+        for r in self.samples.iter() {
+            let (k, v) = r.map_err(|e| self.store.err(e))?;
+            stored_samples.insert(k.to_vec(), value(&v) as u64);
+        }
+        let mut mismatches = Vec::new();
+        let describe = |k: &[u8]| match Bucket::parse(k) {
+            Some(b) => format!(
+                "day {} {} village={} item={} {}",
+                b.day,
+                if b.sandbox { "sandbox" } else { "real" },
+                b.village,
+                b.item,
+                b.metric
+            ),
+            None => format!("{k:?}"),
+        };
+        let mut keys: Vec<&Vec<u8>> = stored.keys().chain(expected.counters.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            let (s, e) = (stored.get(k).copied(), expected.counters.get(k).copied());
+            if s != e {
+                mismatches.push(Mismatch {
+                    bucket: describe(k),
+                    stored: s,
+                    recounted: e,
+                });
+            }
+        }
+        let mut keys: Vec<&Vec<u8>> = stored_samples
+            .keys()
+            .chain(expected.samples.keys())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            let (s, e) = (stored_samples.get(k), expected.samples.get(k));
+            if s != e {
+                let bucket = match parse_sample(k) {
+                    Some((b, id)) => format!("{} ticket {id}", describe(&b.key())),
+                    None => format!("{k:?}"),
+                };
+                mismatches.push(Mismatch {
+                    bucket,
+                    stored: s.map(|&v| v as i64),
+                    recounted: e.map(|&v| v as i64),
+                });
+            }
+        }
+        Ok(Recount {
+            tickets,
+            questions,
+            counters: stored.len(),
+            samples: stored_samples.len(),
+            mismatches,
+        })
+    }
+
+    /// Makes sure the days are cut with `offset`: when the stored offset differs (or none is
+    /// stored yet, as in a data directory from before statistics), every counter and sample is
+    /// rebuilt from the tickets and questions. Call at start-up, before messages are handled.
+    /// `true` when it rebuilt.
+    pub fn ensure_offset(&self, offset: i64) -> Result<bool, StoreError> {
+        let stored = self
+            .meta
+            .get(OFFSET)
+            .map_err(|e| self.store.err(e))?
+            .map(|v| value(&v));
+        if stored == Some(offset) {
+            return Ok(false);
+        }
+        self.rebuild(offset)?;
+        Ok(true)
+    }
+
+    /// Replaces every counter and sample by a recount with `offset`, and stores the offset.
+    /// Only while nothing else writes (start-up, or the command line with the bot stopped).
+    pub fn rebuild(&self, offset: i64) -> Result<(), StoreError> {
+        let (expected, _, _) = self.expected(offset)?;
+        let err = |e| self.store.err(e);
+        // Without a stored offset, an interrupted rebuild is done again at the next start.
+        self.meta.remove(OFFSET).map_err(err)?;
+        self.store.flush_blocking()?;
+        self.counters.clear().map_err(err)?;
+        self.samples.clear().map_err(err)?;
+        let mut batch = sled::Batch::default();
+        for (k, n) in &expected.counters {
+            batch.insert(k.as_slice(), &n.to_be_bytes());
+        }
+        self.counters.apply_batch(batch).map_err(err)?;
+        let mut batch = sled::Batch::default();
+        for (k, ms) in &expected.samples {
+            batch.insert(k.as_slice(), &ms.to_be_bytes());
+        }
+        self.samples.apply_batch(batch).map_err(err)?;
+        self.meta
+            .insert(OFFSET, &offset.to_be_bytes())
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+fn day_range(from: i64, to: i64) -> ([u8; 4], [u8; 4]) {
+    let lo = from.clamp(0, u32::MAX as i64) as u32;
+    let hi = (to.clamp(-1, u32::MAX as i64 - 1) + 1) as u32;
+    (lo.to_be_bytes(), hi.max(lo).to_be_bytes())
+}
+
+fn bad_key(tree: &str) -> StoreError {
+    StoreError::Record {
+        tree: tree.into(),
+        detail: "a key that is not a statistics bucket".into(),
+    }
+}
