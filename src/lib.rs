@@ -1,6 +1,7 @@
 //! bangban (帮办): the platform-blind core of a district's help-and-proxy chat-group bot.
 //! Start with ARCHITECTURE.md for the map.
 
+pub mod broadcast;
 pub mod catalog;
 pub mod cli;
 pub mod config;

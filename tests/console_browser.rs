@@ -2,7 +2,10 @@
 //! `chromedriver` (Debian's `chromium-driver`; `.ci/run` installs both when missing), against
 //! the whole service on loopback. An admin signs in, changes a card's materials, sees the
 //! sandbox group answer with them, restores the earlier revision and sees the old ones again,
-//! uploads a spreadsheet with a bad row and sees it refused with nothing changed; an agent is refused the admin pages. Screenshots of the pages go to
+//! uploads a spreadsheet with a bad row and sees it refused with nothing changed; an agent is
+//! refused the admin pages. An agent works a ticket the sandbox opened on the desk (claim,
+//! reply, resolve), the sandbox resident sees the reply and rates it, and the statistics page
+//! and its spreadsheet show that question, ticket and rating. Screenshots of the pages go to
 //! `target/test-artifacts/console/`.
 
 mod onebot_common;
@@ -356,6 +359,231 @@ async fn an_admin_edits_checks_in_the_sandbox_and_restores_and_an_agent_is_refus
         "{page}"
     );
     screenshot(&c, "agent-refused").await;
+
+    c.close().await.unwrap();
+    service.stop().await;
+}
+
+/// The 概况 sheet of a statistics workbook: label → number.
+fn xlsx_summary(bytes: &[u8]) -> std::collections::HashMap<String, String> {
+    use calamine::{Reader, Xlsx};
+    let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).expect("an XLSX file");
+    let range = book.worksheet_range("概况").expect("a 概况 sheet");
+    range
+        .rows()
+        .filter(|r| r.len() >= 2)
+        .map(|r| {
+            let v = match &r[1] {
+                calamine::Data::Float(f) => format!("{}", *f as i64),
+                calamine::Data::Int(i) => i.to_string(),
+                other => other.to_string(),
+            };
+            (r[0].to_string(), v)
+        })
+        .collect()
+}
+
+/// Clicks the element with `id` and waits for the page it loads to show `expect`.
+async fn click_until(c: &Client, id: &str, expect: &str) -> String {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(c, expect, |_, page| page.contains(expect)).await
+}
+
+async fn sign_out(c: &Client) {
+    c.find(Locator::Css("header form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(c, "the sign-in page", |path, _| path == "/login").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_works_a_sandbox_ticket_on_the_desk_and_the_resident_rates_it() {
+    let (dir, data) = data_dir();
+    {
+        let store = Store::open(&data).unwrap();
+        let hash = auth::hash_password(PASSWORD).unwrap();
+        for user in ["bureau", "a01"] {
+            let c = Credentials {
+                password: Some(hash.clone()),
+                tokens: Vec::new(),
+            };
+            store.set_credentials(user, &c).unwrap();
+        }
+        store.flush_blocking().unwrap();
+    }
+    let service = Service::start(config(), &data).await;
+    let base = format!("http://{}", service.addr);
+    let driver = chromedriver();
+    let c = browser(&driver, &dir.path().join("profile")).await;
+
+    // A resident of 大湖村 (the admin in the sandbox) asks about their own case: a ticket.
+    sign_in(&c, &base, "bureau").await;
+    ask_in_sandbox(&c, &base, "我的养老金这个月怎么还没到账，帮我查一下").await;
+    let decision = c
+        .find_all(Locator::Css(".decision"))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ticket: u64 = decision
+        .split("沙盒工单 ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a sandbox ticket was opened: {decision}"))
+        .trim()
+        .parse()
+        .unwrap();
+    sign_out(&c).await;
+
+    // 大湖村's agent lands on the desk and sees it among the open tickets of their villages.
+    sign_in(&c, &base, "a01").await;
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/desk",
+        "{}",
+        c.source().await.unwrap()
+    );
+    c.goto(&format!("{base}/desk?view=all")).await.unwrap();
+    let row = c
+        .find(Locator::Id(&format!("ticket-{ticket}")))
+        .await
+        .expect("the sandbox ticket is listed")
+        .text()
+        .await
+        .unwrap();
+    assert!(row.contains("大湖村") && row.contains("体验"), "{row}");
+    screenshot(&c, "desk").await;
+
+    // Claim, reply, resolve on the ticket's page; the timeline records each.
+    c.goto(&format!("{base}/desk/tickets/{ticket}"))
+        .await
+        .unwrap();
+    click_until(&c, "claim", "已受理").await;
+    let answer = "您的养老金本月已发放，请查看社保卡银行账户。";
+    c.find(Locator::Id("text"))
+        .await
+        .unwrap()
+        .send_keys(answer)
+        .await
+        .unwrap();
+    let page = click_until(&c, "reply", answer).await;
+    assert!(
+        page.contains("id=\"told\""),
+        "the agent is told it was sent"
+    );
+    click_until(&c, "resolve", "已办结").await;
+    let timeline = c
+        .find(Locator::Id("timeline"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for step in ["接单", "回复", "办结"] {
+        assert!(timeline.contains(step), "{step} in {timeline}");
+    }
+    screenshot(&c, "ticket").await;
+    sign_out(&c).await;
+
+    // The resident sees the agent's reply and the request to rate in the sandbox group, and
+    // rates it: the ticket shows the rating.
+    sign_in(&c, &base, "bureau").await;
+    c.goto(&format!("{base}/admin/sandbox")).await.unwrap();
+    let relayed: Vec<String> = {
+        let mut texts = Vec::new();
+        for e in c.find_all(Locator::Css("pre.from-agent")).await.unwrap() {
+            texts.push(e.text().await.unwrap());
+        }
+        texts
+    };
+    assert!(
+        relayed.iter().any(|t| t.contains(answer)),
+        "the reply reached the resident: {relayed:?}"
+    );
+    assert!(
+        relayed.iter().any(|t| t.contains("打分")),
+        "the resident is asked to rate: {relayed:?}"
+    );
+    screenshot(&c, "sandbox-relayed").await;
+    ask_in_sandbox(&c, &base, "非常满意").await;
+    c.goto(&format!("{base}/desk/tickets/{ticket}"))
+        .await
+        .unwrap();
+    let card = c.source().await.unwrap();
+    assert!(card.contains("评价：非常满意"), "{card}");
+
+    // The statistics page (the sandbox's own figures) shows that question, ticket and rating,
+    // and its spreadsheet export has the same numbers.
+    c.goto(&format!("{base}/admin/stats?sandbox=1"))
+        .await
+        .unwrap();
+    let figure = async |id: &str| -> String {
+        c.find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|_| panic!("the statistics page shows {id}"))
+            .text()
+            .await
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let (questions, tickets, good, very) = (
+        figure("questions").await,
+        figure("tickets").await,
+        figure("rating-good").await,
+        figure("rating-1").await,
+    );
+    assert!(questions.parse::<u32>().unwrap() >= 1, "{questions}");
+    assert_eq!(
+        (tickets.as_str(), good.as_str(), very.as_str()),
+        ("1", "1", "1")
+    );
+    screenshot(&c, "stats").await;
+    let href = c
+        .find(Locator::Id("export"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("the export link");
+    let cookies = c
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| format!("{}={}", k.name(), k.value()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let url = if href.starts_with('/') {
+        format!("{base}{href}")
+    } else {
+        href
+    };
+    let bytes = reqwest::Client::new()
+        .get(url)
+        .header("cookie", cookies)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let summary = xlsx_summary(&bytes);
+    assert_eq!(summary["提问"], questions);
+    assert_eq!(summary["新建工单"], tickets);
+    assert_eq!(summary["好评"], good);
+    assert_eq!(summary["评价：非常满意"], very);
 
     c.close().await.unwrap();
     service.stop().await;

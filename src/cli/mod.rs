@@ -1,5 +1,5 @@
 //! The `bangban` command line: `ask`, `eval`, `check`, `chat`, `run`, `tickets`, `users`,
-//! `catalog`.
+//! `catalog`, `stats`.
 
 mod ask;
 mod catalog;
@@ -7,6 +7,7 @@ mod chat;
 mod eval;
 pub mod logging;
 mod run;
+mod stats;
 mod tickets;
 mod users;
 
@@ -52,6 +53,8 @@ enum Command {
     Catalog(catalog::Args),
     /// Console users: set a password, issue an API token, list who has what.
     Users(users::Args),
+    /// Statistics: the summary of a period and scope, or `--recount` from the tickets.
+    Stats(stats::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -84,6 +87,7 @@ pub fn main() -> ExitCode {
         Command::Tickets(args) => tickets::run(&config, &args),
         Command::Users(args) => users::run(&config, &args),
         Command::Catalog(args) => catalog::run(&config, &args),
+        Command::Stats(args) => stats::run(&config, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

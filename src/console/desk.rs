@@ -40,12 +40,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bangban_contract::{Outgoing, Platform};
-use minijinja::{Environment, context};
+use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 type S = State<Arc<Console>>;
 
@@ -535,27 +535,23 @@ async fn carry_out(
     Ok(Outcome { acted, told })
 }
 
-/// Sends what an action announces the way the ticket's own platform is served. A sandbox
-/// ticket's messages are the sandbox page's (never queued for a platform); the others are
-/// split to the outbox's length, stored in the outbox and flushed, so they go out as the chat
-/// command's would.
+/// Sends what an action announces the way the ticket's own platform is served: a sandbox
+/// ticket's messages go to the sandbox page (never queued for a platform); the others go
+/// through the running service's outbox, paced and split as the chat command's would.
 async fn deliver(c: &Console, actions: Vec<Outgoing>) -> anyhow::Result<()> {
-    let max_chars = c.engine.config().service.outbox.max_chars;
-    let mut queued = Vec::new();
-    for action in actions {
-        let Outgoing::SendText { platform, .. } = &action;
-        if *platform == Platform::Sandbox {
-            // TODO(lead): `Sandbox::deliver` (see the report) shows it on the sandbox page.
-            continue;
-        }
-        queued.extend(crate::runtime::split::split_action(action, max_chars));
-    }
-    if queued.is_empty() {
+    let (sandbox, platforms): (Vec<_>, Vec<_>) = actions.into_iter().partition(|a| {
+        let Outgoing::SendText { platform, .. } = a;
+        *platform == Platform::Sandbox
+    });
+    c.sandbox.deliver(&c.engine.config().org, sandbox);
+    if platforms.is_empty() {
         return Ok(());
     }
-    let store = c.engine.store();
-    store.enqueue(&queued)?;
-    store.flush().await?;
+    let poster = c
+        .poster
+        .get()
+        .ok_or_else(|| anyhow::anyhow!("the service has not started"))?;
+    poster.post(platforms).await?;
     Ok(())
 }
 
@@ -727,37 +723,8 @@ async fn export_api(
 // ---------------------------------------------------------------------------------------------
 // The pages.
 
-static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
-    let mut env = Environment::new();
-    for (name, text) in [
-        ("base.html", include_str!("templates/base.html")),
-        ("desk.html", include_str!("templates/desk.html")),
-        ("ticket.html", include_str!("templates/ticket.html")),
-    ] {
-        env.add_template(name, text)
-            .expect("the desk's templates parse");
-    }
-    env
-});
-
 fn page(status: StatusCode, name: &str, user: &User, ctx: minijinja::Value) -> Response {
-    let common = context! {
-        user => user,
-        role => user.role.label(),
-        csrf => user.csrf.clone(),
-    };
-    let ctx = context! { ..ctx, ..common };
-    match TEMPLATES.get_template(name).and_then(|t| t.render(ctx)) {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(template = name, error = %e, "a desk page could not be rendered");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "页面出错了，请联系技术人员",
-            )
-                .into_response()
-        }
-    }
+    super::pages::page(status, name, Some(user), ctx)
 }
 
 /// The page's user (`None`: send them to the sign-in page).
@@ -903,7 +870,8 @@ fn ticket_view(
             t => view(c, person, &t),
             told, error,
             // A fresh id per form: submitting it twice does it once.
-            request_id => auth::random_token(),
+            // Room for the form's "-c"/"-r"/… within the 64 characters a request id may have.
+            request_id => &auth::random_token()[..32],
         },
     )
 }

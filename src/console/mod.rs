@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod broadcasts;
 pub mod desk;
 pub mod gaps;
 pub mod import;
@@ -22,9 +23,10 @@ pub mod sandbox;
 pub mod stats;
 
 use crate::engine::Engine;
+use crate::runtime::Poster;
 use auth::Limiter;
 use axum::Router;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// What the console's handlers share.
 pub struct Console {
@@ -32,6 +34,9 @@ pub struct Console {
     pub limiter: Limiter,
     pub sandbox: sandbox::Sandbox,
     pub imports: import::Imports,
+    /// The running service's way into the outbox; set once the runtime has started (before
+    /// any request is served).
+    pub poster: OnceLock<Poster>,
 }
 
 impl Console {
@@ -41,18 +46,19 @@ impl Console {
             limiter: Limiter::default(),
             sandbox: sandbox::Sandbox::default(),
             imports: import::Imports::default(),
+            poster: OnceLock::new(),
         })
     }
 }
 
 /// The console's pages and API.
-pub fn router(engine: Arc<Engine>) -> Router {
-    let console = Console::new(engine);
+pub fn router(console: Arc<Console>) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(pages::routes())
         .merge(stats::routes())
         .merge(desk::routes())
+        .merge(broadcasts::routes())
         .with_state(console)
 }
 

@@ -27,7 +27,8 @@ type S = State<Arc<Console>>;
 
 pub fn routes() -> Router<Arc<Console>> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/admin") }))
+        // Signed in, the sign-in page sends each user to their own start page.
+        .route("/", get(|| async { Redirect::to("/login") }))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/admin", get(list))
@@ -66,6 +67,11 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("audit.html", include_str!("templates/audit.html")),
         ("gaps.html", include_str!("templates/gaps.html")),
         ("import.html", include_str!("templates/import.html")),
+        ("desk.html", include_str!("templates/desk.html")),
+        ("ticket.html", include_str!("templates/ticket.html")),
+        ("broadcasts.html", include_str!("templates/broadcasts.html")),
+        ("broadcast.html", include_str!("templates/broadcast.html")),
+        ("stats.html", include_str!("templates/stats.html")),
     ] {
         env.add_template(name, text)
             .expect("the console's templates parse");
@@ -74,7 +80,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Renders `name`; the signed-in user (if any) is always in the context for the header.
-fn page(status: StatusCode, name: &str, user: Option<&User>, ctx: Value) -> Response {
+pub(crate) fn page(status: StatusCode, name: &str, user: Option<&User>, ctx: Value) -> Response {
     let common = context! {
         user => user,
         role => user.map(|u| u.role.label()),
@@ -210,10 +216,15 @@ pub(super) fn check_sign_in(
 
 async fn login_page(State(c): S, headers: HeaderMap) -> Response {
     let user = auth::signed_in(c.engine.store(), &c.engine.config().org, &headers);
-    if user.is_some() {
-        return Redirect::to("/admin").into_response();
+    if let Some(user) = user {
+        return Redirect::to(home(&user)).into_response();
     }
     page(StatusCode::OK, "login.html", None, context! { name => "" })
+}
+
+/// Where a user lands after signing in: admins on the item list, agents on their tickets.
+fn home(user: &User) -> &'static str {
+    if user.is_admin() { "/admin" } else { "/desk" }
 }
 
 #[derive(Deserialize)]
@@ -229,9 +240,11 @@ async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     match check_sign_in(&c, &f.user, &f.password, peer.ip()) {
-        Ok((id, _)) => {
-            let mut res = Redirect::to("/admin").into_response();
-            let cookie = auth::session_cookie(&id, auth::over_tls(&headers));
+        Ok((session, _)) => {
+            let to = User::of(&c.engine.config().org, f.user.trim(), None)
+                .map_or("/admin", |u| home(&u));
+            let mut res = Redirect::to(to).into_response();
+            let cookie = auth::session_cookie(&session, auth::over_tls(&headers));
             res.headers_mut().insert(
                 header::SET_COOKIE,
                 HeaderValue::from_str(&cookie).expect("ascii cookie"),

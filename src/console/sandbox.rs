@@ -5,7 +5,7 @@
 //! marked as such and kept out of the ledger, and its replies are shown here, never queued.
 
 use super::auth::User;
-use crate::config::org::sandbox_group;
+use crate::config::org::{Org, sandbox_group};
 use crate::engine::Engine;
 use crate::store::tickets::source_key;
 use crate::understand::Decision;
@@ -45,6 +45,54 @@ pub struct Exchange {
 }
 
 impl Sandbox {
+    /// Shows what the help desk later tells a sandbox resident (an agent's reply from the
+    /// desk, the request to rate) on that admin's sandbox page, as the bot's words in the
+    /// village's sandbox group. Messages for the sandbox's agents' chat are not shown.
+    pub fn deliver(&self, org: &Org, actions: Vec<Outgoing>) {
+        for action in actions {
+            let Outgoing::SendText {
+                chat: Chat::Group(group),
+                text,
+                mention: Some(resident),
+                ..
+            } = action
+            else {
+                continue;
+            };
+            let (Some(user), Some(village)) = (
+                resident.strip_prefix("console-"),
+                group.strip_prefix("sandbox-").and_then(|v| org.village(v)),
+            ) else {
+                continue;
+            };
+            self.push(
+                user,
+                Exchange {
+                    village: village.name.clone(),
+                    text: String::new(),
+                    addressed: false,
+                    replies: vec![text],
+                    to_agents: Vec::new(),
+                    decision: "from_agent".into(),
+                    decision_label: "专员回复",
+                    item: None,
+                    item_name: None,
+                    aspect: None,
+                    ticket: None,
+                },
+            );
+        }
+    }
+
+    fn push(&self, user: &str, exchange: Exchange) {
+        let mut h = self.history.lock().expect("sandbox lock");
+        let list = h.entry(user.to_owned()).or_default();
+        list.push(exchange);
+        if list.len() > KEEP {
+            list.remove(0);
+        }
+    }
+
     pub fn history(&self, user: &str) -> Vec<Exchange> {
         self.history
             .lock()
@@ -119,12 +167,7 @@ impl Sandbox {
             aspect: u.aspect.map(|a| a.label().to_owned()),
             ticket,
         };
-        let mut h = self.history.lock().expect("sandbox lock");
-        let list = h.entry(user.id.clone()).or_default();
-        list.push(exchange.clone());
-        if list.len() > KEEP {
-            list.remove(0);
-        }
+        self.push(&user.id, exchange.clone());
         Ok(exchange)
     }
 }

@@ -14,6 +14,8 @@ use super::delivery::{Command, ToSend};
 use super::flood::{self, ChatKey, InputLimits, Verdict};
 use super::limits::ChatLimits;
 use super::metrics::Metrics;
+use super::posts::Post;
+use super::release::Accounts;
 use super::split::split_action;
 use crate::config::Config;
 use crate::engine::Engine;
@@ -46,6 +48,7 @@ pub(crate) struct EventLoop {
     pub(crate) max_chars: usize,
     pub(crate) limits: ChatLimits,
     pub(crate) admission: Admission,
+    pub(crate) accounts: Mutex<Accounts>,
 }
 
 /// What a message and the engine's replies must pass before they are stored.
@@ -194,6 +197,7 @@ impl EventLoop {
     pub(crate) async fn run(
         self,
         mut events: mpsc::Receiver<Event>,
+        mut posts: mpsc::UnboundedReceiver<Post>,
         mut stop: oneshot::Receiver<()>,
     ) {
         let mut batch = Vec::with_capacity(BATCH);
@@ -213,8 +217,15 @@ impl EventLoop {
                     }
                     self.handle_batch(&mut batch).await;
                 }
+                Some(post) = posts.recv() => match post {
+                    Post::Actions(actions, done) => {
+                        let _ = done.send(self.store_and_send(actions, (true, true)).await);
+                    }
+                    Post::Broadcasts => self.release_broadcasts().await,
+                },
                 _ = ticks.tick() => {
                     self.tick().await;
+                    self.release_broadcasts().await;
                     if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                         last_prune = Some(Instant::now());
                         self.prune();
@@ -241,9 +252,11 @@ impl EventLoop {
 
     async fn handle_batch(&self, batch: &mut Vec<Event>) {
         let mut queued = Vec::new();
+        let mut came_up = false;
         for event in batch.drain(..) {
             match event {
                 Event::Message(incoming) => {
+                    self.accounts().heard(&incoming);
                     let _ = self.commands.send(Command::Heard(
                         incoming.platform,
                         incoming.account.clone(),
@@ -254,10 +267,36 @@ impl EventLoop {
                     }
                 }
                 Event::Connection(change) => {
+                    self.accounts().connection(&change);
+                    came_up |= change.state == bangban_contract::ConnectionState::Up;
                     let _ = self.commands.send(Command::Connection(change));
                 }
             }
         }
+        self.commit(queued).await;
+        if came_up {
+            // A broadcast may have waited for an account of this platform.
+            self.release_broadcasts().await;
+        }
+    }
+
+    fn accounts(&self) -> std::sync::MutexGuard<'_, Accounts> {
+        self.accounts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Releases the broadcasts due now to the outbox and hands their entries to the worker.
+    async fn release_broadcasts(&self) {
+        let now_ms = crate::store::seen::now_ms(SystemTime::now());
+        let queued = self.accounts().release_due(&self.store, now_ms, |a| {
+            let Outgoing::SendText { platform, chat, .. } = &a;
+            let max_chars = self.limits.max_chars(*platform, chat, self.max_chars);
+            split_action(a, max_chars)
+        });
+        if queued.is_empty() {
+            return;
+        }
+        let ahead = vec![false; queued.len()];
+        let queued = self.to_send(queued, ahead);
         self.commit(queued).await;
     }
 
@@ -412,10 +451,10 @@ impl EventLoop {
             .unzip()
     }
 
-    /// Makes `queued` durable, then hands it to the worker.
-    async fn commit(&self, queued: Vec<ToSend>) {
+    /// Makes `queued` durable, then hands it to the worker; whether it is durable.
+    async fn commit(&self, queued: Vec<ToSend>) -> bool {
         if queued.is_empty() {
-            return;
+            return true;
         }
         // The batch's dialogue contexts go with the same flush.
         self.engine.persist_context();
@@ -426,9 +465,10 @@ impl EventLoop {
             for q in &queued {
                 self.admission.depths.remove(&action_key(&q.queued.action));
             }
-            return;
+            return false;
         }
         let _ = self.commands.send(Command::Queued(queued));
+        true
     }
 
     /// Stores and hands over the agents' summaries that are due.
@@ -468,13 +508,20 @@ impl EventLoop {
                 return;
             }
         };
+        self.store_and_send(actions, (false, false)).await;
+    }
+
+    /// Stores messages decided outside a chat (the clock work's, the desk's) through the notice
+    /// policy as a message's replies would be (`entry` as in [`Admission::outgoing`]), and hands
+    /// them to the worker; whether they are durable.
+    async fn store_and_send(&self, actions: Vec<Outgoing>, entry: (bool, bool)) -> bool {
         if actions.is_empty() {
-            return;
+            return true;
         }
         let mut summed = 0;
-        let kept =
-            self.admission
-                .outgoing(actions, None, (false, false), Instant::now(), &mut summed);
+        let kept = self
+            .admission
+            .outgoing(actions, None, entry, Instant::now(), &mut summed);
         if summed > 0 {
             self.metrics.add(
                 "bangban_notices_summarized_total",
@@ -488,7 +535,10 @@ impl EventLoop {
                 let queued = self.to_send(queued, ahead);
                 self.commit(queued).await
             }
-            Err(e) => error!(error = %e, "could not store the engine's scheduled messages"),
+            Err(e) => {
+                error!(error = %e, "could not store messages decided outside a chat");
+                false
+            }
         }
     }
 

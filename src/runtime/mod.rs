@@ -30,7 +30,11 @@ mod flood;
 mod limits;
 pub mod metrics;
 pub mod pacing;
+mod posts;
+mod release;
 pub mod split;
+
+pub use posts::{PostError, Poster};
 
 use crate::config::Config;
 use crate::engine::Engine;
@@ -79,6 +83,7 @@ pub struct Runtime {
     metrics: Arc<Metrics>,
     store: Store,
     commands: mpsc::UnboundedSender<Command>,
+    posts: mpsc::UnboundedSender<posts::Post>,
     worker: JoinHandle<()>,
     stop_events: oneshot::Sender<()>,
     event_loop: JoinHandle<()>,
@@ -167,8 +172,10 @@ impl Runtime {
             max_chars: service.outbox.max_chars,
             limits: limits::ChatLimits::new(service),
             admission: events::Admission::new(config.clone(), depths),
+            accounts: Default::default(),
         };
-        let event_loop = tokio::spawn(event_loop.run(events, stop_rx));
+        let (posts, posts_rx) = mpsc::unbounded_channel();
+        let event_loop = tokio::spawn(event_loop.run(events, posts_rx, stop_rx));
 
         let (failed_tx, failed) = mpsc::unbounded_channel();
         let adapters = runs
@@ -202,6 +209,7 @@ impl Runtime {
             metrics,
             store,
             commands,
+            posts,
             worker,
             stop_events,
             event_loop,
@@ -209,6 +217,11 @@ impl Runtime {
             failed,
             send_timeout: Duration::from_secs(service.onebot.action_timeout_secs),
         })
+    }
+
+    /// A handle the console stores and sends through (see [`Poster`]).
+    pub fn poster(&self) -> Poster {
+        Poster(self.posts.clone())
     }
 
     /// The counters and gauges `/metrics` shows.

@@ -175,12 +175,14 @@ pub async fn start(
     // The help desk's ledger API (/api/tickets…).
     app = app.merge(crate::helpdesk::http::routes(engine.clone()));
     // The admin console: pages and /api/v1.
-    app = app.merge(crate::console::router(engine.clone()));
+    let console = crate::console::Console::new(engine.clone());
+    app = app.merge(crate::console::router(console.clone()));
     let runtime = match Runtime::start(config.clone(), store, engine, adapters.clone()) {
         Ok(runtime) => runtime,
         Err(StartError::Store(e)) => return Err(e.into()),
         Err(StartError::Adapter(failure)) => return Err(stopped(&config, failure)),
     };
+    let _ = console.poster.set(runtime.poster());
     app = app.merge(routes::router(runtime.metrics(), adapters));
     let addr = listener.local_addr()?;
     Ok(Server {

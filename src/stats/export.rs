@@ -60,6 +60,7 @@ pub fn summary(r: &Report) -> Vec<(String, String)> {
         rows.push(n(&format!("评价：{}", c.label), c.count));
     }
     rows.extend([
+        n("好评", r.ratings.good),
         n("差评", r.ratings.bad),
         n("差评回访工单", r.ratings.follow_ups),
         n("差评回访已办结", r.ratings.follow_ups_resolved),

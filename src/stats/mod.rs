@@ -26,7 +26,7 @@ use crate::store::tickets::{Rating, Reason, Stage, source_key};
 use crate::store::{Store, StoreError};
 use crate::understand::{Decision, EscalateReason, Understanding};
 use bangban_contract::{Incoming, Platform};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Called once at start-up: the days are cut with `offset` (rebuilt from the tickets when it
@@ -89,6 +89,80 @@ pub fn record(
     if let Err(e) = store.stats().and_then(|s| s.record_question(&source, &q)) {
         tracing::warn!(error = %e, "a question was not counted in the statistics");
     }
+}
+
+/// A stored metric's name in Chinese, as the command line and the workbook say it
+/// (`t.opened.case` → 新建工单（本人的事）).
+pub fn metric_label(name: &str) -> String {
+    let reasons = [
+        Reason::Uncovered,
+        Reason::Case,
+        Reason::Complaint,
+        Reason::Privacy,
+        Reason::FollowUp,
+    ];
+    let reason = |r: &str| {
+        reasons
+            .iter()
+            .find(|&&x| reason_name(x) == r)
+            .map_or_else(|| r.to_owned(), |x| x.label().to_owned())
+    };
+    let fixed = match name {
+        metric::ASKED => Some("提问"),
+        metric::ANSWERED => Some("已回答"),
+        metric::ASKED_BACK => Some("反问"),
+        metric::ESCALATED => Some("转专员"),
+        metric::IGNORED => Some("未回应的闲聊"),
+        metric::OPENED => Some("新建工单"),
+        metric::RESPONDED => Some("首次响应"),
+        metric::RESOLVED => Some("办结"),
+        metric::TRANSFERRED => Some("转办"),
+        metric::FOLLOW_UP => Some("差评回访工单"),
+        metric::FIRST_RESPONSE => Some("首次响应用时"),
+        metric::RESOLUTION => Some("办结用时"),
+        "t.escalated.village" => Some("升级到村"),
+        "t.escalated.township" => Some("升级到镇中心"),
+        "t.escalated.district" => Some("升级到区中心"),
+        "t.resolved.follow_up" => Some("差评回访办结"),
+        _ => None,
+    };
+    if let Some(label) = fixed {
+        return label.to_owned();
+    }
+    if let Some(r) = name.strip_prefix("q.escalated.") {
+        return format!("转专员（{}）", reason(r));
+    }
+    if let Some(r) = name.strip_prefix("t.opened.") {
+        return format!("新建工单（{}）", reason(r));
+    }
+    if let Some(a) = name.strip_prefix(metric::ASPECT) {
+        let label = crate::catalog::Aspect::from_name(a).map_or(a, |a| a.label());
+        return format!("回答的方面（{label}）");
+    }
+    if let Some(st) = name.strip_prefix(metric::STAGE) {
+        let stages = [
+            Stage::Pending,
+            Stage::Claimed,
+            Stage::Transferred,
+            Stage::Escalated,
+            Stage::Resolved,
+            Stage::Rated,
+        ];
+        let label = stages
+            .iter()
+            .find(|&&x| stage_name(x) == st)
+            .map_or(st, |x| x.label());
+        return format!("工单环节（{label}）");
+    }
+    if let Some(n) = name.strip_prefix(metric::RATED) {
+        let label = n
+            .parse()
+            .ok()
+            .and_then(Rating::from_number)
+            .map_or(n, |r| r.label());
+        return format!("评价（{label}）");
+    }
+    name.to_owned()
 }
 
 /// Local days `from..=to`.
@@ -273,7 +347,7 @@ pub struct Filter {
 }
 
 /// The questions' figures.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Questions {
     pub asked: i64,
     pub answered: i64,
@@ -289,7 +363,7 @@ pub struct Questions {
 }
 
 /// A count with its name and Chinese label.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Count {
     pub key: String,
     pub label: String,
@@ -297,7 +371,7 @@ pub struct Count {
 }
 
 /// The tickets' figures.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tickets {
     pub opened: i64,
     pub by_reason: Vec<Count>,
@@ -312,7 +386,7 @@ pub struct Tickets {
 }
 
 /// Exact figures of a set of durations (ms).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Durations {
     pub count: usize,
     pub median_ms: Option<u64>,
@@ -343,12 +417,15 @@ impl Durations {
 }
 
 /// 好差评.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ratings {
     /// 非常满意 … 非常不满意.
     pub levels: Vec<Count>,
     pub rated: i64,
-    /// 不满意 or worse.
+    /// 好评: 非常满意, 满意 and 基本满意 (as the national 好差评 system counts them).
+    #[serde(default)]
+    pub good: i64,
+    /// 差评: 不满意 or worse.
     pub bad: i64,
     /// Follow-up tickets opened for bad ratings, and follow-ups resolved.
     pub follow_ups: i64,
@@ -356,7 +433,7 @@ pub struct Ratings {
 }
 
 /// One row of a breakdown (per day, village or item).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     pub key: String,
     pub label: String,
@@ -369,7 +446,7 @@ pub struct Row {
 }
 
 /// A statistics report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub from: String,
     pub to: String,
@@ -511,6 +588,7 @@ pub fn report(
         .collect();
     let ratings = Ratings {
         rated: levels.iter().map(|c| c.count).sum(),
+        good: levels[..3].iter().map(|c| c.count).sum(),
         bad: levels[3].count + levels[4].count,
         levels,
         follow_ups: get(metric::FOLLOW_UP),
@@ -635,6 +713,17 @@ mod tests {
         let d = Durations::of(vec![7]);
         assert_eq!((d.median_ms, d.p90_ms), (Some(7), Some(7)));
         assert_eq!(Durations::of(Vec::new()).median_ms, None);
+    }
+
+    #[test]
+    fn metrics_have_chinese_names() {
+        assert_eq!(metric_label("t.opened.case"), "新建工单（本人的事）");
+        assert_eq!(metric_label("t.rated.4"), "评价（不满意）");
+        assert_eq!(metric_label("q.asked"), "提问");
+        assert_eq!(
+            metric_label("t.stage.pending"),
+            format!("工单环节（{}）", Stage::Pending.label())
+        );
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub mod metric {
 }
 
 /// Where a count belongs: its local day and dimensions.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Bucket {
     /// Local day number (days since 1970-01-01, local).
     pub day: i64,
@@ -388,22 +388,32 @@ pub struct Stats {
 
 /// A disagreement found by [`Stats::recount`]: a stored key, what is stored and what the
 /// tickets and questions say.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mismatch {
     pub bucket: String,
+    /// The bucket, when the key is one.
+    pub key: Option<Bucket>,
+    /// For a duration sample: its ticket.
+    pub ticket: Option<u64>,
     pub stored: Option<i64>,
     pub recounted: Option<i64>,
 }
 
 /// What [`Stats::recount`] found.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Recount {
     pub tickets: usize,
     pub questions: usize,
     pub counters: usize,
     pub samples: usize,
     pub mismatches: Vec<Mismatch>,
+    /// Nothing counted changed while the recount was made (always so with the bot stopped).
+    #[serde(default)]
+    pub settled: bool,
 }
+
+/// How often [`Stats::recount`] tries for a recount nothing changed during.
+pub const RECOUNT_ATTEMPTS: usize = 5;
 
 impl Store {
     /// The statistics of this store.
@@ -497,8 +507,33 @@ impl Stats {
     }
 
     /// Compares every stored counter and sample with a recount from the tickets and questions.
+    ///
+    /// Safe while the bot runs: sled has no snapshots, so the recount is made before and after
+    /// the counters are read, and only a comparison between two equal recounts (nothing counted
+    /// changed meanwhile) is given; after [`RECOUNT_ATTEMPTS`] tries without one, the last
+    /// comparison comes with `settled: false`.
     pub fn recount(&self) -> Result<Recount, StoreError> {
-        let (expected, tickets, questions) = self.expected(self.offset()?)?;
+        let offset = self.offset()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (expected, tickets, questions) = self.expected(offset)?;
+            let (stored, stored_samples) = self.stored()?;
+            let (again, _, _) = self.expected(offset)?;
+            let settled = again == expected;
+            if settled || attempt == RECOUNT_ATTEMPTS {
+                let mut r = compare(&expected, &stored, &stored_samples);
+                r.tickets = tickets;
+                r.questions = questions;
+                r.settled = settled;
+                return Ok(r);
+            }
+        }
+    }
+
+    /// Every stored counter and sample.
+    #[allow(clippy::type_complexity)]
+    fn stored(&self) -> Result<(BTreeMap<Vec<u8>, i64>, BTreeMap<Vec<u8>, u64>), StoreError> {
         let mut stored = BTreeMap::new();
         for r in self.counters.iter() {
             let (k, v) = r.map_err(|e| self.store.err(e))?;
@@ -509,60 +544,8 @@ impl Stats {
             let (k, v) = r.map_err(|e| self.store.err(e))?;
             stored_samples.insert(k.to_vec(), value(&v) as u64);
         }
-        let mut mismatches = Vec::new();
-        let describe = |k: &[u8]| match Bucket::parse(k) {
-            Some(b) => format!(
-                "day {} {} village={} item={} {}",
-                b.day,
-                if b.sandbox { "sandbox" } else { "real" },
-                b.village,
-                b.item,
-                b.metric
-            ),
-            None => format!("{k:?}"),
-        };
-        let mut keys: Vec<&Vec<u8>> = stored.keys().chain(expected.counters.keys()).collect();
-        keys.sort();
-        keys.dedup();
-        for k in keys {
-            let (s, e) = (stored.get(k).copied(), expected.counters.get(k).copied());
-            if s != e {
-                mismatches.push(Mismatch {
-                    bucket: describe(k),
-                    stored: s,
-                    recounted: e,
-                });
-            }
-        }
-        let mut keys: Vec<&Vec<u8>> = stored_samples
-            .keys()
-            .chain(expected.samples.keys())
-            .collect();
-        keys.sort();
-        keys.dedup();
-        for k in keys {
-            let (s, e) = (stored_samples.get(k), expected.samples.get(k));
-            if s != e {
-                let bucket = match parse_sample(k) {
-                    Some((b, id)) => format!("{} ticket {id}", describe(&b.key())),
-                    None => format!("{k:?}"),
-                };
-                mismatches.push(Mismatch {
-                    bucket,
-                    stored: s.map(|&v| v as i64),
-                    recounted: e.map(|&v| v as i64),
-                });
-            }
-        }
-        Ok(Recount {
-            tickets,
-            questions,
-            counters: stored.len(),
-            samples: stored_samples.len(),
-            mismatches,
-        })
+        Ok((stored, stored_samples))
     }
-
     /// Makes sure the days are cut with `offset`: when the stored offset differs (or none is
     /// stored yet, as in a data directory from before statistics), every counter and sample is
     /// rebuilt from the tickets and questions. Call at start-up, before messages are handled.
@@ -617,5 +600,69 @@ fn bad_key(tree: &str) -> StoreError {
     StoreError::Record {
         tree: tree.into(),
         detail: "a key that is not a statistics bucket".into(),
+    }
+}
+
+/// The differences between what the counters and samples should hold and what they hold.
+fn compare(
+    expected: &Counts,
+    stored: &BTreeMap<Vec<u8>, i64>,
+    stored_samples: &BTreeMap<Vec<u8>, u64>,
+) -> Recount {
+    let mut mismatches = Vec::new();
+    let describe = |k: &[u8]| match Bucket::parse(k) {
+        Some(b) => format!(
+            "day {} {} village={} item={} {}",
+            b.day,
+            if b.sandbox { "sandbox" } else { "real" },
+            b.village,
+            b.item,
+            b.metric
+        ),
+        None => format!("{k:?}"),
+    };
+    let mut keys: Vec<&Vec<u8>> = stored.keys().chain(expected.counters.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let (s, e) = (stored.get(k).copied(), expected.counters.get(k).copied());
+        if s != e {
+            mismatches.push(Mismatch {
+                bucket: describe(k),
+                key: Bucket::parse(k),
+                ticket: None,
+                stored: s,
+                recounted: e,
+            });
+        }
+    }
+    let mut keys: Vec<&Vec<u8>> = stored_samples
+        .keys()
+        .chain(expected.samples.keys())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let (s, e) = (stored_samples.get(k), expected.samples.get(k));
+        if s != e {
+            let parsed = parse_sample(k);
+            let bucket = match &parsed {
+                Some((b, id)) => format!("{} ticket {id}", describe(&b.key())),
+                None => format!("{k:?}"),
+            };
+            mismatches.push(Mismatch {
+                bucket,
+                ticket: parsed.as_ref().map(|(_, id)| *id),
+                key: parsed.map(|(b, _)| b),
+                stored: s.map(|&v| v as i64),
+                recounted: e.map(|&v| v as i64),
+            });
+        }
+    }
+    Recount {
+        counters: stored.len(),
+        samples: stored_samples.len(),
+        mismatches,
+        ..Recount::default()
     }
 }
