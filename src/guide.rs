@@ -100,17 +100,15 @@ impl Guide {
             .store
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("this guide is not kept in a data directory"))?;
-        let catalog = load(&self.config, store)?;
-        let now = self.load();
-        let same_items = now.catalog.len() == catalog.len()
-            && now
-                .catalog
-                .items()
-                .iter()
-                .zip(catalog.items())
-                .all(|(a, b)| a.id == b.id);
-        if same_items {
-            self.swap(catalog, now.matcher.clone());
+        {
+            // Read and swapped under the lock the retraining swaps under: never an older card
+            // over a newer one.
+            let _swapping = self.retrain.lock().expect("retrain lock");
+            let catalog = load(&self.config, store)?;
+            let now = self.load();
+            if same_items(&now.catalog, &catalog) {
+                self.swap(catalog, now.matcher.clone());
+            }
         }
         self.start_retrain();
         Ok(())
@@ -141,7 +139,22 @@ impl Guide {
                 match guide.store.as_ref().map(|s| load(&guide.config, s)) {
                     Some(Ok(catalog)) => {
                         let matcher = Arc::new(train(&guide.config, &catalog));
-                        guide.swap(catalog, matcher);
+                        // A save during the training swapped newer cards in: keep them, with
+                        // this matcher when it knows the same items. Otherwise another round
+                        // follows (the save asked for it) and swaps both.
+                        let _swapping = guide.retrain.lock().expect("retrain lock");
+                        let latest = guide
+                            .store
+                            .as_ref()
+                            .and_then(|s| load(&guide.config, s).ok());
+                        match latest {
+                            Some(latest) if same_items(&latest, &catalog) => {
+                                guide.swap(latest, matcher)
+                            }
+                            // An item was created or retired meanwhile: the next round.
+                            Some(_) => {}
+                            None => guide.swap(catalog, matcher),
+                        }
                     }
                     Some(Err(e)) => {
                         tracing::error!(error = %format!("{e:#}"), "could not reload the item guide to retrain")
@@ -157,6 +170,11 @@ impl Guide {
             }
         });
     }
+}
+
+/// Whether two catalogs hold the same items in the same order (a matcher of one fits the other).
+fn same_items(a: &Catalog, b: &Catalog) -> bool {
+    a.len() == b.len() && a.items().iter().zip(b.items()).all(|(x, y)| x.id == y.id)
 }
 
 /// The items the bot answers from: the stored ones that are not retired, seeded first if the

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-/// A copy of the shipped config with `bangban.toml` replaced.
+/// A copy of the shipped config with `bangban.toml` replaced and the daily digest off.
 fn config_dir(root: &Path, bangban_toml: &str) -> PathBuf {
     let dir = root.join("config");
     copy_dir(
@@ -22,6 +22,17 @@ fn config_dir(root: &Path, bangban_toml: &str) -> PathBuf {
         &dir,
     );
     std::fs::write(dir.join("bangban.toml"), bangban_toml).unwrap();
+    // No daily digest: what a test expects in the outbox must not depend on the hour it runs.
+    let org = std::fs::read_to_string(dir.join("org.toml")).unwrap();
+    assert!(
+        org.contains("\nat = \"08:30\"\n"),
+        "the shipped digest time"
+    );
+    std::fs::write(
+        dir.join("org.toml"),
+        org.replace("\nat = \"08:30\"\n", "\nat = \"\"\n"),
+    )
+    .unwrap();
     dir
 }
 

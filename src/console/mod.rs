@@ -10,6 +10,8 @@
 //! - [`pages`]: the HTML pages.
 //! - [`import`]: spreadsheet import — preview, then commit on confirmation, all or nothing.
 //! - [`sandbox`]: talk to the real engine as a resident of a chosen village.
+//! - [`desk`]: the agents' tickets; [`stats`]: the statistics page and API; [`broadcasts`]:
+//!   broadcasts (群发) — preview, confirm now or at a time, cancel, delivery per group.
 
 pub mod api;
 pub mod auth;

@@ -18,6 +18,9 @@
 //!   deciding what to say is the engine's.
 //! - **Message text is never logged**: residents post ID-card and phone numbers.
 //!
+//! The console reaches the outbox through a [`Poster`]: its messages and the release of due
+//! broadcasts go through the event loop, the way the clock work's messages do.
+//!
 //! The event loop runs until shutdown whether or not any adapter runs (the clock work — the
 //! ladder, dialogue expiry, forgetting old message ids — needs no platform). An adapter that refuses its
 //! configuration fails [`Runtime::start`]; one that stops on its own later is reported by
