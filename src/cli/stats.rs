@@ -7,13 +7,12 @@
 //! prints what differed and writes the recount. Writing needs the bot stopped: while it runs, the
 //! bot compares (`GET /api/v1/stats/recount`) and the differences are only printed.
 
+use super::tickets::{default_server, fetch, token};
 use crate::config::Config;
-use crate::helpdesk::http;
 use crate::stats::{self, Filter, Period, Report, Scope};
 use crate::store::stats::{Mismatch, Recount};
 use crate::store::{Store, StoreError};
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -70,7 +69,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
                     "数据目录 {} 正被运行中的机器人使用，改为请机器人核对（只核对，不改动）。",
                     dir.display()
                 );
-                let body = fetch(&server, &token(&dir)?, "/api/v1/stats/recount")?;
+                let body = fetch(&server, &token(&dir)?, "/api/v1/stats/recount", &[])?;
                 check_running(config, &serde_json::from_slice(&body)?)
             }
         };
@@ -166,82 +165,8 @@ fn remote_report(base: &str, token: &Option<String>, args: &Args) -> anyhow::Res
     if args.sandbox {
         q.push("sandbox=1".into());
     }
-    let body = fetch(base, token, &format!("/api/v1/stats?{}", q.join("&")))?;
+    let body = fetch(base, token, &format!("/api/v1/stats?{}", q.join("&")), &[])?;
     Ok(serde_json::from_slice(&body)?)
-}
-
-/// GETs `path` from the running bot, showing `token`.
-fn fetch(base: &str, token: &Option<String>, path: &str) -> anyhow::Result<Vec<u8>> {
-    let url = format!("{base}{path}");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let mut req = reqwest::Client::new().get(&url);
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        let res = req.send().await.map_err(|e| {
-            anyhow::anyhow!(
-                "连不上运行中的机器人 {base}（{e}）。\n请确认机器人在运行（bangban run），地址用 --server 指定；\
-                 或者先停下机器人再运行。"
-            )
-        })?;
-        let status = res.status();
-        let body = res.bytes().await?.to_vec();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            anyhow::bail!(
-                "机器人拒绝了请求（{status}）：没有有效的令牌。请在机器人所在的机器上、用运行机器人的\
-                 同一个系统用户执行（会读取数据目录里的 {}），或设置环境变量 BANGBAN_ADMIN_TOKEN。",
-                http::LOCAL_TOKEN_FILE
-            );
-        }
-        if !status.is_success() {
-            let message = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
-            anyhow::bail!("机器人拒绝了请求（{status}）：{message}");
-        }
-        Ok(body)
-    })
-}
-
-/// The running bot's address, as `bangban run` listens (the same rule as `bangban tickets`).
-fn default_server(config: &Config) -> anyhow::Result<String> {
-    let mut addr = match std::env::var("BANGBAN_LISTEN") {
-        Ok(text) if !text.trim().is_empty() => text.trim().parse::<SocketAddr>().map_err(|_| {
-            anyhow::anyhow!(
-                "BANGBAN_LISTEN 的地址“{text}”不对，要写成 IP:端口，例如 127.0.0.1:8080"
-            )
-        })?,
-        _ => config.service.server.listen,
-    };
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr.ip() {
-            IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
-            IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    Ok(format!("http://{addr}"))
-}
-
-/// `BANGBAN_ADMIN_TOKEN` if set, else the running bot's local token in the data directory.
-fn token(dir: &Path) -> anyhow::Result<Option<String>> {
-    if let Ok(token) = std::env::var("BANGBAN_ADMIN_TOKEN")
-        && !token.trim().is_empty()
-    {
-        return Ok(Some(token.trim().to_owned()));
-    }
-    let path = http::local_token_path(dir);
-    match std::fs::read_to_string(&path) {
-        Ok(token) => Ok(Some(token.trim().to_owned()).filter(|t| !t.is_empty())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => anyhow::bail!(
-            "读不了 {}（{e}）。请用运行机器人的同一个系统用户执行，或设置环境变量 BANGBAN_ADMIN_TOKEN。",
-            path.display()
-        ),
-    }
 }
 
 fn print_summary(r: &Report) -> anyhow::Result<()> {

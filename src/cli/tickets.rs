@@ -137,7 +137,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
 
 /// The running bot's address, as `bangban run` listens: `BANGBAN_LISTEN`, else `server.listen`
 /// of bangban.toml; an unspecified address (0.0.0.0, ::) is reached on loopback.
-fn default_server(config: &Config) -> anyhow::Result<String> {
+pub(super) fn default_server(config: &Config) -> anyhow::Result<String> {
     let mut addr = match std::env::var("BANGBAN_LISTEN") {
         Ok(text) if !text.trim().is_empty() => text.trim().parse::<SocketAddr>().map_err(|_| {
             anyhow::anyhow!(
@@ -194,7 +194,7 @@ fn open(dir: &Path, server: &str) -> anyhow::Result<Source> {
 
 /// The token to show the running bot: `BANGBAN_ADMIN_TOKEN` if set, else the local token the
 /// bot wrote into the data directory (`None` when there is none yet: the bot will say 401).
-fn token(dir: &Path) -> anyhow::Result<Option<String>> {
+pub(super) fn token(dir: &Path) -> anyhow::Result<Option<String>> {
     if let Ok(token) = std::env::var("BANGBAN_ADMIN_TOKEN")
         && !token.trim().is_empty()
     {
@@ -229,8 +229,8 @@ fn query(
     q
 }
 
-/// GETs `path` from the running bot, showing `token`.
-fn fetch(
+/// GETs `path` (with `query` added) from the running bot, showing `token`.
+pub(super) fn fetch(
     base: &str,
     token: &Option<String>,
     path: &str,
@@ -254,7 +254,7 @@ fn fetch(
         let res = req.send().await.map_err(|e| {
             anyhow::anyhow!(
                 "连不上运行中的机器人 {base}（{e}）。\n请确认机器人在运行（bangban run），地址用 --server 指定；\
-                 或者先停下机器人再导出。"
+                 或者先停下机器人再试。"
             )
         })?;
         let status = res.status();
@@ -267,10 +267,11 @@ fn fetch(
             );
         }
         if !status.is_success() {
-            anyhow::bail!(
-                "机器人拒绝了请求（{status}）：{}",
-                String::from_utf8_lossy(&body).trim()
-            );
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
+            anyhow::bail!("机器人拒绝了请求（{status}）：{message}");
         }
         Ok(body)
     })

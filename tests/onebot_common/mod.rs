@@ -50,6 +50,29 @@ pub fn real_time_watchdog(limit: Duration) {
     });
 }
 
+/// Asserts that no window of `times` holds more sends than `bucket` lets through:
+/// `burst + window / interval` (the window measured generously, by `slack`).
+pub fn assert_paced(
+    times: &[tokio::time::Instant],
+    bucket: bangban::config::service::Bucket,
+    slack: Duration,
+    what: &str,
+) {
+    let interval = bucket.interval();
+    for i in 0..times.len() {
+        for j in i..times.len() {
+            let window = times[j] - times[i] + slack;
+            let allowed = bucket.burst as u128 + window.as_nanos() / interval.as_nanos();
+            assert!(
+                (j - i + 1) as u128 <= allowed,
+                "{what}: {} sends within {:?}",
+                j - i + 1,
+                times[j] - times[i]
+            );
+        }
+    }
+}
+
 /// The shipped config with pacing off (tests of pacing turn it on), short retries and no daily
 /// digest.
 pub fn config() -> Config {
