@@ -222,10 +222,13 @@ async fn an_admin_edits_checks_in_the_sandbox_and_restores_and_an_agent_is_refus
         .click()
         .await
         .unwrap();
+    // The save's navigation may finish after the click returns: wait for the page.
     let saved = c
-        .find(Locator::Id("saved"))
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Id("saved"))
         .await
-        .unwrap()
+        .expect("the saved item's page")
         .text()
         .await
         .unwrap();
