@@ -177,11 +177,11 @@ async fn ask_in_village(c: &Client, base: &str, village: &str, text: &str) -> St
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_admin_edits_checks_in_the_sandbox_and_restores_and_an_agent_is_refused() {
-    let (dir, data) = data_dir();
+/// The admin `bureau` and 大湖村's agent `a01` with the test password, the service on `data`,
+/// and a browser (its driver is stopped when dropped).
+async fn start(dir: &tempfile::TempDir, data: &Path) -> (Service, String, Driver, Client) {
     {
-        let store = Store::open(&data).unwrap();
+        let store = Store::open(data).unwrap();
         let hash = auth::hash_password(PASSWORD).unwrap();
         for user in ["bureau", "a01"] {
             let c = Credentials {
@@ -192,10 +192,17 @@ async fn an_admin_edits_checks_in_the_sandbox_and_restores_and_an_agent_is_refus
         }
         store.flush_blocking().unwrap();
     }
-    let service = Service::start(config(), &data).await;
+    let service = Service::start(config(), data).await;
     let base = format!("http://{}", service.addr);
     let driver = chromedriver();
     let c = browser(&driver, &dir.path().join("profile")).await;
+    (service, base, driver, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_edits_checks_in_the_sandbox_and_restores_and_an_agent_is_refused() {
+    let (dir, data) = data_dir();
+    let (service, base, _driver, c) = start(&dir, &data).await;
 
     sign_in(&c, &base, "bureau").await;
     assert!(c.current_url().await.unwrap().path().starts_with("/admin"));
@@ -410,22 +417,7 @@ async fn sign_out(c: &Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_works_a_sandbox_ticket_on_the_desk_and_the_resident_rates_it() {
     let (dir, data) = data_dir();
-    {
-        let store = Store::open(&data).unwrap();
-        let hash = auth::hash_password(PASSWORD).unwrap();
-        for user in ["bureau", "a01"] {
-            let c = Credentials {
-                password: Some(hash.clone()),
-                tokens: Vec::new(),
-            };
-            store.set_credentials(user, &c).unwrap();
-        }
-        store.flush_blocking().unwrap();
-    }
-    let service = Service::start(config(), &data).await;
-    let base = format!("http://{}", service.addr);
-    let driver = chromedriver();
-    let c = browser(&driver, &dir.path().join("profile")).await;
+    let (service, base, _driver, c) = start(&dir, &data).await;
 
     // A resident of 大湖村 (the admin in the sandbox) asks about their own case: a ticket.
     sign_in(&c, &base, "bureau").await;
