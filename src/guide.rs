@@ -43,6 +43,8 @@ pub struct Guide {
 struct Retrain {
     running: bool,
     again: bool,
+    /// The thread of the latest retraining, for [`Guide::finish_retraining`].
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Guide {
@@ -134,7 +136,7 @@ impl Guide {
             r.running = true;
         }
         let guide = self.clone();
-        std::thread::spawn(move || {
+        let thread = std::thread::spawn(move || {
             loop {
                 match guide.store.as_ref().map(|s| load(&guide.config, s)) {
                     Some(Ok(catalog)) => {
@@ -169,6 +171,16 @@ impl Guide {
                 r.again = false;
             }
         });
+        self.retrain.lock().expect("retrain lock").thread = Some(thread);
+    }
+
+    /// Waits for a retraining still running (at shutdown, once nothing saves any more): it holds
+    /// the data directory open, and must not close it after the service has stopped.
+    pub async fn finish_retraining(&self) {
+        let thread = self.retrain.lock().expect("retrain lock").thread.take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 }
 

@@ -63,6 +63,12 @@ async fn each_agents_chat_gets_yesterdays_figures_once_a_day_even_across_a_resta
         .await
         .unwrap();
     bot.handle_at(
+        &said(DAHU_GROUP, "700099", "m4", "@老年卡办理要带什么材料"),
+        monday(9, 50),
+    )
+    .await
+    .unwrap();
+    bot.handle_at(
         &said(LINJIANG_GROUP, "700016", "m3", UNCOVERED),
         monday(10, 0),
     )
@@ -76,19 +82,29 @@ async fn each_agents_chat_gets_yesterdays_figures_once_a_day_even_across_a_resta
     assert_eq!(out.len(), 3, "{out:#?}");
     let miaoling = text_to(&out, MIAOLING_CHAT);
     assert!(miaoling.contains("庙岭镇 12月7日（周一）"), "{miaoling}");
+    // Questions from the statistics: one answered, one escalated;
+    // the rating "4" is not a question.
+    assert!(
+        miaoling.contains("群众提问 2 条，机器人答复 1 条。"),
+        "{miaoling}"
+    );
     assert!(miaoling.contains("新工单 2 件，办结 1 件"), "{miaoling}");
     assert!(miaoling.contains("差评 1 件：工单 1。"), "{miaoling}");
     assert!(miaoling.contains("超时未办结：无"), "{miaoling}");
     assert!(!miaoling.contains("临江乡"), "{miaoling}");
     let district = text_to(&out, AGENTS_GROUP);
     assert!(district.contains("全区"), "{district}");
+    assert!(
+        district.contains("群众提问 3 条，机器人答复 1 条。"),
+        "{district}"
+    );
     assert!(district.contains("新工单 3 件，办结 1 件"), "{district}");
     assert!(
-        district.contains("庙岭镇：新2 办结1 超时0 差评1"),
+        district.contains("庙岭镇：问2 新2 办结1 超时0 差评1"),
         "{district}"
     );
     assert!(
-        district.contains("临江乡：新1 办结0 超时0 差评0"),
+        district.contains("临江乡：问1 新1 办结0 超时0 差评0"),
         "{district}"
     );
     assert_eq!(text_to(&out, "sandbox-agents"), district);
@@ -103,6 +119,7 @@ async fn each_agents_chat_gets_yesterdays_figures_once_a_day_even_across_a_resta
     // Wednesday: nothing new, but tickets 2 and 3 have been open for more than 7 office hours.
     let out = bot.digests(at(2026, 12, 9, 9, 0)).await.unwrap();
     let miaoling = text_to(&out, MIAOLING_CHAT);
+    assert!(miaoling.contains("群众提问 0 条"), "{miaoling}");
     assert!(miaoling.contains("新工单 0 件，办结 0 件"), "{miaoling}");
     assert!(miaoling.contains("超时未办结 1 件：工单 2。"), "{miaoling}");
     assert!(miaoling.contains("差评：无"), "{miaoling}");

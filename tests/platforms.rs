@@ -78,11 +78,22 @@ impl Running {
         config_dir: tempfile::TempDir,
         secrets: bangban::server::Secrets,
     ) -> Running {
+        Running::start_with(config, config_dir, secrets, |_| {}).await
+    }
+
+    /// [`Running::start`], with `prepare` run on the store first.
+    async fn start_with(
+        config: bangban::config::Config,
+        config_dir: tempfile::TempDir,
+        secrets: bangban::server::Secrets,
+        prepare: impl FnOnce(&bangban::store::Store),
+    ) -> Running {
         // `wait_connected` reads the account ids from `/healthz`.
         let mut config = config;
         config.service.server.show_accounts = true;
         let (data_dir, data) = data_dir();
         let store = bangban::store::Store::open(&data).unwrap();
+        prepare(&store);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -453,12 +464,10 @@ async fn a_telegram_resident_is_helped_by_an_agent_working_in_a_qq_group() {
     qq.send(&question(73, ONEBOT_AGENTS, ONEBOT_AGENT, "办结 1"))
         .await;
     let asked_rating = tg_next_to(&mut tg_sends, TG_GROUP).await;
+    let prompt_text = asked_rating["text"].as_str().unwrap();
     assert!(
-        asked_rating["text"]
-            .as_str()
-            .unwrap()
-            .contains("1 非常满意"),
-        "{asked_rating}"
+        prompt_text.contains("回复数字：\n1 非常满意") && !prompt_text.contains("@我"),
+        "the bot sees every message here: {asked_rating}"
     );
     let _ = qq.reply().await; // 已办结, to the agent
     let rating_prompt = asked_rating["message_id"].as_i64().unwrap();
@@ -550,11 +559,10 @@ async fn a_qq_bot_resident_is_answered_by_passive_replies_and_helped_from_telegr
             .unwrap()
             .contains("路灯已经报修")
     );
-    assert!(
-        tg_next_to(&mut tg_sends, TG_AGENTS).await["text"]
-            .as_str()
-            .unwrap()
-            .contains("已转达")
+    let passed = tg_next_to(&mut tg_sends, TG_AGENTS).await;
+    assert_eq!(
+        passed["text"], "回复已记下（工单1），居民最迟在下次发消息时收到。",
+        "the QQ bot only replies to the resident's messages"
     );
 
     // The resident writes again: the held answer goes out as a passive reply to that message,
@@ -582,14 +590,14 @@ async fn a_qq_bot_resident_is_answered_by_passive_replies_and_helped_from_telegr
     // Resolved from Telegram; the rating prompt goes out as a reply too, and the rating counts.
     telegram.push(telegram.message(TG_AGENTS, tg_agent(), "办结 1", None));
     let resolved = tg_next_to(&mut tg_sends, TG_AGENTS).await;
-    assert!(
-        resolved["text"].as_str().unwrap().contains("办结"),
-        "{resolved}"
-    );
+    assert_eq!(resolved["text"], "工单1已办结，会请居民评价。");
     let (_, prompt) = within(qq_sends.recv()).await.unwrap();
     assert!(
-        prompt["content"].as_str().unwrap().contains("1 非常满意"),
-        "{prompt}"
+        prompt["content"]
+            .as_str()
+            .unwrap()
+            .contains("@我并回复数字：\n1 非常满意"),
+        "the QQ bot sees only @-messages in groups: {prompt}"
     );
     assert_eq!(
         (prompt["msg_id"].as_str(), prompt["msg_seq"].as_u64()),
@@ -712,7 +720,10 @@ async fn a_wecom_resident_is_helped_by_an_agent_working_in_a_qq_group() {
         "回复 1 路灯已经报修",
     ))
     .await;
-    assert!(qq.reply().await.text.contains("已转达"));
+    assert_eq!(
+        qq.reply().await.text,
+        "回复已记下（工单1），居民最迟在下次发消息时收到。"
+    );
     // …until the resident writes again: it goes out through that message's response_url.
     wecom_push(service.addr, &api, "M2", "RC2", "好的").await;
     let (path, query, relayed) = next().await;
@@ -728,15 +739,30 @@ async fn a_wecom_resident_is_helped_by_an_agent_working_in_a_qq_group() {
         "{relayed}"
     );
 
-    // Resolved in QQ; the resident's rating on WeCom is recorded on the ticket.
+    // Resolved in QQ; the rating prompt is held too, behind the answer to "好的", and goes
+    // out one resident message later. It asks for an @ (the AI bot sees only @-messages in
+    // groups); the rating on WeCom is recorded on the ticket.
     qq.send(&question(83, ONEBOT_AGENTS, ONEBOT_AGENT, "办结 1"))
         .await;
-    assert!(qq.reply().await.text.contains("办结"));
-    wecom_push(service.addr, &api, "M3", "RC3", "1").await;
+    assert_eq!(qq.reply().await.text, "工单1已办结，会请居民评价。");
+    wecom_push(service.addr, &api, "M3", "RC3", "你好").await;
     let (path, query, _) = next().await;
     assert_eq!(
         (path.as_str(), query.as_str()),
         ("/cgi-bin/aibot/response", "response_code=RC3")
+    );
+    wecom_push(service.addr, &api, "M4", "RC4", "1").await;
+    let (path, query, prompt) = next().await;
+    assert_eq!(
+        (path.as_str(), query.as_str()),
+        ("/cgi-bin/aibot/response", "response_code=RC4")
+    );
+    assert!(
+        prompt["markdown"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("@我并回复数字：\n1 非常满意"),
+        "{prompt}"
     );
     let (data, _dir) = service.stop().await;
     let store = bangban::store::Store::open(&data).unwrap();
@@ -947,4 +973,392 @@ async fn a_qq_resident_is_helped_by_an_agent_working_in_the_wecom_app() {
         Some(bangban::store::tickets::Rating::VerySatisfied)
     );
     assert_eq!(fake.issued.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_message_to_an_agent_in_the_wecom_app_arrives_whole_in_parts() {
+    let (_fake, api, mut app_sends) = start_fake_app().await;
+    let (config_dir, config) = config_with(
+        |org| {
+            org.replace(
+                r#"accounts = { onebot = "800001", sandbox = "agent" }"#,
+                &format!(r#"accounts = {{ onebot = "800001", sandbox = "agent", wecom = "{WECOM_AGENT}" }}"#),
+            )
+        },
+        |toml| {
+            toml + &format!(
+                "\n[wecom]\nenabled = true\ncorp_id = \"{CORP_ID}\"\nagent_id = {APP_AGENT_ID}\napi_base = \"{api}\"\n"
+            )
+        },
+    );
+    let mut secrets = onebot_common::secrets();
+    for (name, value) in [
+        ("BANGBAN_WECOM_APP_SECRET", APP_SECRET),
+        ("BANGBAN_WECOM_APP_TOKEN", APP_TOKEN),
+        ("BANGBAN_WECOM_APP_AES_KEY", APP_KEY),
+    ] {
+        secrets.platforms.insert(name.into(), value.into());
+    }
+    let service = Running::start(config, config_dir, secrets).await;
+    let mut qq = onebot_common::connect(service.addr).await;
+    service.wait_connected("onebot", BOT).await;
+
+    // A resident describes the trouble at length (874 characters, 2,622 bytes).
+    let long = format!(
+        "{UNCOVERED}？{}",
+        "路灯从上个月开始就不亮了，晚上老人出门很不方便，".repeat(36)
+    );
+    assert!(long.chars().count() <= 1000 && long.len() > 2048);
+    qq.send(&question(91, 900001, 10001, &long)).await;
+    let mut told = false;
+    let mut noticed = false;
+    while !(told && noticed) {
+        let reply = qq.reply().await;
+        told |= reply.quote.as_deref() == Some("91") && reply.text.contains("工单号：1");
+        noticed |= reply.group == ONEBOT_AGENTS.to_string() && reply.text.contains("新工单 1");
+    }
+
+    // The agent claims in the WeCom app: the confirmation shows the whole question, more than
+    // the app's message API takes at once (2,048 bytes). It arrives whole, in parts that each fit.
+    app_push(service.addr, 7001, "接单 1").await;
+    let mut parts: Vec<String> = Vec::new();
+    while !parts.concat().contains("答复居民") {
+        let (_, body) = within(app_sends.recv()).await.unwrap();
+        assert_eq!(body["touser"], WECOM_AGENT);
+        parts.push(body["text"]["content"].as_str().unwrap().to_owned());
+    }
+    assert!(parts.len() > 1, "{parts:?}");
+    for part in &parts {
+        assert!(part.len() <= 2048, "{} bytes: {part}", part.len());
+    }
+    assert!(parts[0].starts_with("已接单：工单1。"), "{parts:?}");
+    assert!(parts.concat().contains(&long), "nothing is lost: {parts:?}");
+    let (data, _dir) = service.stop().await;
+    let store = bangban::store::Store::open(&data).unwrap();
+    assert!(store.given_up().unwrap().is_empty(), "nothing was given up");
+}
+
+/// What the service logs, for the tests that read it: every test of this binary logs here
+/// once one has called [`captured_logs`]; each reads the lines naming what it made.
+fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        struct Writer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Writer {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let into = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || Writer(into.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        logs
+    })
+}
+
+/// The captured log lines containing every one of `words`.
+fn log_lines(words: &[&str]) -> Vec<String> {
+    let logs = captured_logs().lock().unwrap();
+    String::from_utf8_lossy(&logs)
+        .lines()
+        .filter(|l| words.iter().all(|w| l.contains(w)))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A fake WeCom API whose `gettoken` refuses the app's secret (errcode 40001) until `accept`
+/// is set; `message/send` bodies arrive on the receiver.
+struct FakeRefusing {
+    accept: std::sync::atomic::AtomicBool,
+    refused: AtomicI64,
+    sent: mpsc::UnboundedSender<Value>,
+}
+
+async fn start_fake_refusing() -> (Arc<FakeRefusing>, String, mpsc::UnboundedReceiver<Value>) {
+    let (sent, sends) = mpsc::unbounded_channel();
+    let fake = Arc::new(FakeRefusing {
+        accept: std::sync::atomic::AtomicBool::new(false),
+        refused: AtomicI64::new(0),
+        sent,
+    });
+    let gettoken = |State(f): State<Arc<FakeRefusing>>| async move {
+        if f.accept.load(Ordering::SeqCst) {
+            Json(
+                json!({"errcode": 0, "errmsg": "ok", "access_token": "TOKEN-OK", "expires_in": 7200}),
+            )
+        } else {
+            f.refused.fetch_add(1, Ordering::SeqCst);
+            Json(json!({"errcode": 40001, "errmsg": "invalid credential, hint: [1700000000]"}))
+        }
+    };
+    let send = |State(f): State<Arc<FakeRefusing>>, Json(body): Json<Value>| async move {
+        let _ = f.sent.send(body);
+        Json(json!({"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": "MSG"}))
+    };
+    let app = axum::Router::new()
+        .route("/cgi-bin/gettoken", axum::routing::get(gettoken))
+        .route("/cgi-bin/message/send", post(send))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (fake, url, sends)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_wecom_app_secret_shows_the_account_down_until_wecom_accepts_it() {
+    captured_logs();
+    let (fake, api, mut app_sends) = start_fake_refusing().await;
+    let (config_dir, config) = config_with(
+        |org| {
+            org.replace(
+                r#"accounts = { onebot = "800001", sandbox = "agent" }"#,
+                &format!(r#"accounts = {{ onebot = "800001", sandbox = "agent", wecom = "{WECOM_AGENT}" }}"#),
+            )
+        },
+        |toml| {
+            toml + &format!(
+                "\n[wecom]\nenabled = true\ncorp_id = \"{CORP_ID}\"\nagent_id = {APP_AGENT_ID}\napi_base = \"{api}\"\n"
+            )
+        },
+    );
+    let mut secrets = onebot_common::secrets();
+    for (name, value) in [
+        ("BANGBAN_WECOM_APP_SECRET", APP_SECRET),
+        ("BANGBAN_WECOM_APP_TOKEN", APP_TOKEN),
+        ("BANGBAN_WECOM_APP_AES_KEY", APP_KEY),
+    ] {
+        secrets.platforms.insert(name.into(), value.into());
+    }
+    let service = Running::start(config, config_dir, secrets).await;
+    let app_account = APP_AGENT_ID.to_string();
+    let up_series =
+        format!("bangban_connection_up{{platform=\"wecom\",account=\"{app_account}\"}}");
+    service.wait_connected("wecom", &app_account).await;
+
+    // The agent writes to the app; the answer needs an access token, and WeCom refuses the
+    // secret: the account is down in /healthz and /metrics, and the answer is kept.
+    app_push(service.addr, 7101, "我的工单").await;
+    within(async {
+        loop {
+            let (_, body) = onebot_common::get(service.addr, "/healthz").await;
+            let health: Value = serde_json::from_str(&body).unwrap();
+            let listed = health["connected"]["wecom"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == app_account.as_str()));
+            let (_, metrics) = onebot_common::get(service.addr, "/metrics").await;
+            let down = metrics.lines().any(|l| l == format!("{up_series} 0"));
+            if !listed && down {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(fake.refused.load(Ordering::SeqCst) >= 1);
+    let down = log_lines(&["WeCom app account down", &app_account]);
+    assert_eq!(down.len(), 1, "one clear line: {down:?}");
+    assert!(down[0].contains("40001"), "{down:?}");
+    assert!(
+        log_lines(&[APP_SECRET]).is_empty() && log_lines(&["TOKEN-OK"]).is_empty(),
+        "no secret is logged"
+    );
+    assert!(app_sends.try_recv().is_err(), "nothing was sent");
+
+    // The secret is put right on WeCom's side: the adapter's own check gets a token, the
+    // account is up again, and the kept answer goes out.
+    fake.accept.store(true, Ordering::SeqCst);
+    service.wait_connected("wecom", &app_account).await;
+    let answer = within(app_sends.recv()).await.unwrap();
+    assert_eq!(answer["touser"], WECOM_AGENT);
+    assert_eq!(answer["text"]["content"], "您现在没有未办结的工单。");
+    onebot_common::wait_metric(service.addr, &up_series, 1).await;
+    assert_eq!(
+        log_lines(&["WeCom app account down", &app_account]).len(),
+        1,
+        "still one"
+    );
+    assert_eq!(log_lines(&["up again", &app_account]).len(), 1);
+    let (data, _dir) = service.stop().await;
+    let store = bangban::store::Store::open(&data).unwrap();
+    assert!(store.given_up().unwrap().is_empty(), "nothing was given up");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broadcasts to WeCom groups: the AI bot's wait for the group's next message, a robot's do not.
+
+/// The admin's console password in the broadcast test.
+const ADMIN_PASSWORD: &str = "qunfa-2026-winter";
+
+/// Signs the shipped admin (`bureau`) in: a client with the session cookie and CSRF token.
+async fn admin_session(addr: std::net::SocketAddr) -> (reqwest::Client, String, String) {
+    let http = reqwest::Client::new();
+    let res = within(
+        http.post(format!("http://{addr}/api/v1/session"))
+            .json(&json!({"user": "bureau", "password": ADMIN_PASSWORD}))
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body: Value = res.json().await.unwrap();
+    (http, cookie, body["csrf"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_waits_for_the_next_message_in_wecom_ai_bot_groups_only() {
+    let (api, mut wecom_sends) = start_fake_wecom().await;
+    let (config_dir, config) = config_with(
+        |org| {
+            agents_chats(
+                dahu_everywhere(org),
+                &format!(
+                    "[[agents_chats]]\nplatform = \"onebot\"\nchat = \"{ONEBOT_AGENTS}\"\naccount = \"{BOT}\"\n"
+                ),
+            )
+            .replace(
+                r#"groups = { onebot = ["900002"] }"#,
+                r#"groups = { onebot = ["900002"], wecom = ["wrkV02"] }"#,
+            )
+        },
+        |toml| {
+            toml + &format!(
+                "\n[wecom]\nenabled = true\naibot_id = \"{AIBOT}\"\naibot_name = \"帮办\"\n\
+                 api_base = \"{api}\"\nrobots = {{ \"wrkV02\" = \"BANGBAN_WECOM_ROBOT_V02\" }}\n"
+            )
+        },
+    );
+    let mut secrets = onebot_common::secrets();
+    for (name, value) in [
+        ("BANGBAN_WECOM_AIBOT_TOKEN", AIBOT_TOKEN),
+        ("BANGBAN_WECOM_AIBOT_AES_KEY", AIBOT_KEY),
+        ("BANGBAN_WECOM_ROBOT_V02", ROBOT_KEY),
+    ] {
+        secrets.platforms.insert(name.into(), value.into());
+    }
+    let service = Running::start_with(config, config_dir, secrets, |store| {
+        let hash = bangban::console::auth::hash_password(ADMIN_PASSWORD).unwrap();
+        let credentials = bangban::store::users::Credentials {
+            password: Some(hash),
+            tokens: Vec::new(),
+        };
+        store.set_credentials("bureau", &credentials).unwrap();
+        store.flush_blocking().unwrap();
+    })
+    .await;
+    service.wait_connected("wecom", AIBOT).await;
+    let (http, cookie, csrf) = admin_session(service.addr).await;
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let mut req = http
+            .request(
+                method.parse().unwrap(),
+                format!("http://{}{path}", service.addr),
+            )
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        async move {
+            let res = within(req.send()).await.unwrap();
+            let status = res.status().as_u16();
+            let text = res.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+            )
+        }
+    };
+
+    // The preview: 大湖村's group is the AI bot's, which speaks only in reply; 村02's has a
+    // group robot, which sends at once.
+    let notice = "【通知】请城乡居民养老保险待遇领取人员在6月30日前完成资格认证。";
+    let (status, body) = call(
+        "POST",
+        "/api/v1/broadcasts",
+        Some(json!({"text": notice, "villages": ["v01", "v02"], "platform": "wecom"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let preview = &body["preview"];
+    let wecom = &preview["estimate"]["platforms"][0];
+    assert_eq!(
+        (
+            &wecom["platform"],
+            &wecom["groups"],
+            &wecom["held"],
+            &wecom["on_next_message"]
+        ),
+        (&json!("wecom"), &json!(2), &json!(1), &json!(false)),
+        "{preview}"
+    );
+    let notes = preview["notes"].to_string();
+    assert!(
+        notes.contains("企业微信智能机器人不能主动发群消息：这 1 个群要等群里有人发下一条消息时"),
+        "{notes}"
+    );
+
+    // Confirmed: the robot's group gets it through the webhook; the AI bot's group has no
+    // message to reply to, and its delivery says it waits for the group's next message.
+    let id = body["broadcast"]["id"].as_u64().unwrap();
+    let (status, body) = call(
+        "POST",
+        &format!("/api/v1/broadcasts/{id}/confirm"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (path, query, sent) = within(wecom_sends.recv()).await.unwrap();
+    assert_eq!(
+        (path.as_str(), query.as_str()),
+        ("/cgi-bin/webhook/send", format!("key={ROBOT_KEY}").as_str())
+    );
+    assert_eq!(sent["text"]["content"], notice);
+    let deliveries = within(async {
+        loop {
+            let (_, body) = call("GET", &format!("/api/v1/broadcasts/{id}"), None).await;
+            let b = &body["broadcast"];
+            if b["counts"]["sent"] == 1 {
+                return b["deliveries"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let lines: Vec<(&str, &str)> = deliveries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["chat"].as_str().unwrap(),
+                d["status_label"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (WECOM_GROUP, "排队中（等群里下一条消息）"),
+            ("wrkV02", "已发送")
+        ],
+        "{deliveries}"
+    );
+    let _ = service.stop().await;
 }

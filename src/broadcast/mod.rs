@@ -20,13 +20,14 @@
 //! `max(p − group.burst, 0) × 60 / group.per_minute`. The platform's time is the larger of the
 //! two, the broadcast's the largest over its platforms. It is a floor: residents' replies go
 //! first and push it back, a scheduled broadcast is released within a minute of its time, and
-//! the QQ official bot's groups (which get the notice only with their next message) are not in
-//! it. With pacing off it is 0.
+//! the groups that get the notice only with their next message are not in it: those of a
+//! platform whose bot may speak only in reply ([`Service::replies_only`]: the QQ official bot,
+//! the WeCom AI bot), see [`held_until_next_message`]. With pacing off it is 0.
 
 use crate::config::Config;
 use crate::config::org::{Org, Village};
 use crate::config::reach;
-use crate::config::service::Pacing;
+use crate::config::service::{Pacing, Service};
 use crate::helpdesk::hours::{self, OfficeHours};
 use crate::runtime::split::split_text;
 use crate::store::audit::AuditEntry;
@@ -276,8 +277,10 @@ pub struct PlatformEstimate {
     pub messages: usize,
     /// Seconds until the last message may go (see the module's doc).
     pub secs: u64,
-    /// Whether the groups get it only with their next message (the QQ official bot): not
-    /// paced by us, not in `secs`.
+    /// How many of the groups get it only with their next message (see
+    /// [`held_until_next_message`]): not paced by us, not in `secs`.
+    pub held: usize,
+    /// Whether all of them do.
     pub on_next_message: bool,
 }
 
@@ -303,22 +306,53 @@ fn bucket_secs(n: usize, burst: u32, per_minute: f64) -> f64 {
     waiting * 60.0 / per_minute
 }
 
-/// How long `text` takes to reach `targets` under `pacing` (see the module's doc).
-pub fn estimate(pacing: &Pacing, max_chars: usize, text: &str, targets: &[Target]) -> Estimate {
+/// Whether `target` gets a broadcast only as the reply to its group's next message: its
+/// platform's bot may speak there only in reply to a message just received
+/// ([`Service::replies_only`]: the QQ official bot, the WeCom AI bot), unless a WeCom group
+/// robot (send-only, through its webhook) serves the group.
+pub fn held_until_next_message(service: &Service, target: &Target) -> bool {
+    let account = match target.platform {
+        // A WeCom group that is not a robot's is reached only through the AI bot.
+        Platform::Wecom if service.wecom.robots.contains_key(&target.chat) => return false,
+        Platform::Wecom => service.wecom.aibot_id.as_str(),
+        // Elsewhere the answer is the platform's, whichever account speaks.
+        _ => "",
+    };
+    service.replies_only(target.platform, account)
+}
+
+/// Who cannot send unprompted on `p`, as admins call it.
+fn replies_only_label(p: Platform) -> &'static str {
+    match p {
+        Platform::Wecom => "企业微信智能机器人",
+        p => platform_label(p),
+    }
+}
+
+/// How long `text` takes to reach `targets` under `pacing` (see the module's doc); `held`
+/// says which targets get it only with their next message.
+pub fn estimate(
+    pacing: &Pacing,
+    max_chars: usize,
+    text: &str,
+    targets: &[Target],
+    held: impl Fn(&Target) -> bool,
+) -> Estimate {
     let parts = split_text(text, max_chars).len().max(1);
     let mut platforms = Vec::new();
     for p in PLATFORMS {
-        let groups = targets.iter().filter(|t| t.platform == p).count();
+        let of_p: Vec<&Target> = targets.iter().filter(|t| t.platform == p).collect();
+        let groups = of_p.len();
         if groups == 0 {
             continue;
         }
-        let messages = groups * parts;
-        let on_next_message = p == Platform::Qqbot;
-        let secs = if !pacing.enabled || on_next_message {
+        let held = of_p.iter().filter(|t| held(t)).count();
+        let paced = (groups - held) * parts;
+        let secs = if !pacing.enabled || paced == 0 {
             0
         } else {
             let account = bucket_secs(
-                messages,
+                paced,
                 pacing.account.burst.saturating_sub(1).max(1),
                 pacing.account.per_minute,
             );
@@ -329,9 +363,10 @@ pub fn estimate(pacing: &Pacing, max_chars: usize, text: &str, targets: &[Target
             platform: p,
             label: platform_label(p),
             groups,
-            messages,
+            messages: groups * parts,
             secs,
-            on_next_message,
+            held,
+            on_next_message: held == groups,
         });
     }
     let secs = platforms.iter().map(|p| p.secs).max().unwrap_or(0);
@@ -362,15 +397,13 @@ pub fn duration_label(secs: u64) -> String {
 }
 
 /// What the preview says besides the groups and the time, in Chinese.
-pub fn notes(targets: &[Target], estimate: &Estimate) -> Vec<String> {
+pub fn notes(estimate: &Estimate) -> Vec<String> {
     let mut notes = Vec::new();
-    let qqbot = targets
-        .iter()
-        .filter(|t| t.platform == Platform::Qqbot)
-        .count();
-    if qqbot > 0 {
+    for p in estimate.platforms.iter().filter(|p| p.held > 0) {
         notes.push(format!(
-            "QQ官方机器人不能主动发群消息：这 {qqbot} 个群要等群里有人发下一条消息时，才会作为回复收到这条通知，不计入预计时间。"
+            "{}不能主动发群消息：这 {} 个群要等群里有人发下一条消息时，才会作为回复收到这条通知，不计入预计时间。",
+            replies_only_label(p.platform),
+            p.held
         ));
     }
     if estimate.parts > 1 {
@@ -404,7 +437,7 @@ pub fn preview(config: &Config, text: &str, choice: &Choice) -> Result<Preview, 
         ));
     }
     let estimate = estimate_for(config, &text, &selection.targets);
-    let notes = notes(&selection.targets, &estimate);
+    let notes = notes(&estimate);
     Ok(Preview {
         text,
         scope: scope_label(&config.org, choice),
@@ -418,7 +451,9 @@ pub fn preview(config: &Config, text: &str, choice: &Choice) -> Result<Preview, 
 /// The estimate under the running configuration.
 pub fn estimate_for(config: &Config, text: &str, targets: &[Target]) -> Estimate {
     let s = &config.service;
-    estimate(&s.pacing, s.outbox.max_chars, text, targets)
+    estimate(&s.pacing, s.outbox.max_chars, text, targets, |t| {
+        held_until_next_message(s, t)
+    })
 }
 
 /// A local time as admins write it, `YYYY-MM-DD HH:MM` (or `YYYY-MM-DDTHH:MM`, as a browser's
@@ -701,37 +736,135 @@ mod tests {
     #[test]
     fn the_estimate_is_the_burst_then_one_per_interval_of_the_account() {
         // 76 groups, one part each: 4 at once (one token kept for residents), then 72 × 1.5 s.
-        let e = estimate(&pacing(true), 800, "通知", &targets(Platform::Onebot, 76));
+        let e = estimate(
+            &pacing(true),
+            800,
+            "通知",
+            &targets(Platform::Onebot, 76),
+            none,
+        );
         assert_eq!((e.parts, e.messages, e.secs), (1, 76, 108));
         assert_eq!(e.label, "约2分钟");
         // Two parts each: 152 messages; 148 × 1.5 s.
         let long = "甲。".repeat(500);
-        let e = estimate(&pacing(true), 800, &long, &targets(Platform::Onebot, 76));
+        let e = estimate(
+            &pacing(true),
+            800,
+            &long,
+            &targets(Platform::Onebot, 76),
+            none,
+        );
         assert_eq!((e.parts, e.messages, e.secs), (2, 152, 222));
         // One group with many parts: the group's bucket is the slower one (7 − 3) × 3 s.
         let longer = "甲。".repeat(2800);
-        let e = estimate(&pacing(true), 800, &longer, &targets(Platform::Onebot, 1));
+        let e = estimate(
+            &pacing(true),
+            800,
+            &longer,
+            &targets(Platform::Onebot, 1),
+            none,
+        );
         assert_eq!((e.parts, e.secs), (7, 12));
         // Pacing off: at once.
-        let e = estimate(&pacing(false), 800, "通知", &targets(Platform::Onebot, 76));
+        let e = estimate(
+            &pacing(false),
+            800,
+            "通知",
+            &targets(Platform::Onebot, 76),
+            none,
+        );
         assert_eq!((e.secs, e.label.as_str()), (0, "不到1分钟"));
+    }
+
+    /// No target waits for a message.
+    fn none(_: &Target) -> bool {
+        false
+    }
+
+    /// WeCom with the AI bot, and a robot in the groups `robots` names.
+    fn with_aibot(robots: &[&str]) -> Service {
+        let mut s = Service::default();
+        s.wecom.enabled = true;
+        s.wecom.aibot_id = "aib-1".into();
+        for r in robots {
+            s.wecom
+                .robots
+                .insert((*r).into(), "BANGBAN_WECOM_ROBOT_X".into());
+        }
+        s
     }
 
     #[test]
     fn platforms_send_side_by_side_and_the_qq_bot_is_not_paced() {
         let mut t = targets(Platform::Onebot, 44);
-        t.extend(targets(Platform::Wecom, 24));
+        t.extend(targets(Platform::Telegram, 24));
         t.extend(targets(Platform::Qqbot, 50));
-        let e = estimate(&pacing(true), 800, "通知", &t);
+        let service = Service::default();
+        let e = estimate(&pacing(true), 800, "通知", &t, |t| {
+            held_until_next_message(&service, t)
+        });
         let secs: Vec<u64> = e.platforms.iter().map(|p| p.secs).collect();
-        assert_eq!(secs, [60, 30, 0]);
+        assert_eq!(secs, [60, 0, 30]);
         assert_eq!(e.secs, 60);
-        assert!(e.platforms[2].on_next_message);
-        let notes = notes(&t, &e);
+        assert_eq!(e.platforms[1].platform, Platform::Qqbot);
+        assert!(e.platforms[1].on_next_message);
+        assert_eq!(e.platforms[1].held, 50);
+        let notes = notes(&e);
         assert!(
-            notes[0].contains("50 个群要等群里有人发下一条消息"),
+            notes[0].starts_with("QQ官方机器人不能主动发群消息")
+                && notes[0].contains("50 个群要等群里有人发下一条消息"),
             "{notes:?}"
         );
+    }
+
+    #[test]
+    fn wecom_ai_bot_groups_wait_for_their_next_message_and_robot_groups_do_not() {
+        // 24 WeCom groups: the AI bot's wait for a message (like the QQ bot's); a group
+        // served by a group robot is sent to, paced.
+        let t = targets(Platform::Wecom, 24);
+        let service = with_aibot(&[]);
+        let held = |t: &Target| held_until_next_message(&service, t);
+        let e = estimate(&pacing(true), 800, "通知", &t, held);
+        let wecom = &e.platforms[0];
+        assert_eq!(
+            (wecom.held, wecom.on_next_message, wecom.secs),
+            (24, true, 0)
+        );
+        let notes = notes(&e);
+        assert!(
+            notes[0].starts_with("企业微信智能机器人不能主动发群消息")
+                && notes[0].contains("24 个群要等群里有人发下一条消息"),
+            "{notes:?}"
+        );
+        // Four of them have a robot: those 4 go now, the 20 others wait.
+        let service = with_aibot(&["900001", "900002", "900003", "900004"]);
+        let held = |t: &Target| held_until_next_message(&service, t);
+        let e = estimate(&pacing(true), 800, "通知", &t, held);
+        let wecom = &e.platforms[0];
+        assert_eq!(
+            (wecom.groups, wecom.held, wecom.on_next_message),
+            (24, 20, false)
+        );
+        assert!(
+            notes_of(&e).contains("这 20 个群要等"),
+            "{:?}",
+            notes_of(&e)
+        );
+        // Without the AI bot, nothing waits on WeCom; the QQ bot always waits; OneBot never.
+        let plain = Service::default();
+        assert!(!held_until_next_message(&plain, &t[0]));
+        assert!(held_until_next_message(
+            &plain,
+            &targets(Platform::Qqbot, 1)[0]
+        ));
+        assert!(!held_until_next_message(
+            &service,
+            &targets(Platform::Onebot, 1)[0]
+        ));
+    }
+
+    fn notes_of(e: &Estimate) -> String {
+        notes(e).join("\n")
     }
 
     #[test]

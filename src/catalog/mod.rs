@@ -111,6 +111,11 @@ impl Catalog {
         self.index.get(id).map(|&i| &self.items[i])
     }
 
+    /// The index of item `id` in [`Catalog::items`].
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
     pub fn len(&self) -> usize {
         self.items.len()
     }

@@ -1,11 +1,12 @@
 //! `bangban catalog export --format toml|xlsx`: the item guide as the bot answers from it (the
 //! data directory's current revisions), written back out — one `<id>.toml` per item, as in
 //! `bot-config/catalog/`, or one spreadsheet row per item with the columns offices keep.
-//! Run it with the bot stopped (sled lets one process open the data directory).
+//! Run it with the bot stopped (sled lets one process open the data directory); while the bot
+//! runs, the console's export page (`/admin/export`) hands out the same, from the same code
+//! (`console::export`).
 
-use crate::catalog::Item;
-use crate::catalog::sheet;
 use crate::config::Config;
+use crate::console::export;
 use crate::store::Store;
 use std::path::PathBuf;
 
@@ -58,54 +59,27 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<()> {
     }
     let store = Store::open(&dir).map_err(|e| match e {
         crate::store::StoreError::Locked { .. } => anyhow::anyhow!(
-            "数据目录 {} 正被运行中的机器人使用。请先停止机器人，或在管理页面查看事项。",
+            "数据目录 {} 正被运行中的机器人使用。请先停止机器人，或在管理页面的“导出”下载。",
             dir.display()
         ),
         e => e.into(),
     })?;
-    let items: Vec<Item> = store
-        .catalog_current()?
-        .into_iter()
-        .filter(|r| *retired || !r.retired)
-        .map(|r| r.item)
-        .collect();
+    let items = export::items(&store, *retired)?;
     match format {
         Format::Toml => {
             let out = output.clone().unwrap_or_else(|| "catalog-export".into());
             std::fs::create_dir_all(&out)?;
             for item in &items {
                 let path = out.join(format!("{}.toml", item.id));
-                std::fs::write(&path, toml::to_string(item)?)?;
+                std::fs::write(&path, export::card(item)?)?;
             }
             println!("已写出 {} 个事项到 {}", items.len(), out.display());
         }
         Format::Xlsx => {
             let out = output.clone().unwrap_or_else(|| "事项清单.xlsx".into());
-            std::fs::write(&out, sheet::write(&items)?)?;
+            std::fs::write(&out, export::sheet(&items)?)?;
             println!("已写出 {} 个事项到 {}", items.len(), out.display());
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn shipped() -> Vec<Item> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bot-config/catalog");
-        crate::catalog::Catalog::load_dir(&dir)
-            .unwrap()
-            .items()
-            .to_vec()
-    }
-
-    #[test]
-    fn exported_toml_reads_back_as_the_same_items() {
-        for item in shipped() {
-            let text = toml::to_string(&item).unwrap();
-            let back: Item = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", item.id));
-            assert_eq!(back, item);
-        }
-    }
 }

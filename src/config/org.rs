@@ -183,7 +183,8 @@ pub struct DeskReplies {
     /// `{when}` the earliest of them is next on duty.
     pub after_hours: String,
     /// Added on a platform where the bot can only reply to a message just received (the QQ
-    /// official bot): the agent's answer reaches the resident with their next message.
+    /// official bot, the WeCom AI bot): the agent's answer reaches the resident with their next
+    /// message.
     pub reply_later: String,
     /// An ID-card, phone or bank-card number was posted in a group: `{what}` names which.
     pub privacy: String,
@@ -191,6 +192,11 @@ pub struct DeskReplies {
     pub agent_reply: String,
     /// The ticket is resolved; asks for a rating: `{ticket}`, `{agent}`.
     pub resolved: String,
+    /// `resolved` where the bot sees only messages that @-mention it (a group of the QQ
+    /// official bot or the WeCom AI bot): the resident must @ the bot with the number. Optional;
+    /// without it `resolved` is used there too.
+    #[serde(default)]
+    pub resolved_mention: String,
     /// Thanks for a rating of 基本满意 or better.
     pub rated: String,
     /// A rating of 不满意 or worse: `{who}` will call back, `{ticket}` the follow-up ticket.
@@ -770,11 +776,15 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
         ("privacy", &r.privacy, &["{what}"]),
         ("agent_reply", &r.agent_reply, &["{text}"]),
         ("resolved", &r.resolved, &["{ticket}"]),
+        ("resolved_mention", &r.resolved_mention, &["{ticket}"]),
         ("rated", &r.rated, &[]),
         ("rated_bad", &r.rated_bad, &["{ticket}"]),
         ("not_agent", &r.not_agent, &[]),
         ("nearby", &r.nearby, &["{places}"]),
     ] {
+        if key == "resolved_mention" && text.is_empty() {
+            continue; // optional: `resolved` is used
+        }
         if text.trim().is_empty() {
             v.err(&format!("replies.{key}"), "expected the wording");
         }

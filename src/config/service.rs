@@ -6,7 +6,7 @@
 
 use super::{ConfigError, parse_toml};
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -114,6 +114,65 @@ pub struct Server {
     pub header_timeout_secs: u64,
     /// A whole request (body included) must be read and answered within this. Default 60.
     pub request_timeout_secs: u64,
+    /// The reverse proxies (addresses, or networks such as `"10.0.0.0/8"`) whose
+    /// `X-Forwarded-For` and `X-Forwarded-Proto` the console believes: from such a peer, the
+    /// nearest address in `X-Forwarded-For` that is not itself a trusted proxy is the client's
+    /// (for the sign-in rate limit and the audit log, never for authorisation), and
+    /// `X-Forwarded-Proto: https` makes the session cookie `Secure`. Other peers' headers are
+    /// ignored. Default empty: nobody's.
+    pub trusted_proxies: Vec<Network>,
+}
+
+/// An address or a network (`127.0.0.1`, `::1`, `10.0.0.0/8`, `fd00::/8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// Whether `ip` is in the network (an IPv4-mapped IPv6 address counts as its IPv4 one).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        fn bits(a: &[u8], b: &[u8], prefix: u8) -> bool {
+            let (whole, rest) = ((prefix / 8) as usize, prefix % 8);
+            a[..whole] == b[..whole] && (rest == 0 || (a[whole] ^ b[whole]) >> (8 - rest) == 0)
+        }
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => bits(&n.octets(), &i.octets(), self.prefix),
+            (IpAddr::V6(n), IpAddr::V6(i)) => bits(&n.octets(), &i.octets(), self.prefix),
+            _ => false,
+        }
+    }
+}
+
+impl TryFrom<String> for Network {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Network, String> {
+        let expected = || {
+            format!(
+                "expected an IP address or a network such as \"127.0.0.1\" or \"10.0.0.0/8\", \
+                 not \"{s}\""
+            )
+        };
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| expected())?;
+        let addr = addr.to_canonical();
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(expected)?,
+        };
+        Ok(Network { addr, prefix })
+    }
 }
 
 /// The OneBot v11 adapter (QQ through NapCat, LLBot…).
@@ -242,6 +301,7 @@ impl Default for Server {
             max_connections: 256,
             header_timeout_secs: 10,
             request_timeout_secs: 60,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -540,6 +600,32 @@ mod tests {
         assert_eq!(service.pacing.group, Pacing::default().group);
         assert_eq!(service.server.listen.port(), 9000);
         assert_eq!(service.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let service =
+            parse("[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.1.0.0/16\", \"fd00::/8\"]")
+                .unwrap();
+        let trusted = |ip: &str| {
+            let ip: IpAddr = ip.parse().unwrap();
+            service
+                .server
+                .trusted_proxies
+                .iter()
+                .any(|n| n.contains(ip))
+        };
+        assert!(trusted("127.0.0.1") && trusted("::ffff:127.0.0.1"));
+        assert!(trusted("10.1.200.3") && !trusted("10.2.0.1"));
+        assert!(trusted("fd12::1") && !trusted("fe80::1"));
+        assert!(!trusted("127.0.0.2") && !trusted("::1"));
+        for bad in ["localhost", "10.0.0.0/33", "1.2.3.4/x"] {
+            let errors = parse(&format!("[server]\ntrusted_proxies = [\"{bad}\"]")).unwrap_err();
+            assert!(
+                errors[0].key.contains("trusted_proxies") && errors[0].message.contains(bad),
+                "{bad}: {errors:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The JSON API under `/api/v1/`, mirroring the console's pages. A request is signed in by the
 //! session cookie (then every write carries `X-CSRF-Token`) or by `Authorization: Bearer
-//! <token>` (`bangban users token NAME`). Errors are `{"error":{"code","message",…}}` with a
+//! <token>` (`bangban users token NAME`), as checked by `auth`'s extractors. Errors are `{"error":{"code","message",…}}` with a
 //! Chinese message and a machine code. Bodies over [`BODY_LIMIT`] are refused with 413.
 //!
 //! | method | path | |
@@ -13,7 +13,7 @@
 //! | GET | `/api/v1/items/{id}/revisions/{rev}` | one, with its diff from the one before |
 //! | POST | `/api/v1/items/{id}/revisions/{rev}/restore` | `{base_revision, note}` |
 //! | POST | `/api/v1/sandbox` | `{village, text, addressed}` |
-//! | POST | `/api/v1/import` | the XLSX file, a TOML card (`Content-Type: application/toml`) or a multipart upload of several: a preview with a `token` |
+//! | POST | `/api/v1/import` | the XLSX file, a TOML card or the export's TOML file (`Content-Type: application/toml`), or a multipart upload of several: a preview with a `token` |
 //! | POST | `/api/v1/import/{token}/confirm` | commit the preview |
 //! | GET | `/api/v1/gaps` | the gap groups (with `reply`: an agent's reply to one of their tickets) |
 //! | POST | `/api/v1/gaps/{id}/teach` | `{item, aspect, note}`: its questions become example questions |
@@ -21,23 +21,22 @@
 //! | GET | `/api/v1/gaps/{id}/draft` | the new-item fields filled in from the agent's reply |
 //! | POST | `/api/v1/gaps/{id}/new-item` | `{id, fields, note}`: fields over the draft; the group leaves the list |
 //! | GET | `/api/v1/audit` | the latest writes (`?limit=`) |
+//! | GET | `/api/v1/export` | the guide as a file: `?format=toml` (every card in one file) or `xlsx`; `&retired=1` with retired items |
 
-use super::Console;
-use super::auth::{self, User};
+use super::auth::{self, Admin, Client, SignedIn, User};
 use super::gaps;
 use super::items::{self, Change, Refused};
+use super::{Console, Routes};
 use crate::catalog::Item;
 use crate::catalog::fields::{self, Fields};
 use crate::store::audit::AuditEntry;
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub const BODY_LIMIT: usize = 256 * 1024;
@@ -46,31 +45,33 @@ pub const SHEET_LIMIT: usize = 8 * 1024 * 1024;
 
 type S = State<Arc<Console>>;
 
-pub fn routes() -> Router<Arc<Console>> {
-    Router::new()
-        .route(
-            "/api/v1/session",
-            post(sign_in).get(whoami).delete(sign_out),
-        )
-        .route("/api/v1/items", get(list).post(create))
-        .route("/api/v1/items/{id}", get(show).put(update))
-        .route("/api/v1/items/{id}/retire", post(retire))
-        .route("/api/v1/items/{id}/revisions", get(revisions))
-        .route("/api/v1/items/{id}/revisions/{rev}", get(revision))
-        .route("/api/v1/items/{id}/revisions/{rev}/restore", post(restore))
-        .route("/api/v1/sandbox", post(sandbox))
-        .route("/api/v1/audit", get(audit))
-        .route("/api/v1/gaps", get(gap_groups))
-        .route("/api/v1/gaps/{id}/teach", post(gap_teach))
-        .route("/api/v1/gaps/{id}/dismiss", post(gap_dismiss))
-        .route("/api/v1/gaps/{id}/draft", get(gap_draft))
-        .route("/api/v1/gaps/{id}/new-item", post(gap_new_item))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+pub fn routes() -> Routes {
+    Routes::new()
+        .sign_in("/api/v1/session", sign_in)
+        .get("/api/v1/session", whoami)
+        .delete("/api/v1/session", sign_out)
+        .get("/api/v1/items", list)
+        .post("/api/v1/items", create)
+        .get("/api/v1/items/{id}", show)
+        .put("/api/v1/items/{id}", update)
+        .post("/api/v1/items/{id}/retire", retire)
+        .get("/api/v1/items/{id}/revisions", revisions)
+        .get("/api/v1/items/{id}/revisions/{rev}", revision)
+        .post("/api/v1/items/{id}/revisions/{rev}/restore", restore)
+        .post("/api/v1/sandbox", sandbox)
+        .get("/api/v1/audit", audit)
+        .get("/api/v1/export", export)
+        .get("/api/v1/gaps", gap_groups)
+        .post("/api/v1/gaps/{id}/teach", gap_teach)
+        .post("/api/v1/gaps/{id}/dismiss", gap_dismiss)
+        .get("/api/v1/gaps/{id}/draft", gap_draft)
+        .post("/api/v1/gaps/{id}/new-item", gap_new_item)
+        .body_limit(BODY_LIMIT)
         .merge(
-            Router::new()
-                .route("/api/v1/import", post(import_preview))
-                .route("/api/v1/import/{token}/confirm", post(import_confirm))
-                .layer(DefaultBodyLimit::max(SHEET_LIMIT)),
+            Routes::new()
+                .post("/api/v1/import", import_preview)
+                .post("/api/v1/import/{token}/confirm", import_confirm)
+                .body_limit(SHEET_LIMIT),
         )
 }
 
@@ -152,43 +153,6 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     })
 }
 
-fn signed_in(c: &Console, headers: &HeaderMap) -> Result<User, ApiError> {
-    auth::signed_in(c.engine.store(), &c.engine.config().org, headers).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "signed_out",
-            "请先登录（或带上 API 令牌）",
-        )
-    })
-}
-
-/// A signed-in admin, for reads.
-fn admin(c: &Console, headers: &HeaderMap) -> Result<User, ApiError> {
-    let user = signed_in(c, headers)?;
-    if !user.is_admin() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "只有管理员可以这样做",
-        ));
-    }
-    Ok(user)
-}
-
-/// A signed-in admin whose write carries the session's CSRF token.
-fn admin_write(c: &Console, headers: &HeaderMap) -> Result<User, ApiError> {
-    let user = admin(c, headers)?;
-    let given = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-    if !auth::csrf_ok(&user, given) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "bad_csrf",
-            "页面已过期，请刷新后再试",
-        ));
-    }
-    Ok(user)
-}
-
 fn revision_json(r: &crate::store::catalog::Revision) -> Value {
     json!({
         "rev": r.rev, "who": r.who, "at": r.at, "note": r.note, "retired": r.retired,
@@ -204,19 +168,18 @@ struct SignIn {
 
 async fn sign_in(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     b: Result<Json<SignIn>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let b = body(b)?;
-    let (id, csrf) = super::pages::check_sign_in(&c, &b.user, &b.password, peer.ip())
+    let (id, csrf) = super::pages::check_sign_in(&c, &b.user, &b.password, client.addr)
         .map_err(|(status, code, message)| ApiError::new(status, code, message))?;
     let user = auth::User::of(&c.engine.config().org, &b.user, Some(csrf.clone()))
         .expect("checked by sign-in");
     let mut res =
         Json(json!({"user": user.id, "name": user.name, "role": user.role, "csrf": csrf}))
             .into_response();
-    let cookie = auth::session_cookie(&id, auth::over_tls(&headers));
+    let cookie = auth::session_cookie(&id, client.https);
     res.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie).expect("ascii cookie"),
@@ -224,23 +187,18 @@ async fn sign_in(
     Ok(res)
 }
 
-async fn whoami(State(c): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let u = signed_in(&c, &headers)?;
+async fn whoami(SignedIn(u): SignedIn) -> Result<Json<Value>, ApiError> {
     Ok(Json(
         json!({"user": u.id, "name": u.name, "role": u.role, "csrf": u.csrf}),
     ))
 }
 
-async fn sign_out(State(c): S, headers: HeaderMap) -> Result<Response, ApiError> {
-    let user = signed_in(&c, &headers)?;
-    let given = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-    if !auth::csrf_ok(&user, given) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "bad_csrf",
-            "页面已过期，请刷新后再试",
-        ));
-    }
+async fn sign_out(
+    State(c): S,
+    _: SignedIn,
+    client: Client,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if let Some(id) = auth::session_id(&headers) {
         c.engine
             .store()
@@ -250,7 +208,7 @@ async fn sign_out(State(c): S, headers: HeaderMap) -> Result<Response, ApiError>
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_str(&auth::clear_cookie(auth::over_tls(&headers))).expect("ascii"),
+        HeaderValue::from_str(&auth::clear_cookie(client.https)).expect("ascii"),
     );
     Ok(res)
 }
@@ -261,21 +219,11 @@ struct Search {
     q: String,
 }
 
-async fn list(
-    State(c): S,
-    headers: HeaderMap,
-    Query(s): Query<Search>,
-) -> Result<Json<Value>, ApiError> {
-    admin(&c, &headers)?;
+async fn list(State(c): S, _: Admin, Query(s): Query<Search>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "items": items::list(&c.engine, &s.q)? })))
 }
 
-async fn show(
-    State(c): S,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    admin(&c, &headers)?;
+async fn show(State(c): S, _: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(revision_json(&items::current(&c.engine, &id)?)))
 }
 
@@ -294,19 +242,15 @@ struct Card {
     id: Option<String>,
 }
 
-fn from(peer: SocketAddr) -> String {
-    peer.ip().to_string()
-}
-
 async fn save_card(
     c: &Console,
     user: &User,
-    peer: SocketAddr,
+    client: Client,
     id: &str,
     card: Card,
     base: Option<u64>,
 ) -> Result<Json<Value>, ApiError> {
-    let origin = from(peer);
+    let origin = client.from();
     let change = Change {
         user,
         from: &origin,
@@ -339,29 +283,27 @@ async fn save_card(
 
 async fn create(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Admin(user): Admin,
+    client: Client,
     b: Result<Json<Card>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let user = admin_write(&c, &headers)?;
     let card = body(b)?;
     let id = card
         .id
         .clone()
         .or_else(|| card.item.as_ref().map(|i| i.id.clone()))
         .unwrap_or_default();
-    let out = save_card(&c, &user, peer, &id, card, None).await?;
+    let out = save_card(&c, &user, client, &id, card, None).await?;
     Ok((StatusCode::CREATED, out))
 }
 
 async fn update(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Admin(user): Admin,
+    client: Client,
     Path(id): Path<String>,
     b: Result<Json<Card>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = admin_write(&c, &headers)?;
     let card = body(b)?;
     let Some(base) = card.base_revision else {
         return Err(ApiError::new(
@@ -370,7 +312,7 @@ async fn update(
             "请给出 base_revision：您是在第几版上修改的",
         ));
     };
-    save_card(&c, &user, peer, &id, card, Some(base)).await
+    save_card(&c, &user, client, &id, card, Some(base)).await
 }
 
 #[derive(Deserialize)]
@@ -388,14 +330,13 @@ fn yes() -> bool {
 
 async fn retire(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Admin(user): Admin,
+    client: Client,
     Path(id): Path<String>,
     b: Result<Json<Based>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = admin_write(&c, &headers)?;
     let b = body(b)?;
-    let origin = from(peer);
+    let origin = client.from();
     let change = Change {
         user: &user,
         from: &origin,
@@ -406,8 +347,7 @@ async fn retire(
     Ok(Json(revision_json(&rev)))
 }
 
-async fn gap_groups(State(c): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    admin(&c, &headers)?;
+async fn gap_groups(State(c): S, _: Admin) -> Result<Json<Value>, ApiError> {
     let groups = gaps::groups(&c.engine, super::now_ms())?;
     Ok(Json(json!({ "groups": groups })))
 }
@@ -427,14 +367,13 @@ fn overview() -> String {
 
 async fn gap_teach(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Admin(user): Admin,
+    client: Client,
     Path(id): Path<u64>,
     b: Result<Json<Teach>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = admin_write(&c, &headers)?;
     let b = body(b)?;
-    let origin = from(peer);
+    let origin = client.from();
     let note = if b.note.is_empty() {
         "从待学问题加例句"
     } else {
@@ -452,21 +391,15 @@ async fn gap_teach(
 
 async fn gap_dismiss(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Admin(user): Admin,
+    client: Client,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = admin_write(&c, &headers)?;
-    let n = gaps::dismiss(&c.engine, id, &user, &from(peer), super::now_ms())?;
+    let n = gaps::dismiss(&c.engine, id, &user, &client.from(), super::now_ms())?;
     Ok(Json(json!({ "dismissed": n })))
 }
 
-async fn gap_draft(
-    State(c): S,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, ApiError> {
-    admin(&c, &headers)?;
+async fn gap_draft(State(c): S, _: Admin, Path(id): Path<u64>) -> Result<Json<Value>, ApiError> {
     let draft = gaps::draft(&c.engine, id, super::now_ms())?;
     Ok(Json(json!({ "fields": draft })))
 }
@@ -482,17 +415,16 @@ struct NewItem {
 
 async fn gap_new_item(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Admin(user): Admin,
+    client: Client,
     Path(id): Path<u64>,
     b: Result<Json<NewItem>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let user = admin_write(&c, &headers)?;
     let b = body(b)?;
     let now = super::now_ms();
     let mut fields = gaps::draft(&c.engine, id, now)?;
     fields.extend(b.fields);
-    let origin = from(peer);
+    let origin = client.from();
     let note = if b.note.is_empty() {
         "从待学问题新建"
     } else {
@@ -508,12 +440,7 @@ async fn gap_new_item(
     Ok((StatusCode::CREATED, Json(revision_json(&rev))))
 }
 
-async fn revisions(
-    State(c): S,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    admin(&c, &headers)?;
+async fn revisions(State(c): S, _: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let revs = c
         .engine
         .store()
@@ -531,10 +458,9 @@ async fn revisions(
 
 async fn revision(
     State(c): S,
-    headers: HeaderMap,
+    _: Admin,
     Path((id, rev)): Path<(String, u64)>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&c, &headers)?;
     let store = c.engine.store();
     let r = store
         .catalog_revision(&id, rev)
@@ -559,14 +485,13 @@ struct RestoreBody {
 
 async fn restore(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Admin(user): Admin,
+    client: Client,
     Path((id, rev)): Path<(String, u64)>,
     b: Result<Json<RestoreBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = admin_write(&c, &headers)?;
     let b = body(b)?;
-    let origin = from(peer);
+    let origin = client.from();
     let change = Change {
         user: &user,
         from: &origin,
@@ -587,10 +512,9 @@ struct Say {
 
 async fn sandbox(
     State(c): S,
-    headers: HeaderMap,
+    Admin(user): Admin,
     b: Result<Json<Say>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = admin_write(&c, &headers)?;
     let b = body(b)?;
     if c.engine.config().org.village(&b.village).is_none() {
         return Err(ApiError::new(
@@ -615,17 +539,59 @@ async fn sandbox(
 }
 
 #[derive(Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    retired: Option<String>,
+}
+
+/// The guide as a file, written by the same code as `bangban catalog export`.
+async fn export(State(c): S, _: Admin, Query(q): Query<ExportQuery>) -> Result<Response, ApiError> {
+    use super::export::{self, Format};
+    let format = Format::parse(&q.format).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "format 请写 toml 或 xlsx",
+        )
+    })?;
+    let retired = matches!(q.retired.as_deref(), Some("1" | "true" | "on"));
+    let items = export::items(c.engine.store(), retired).map_err(Refused::from)?;
+    let (bytes, kind, ext) = match format {
+        Format::Toml => (
+            export::bundle(&items).map_err(Refused::from)?.into_bytes(),
+            "application/toml; charset=utf-8",
+            "toml",
+        ),
+        Format::Xlsx => (
+            export::sheet(&items).map_err(Refused::from)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+    };
+    // 事项清单.<ext> for browsers that read `filename*`, catalog.<ext> for the others.
+    let name = format!(
+        "attachment; filename=\"catalog.{ext}\"; \
+         filename*=UTF-8''%E4%BA%8B%E9%A1%B9%E6%B8%85%E5%8D%95.{ext}"
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind.to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
 struct Limit {
     #[serde(default)]
     limit: Option<usize>,
 }
 
-async fn audit(
-    State(c): S,
-    headers: HeaderMap,
-    Query(l): Query<Limit>,
-) -> Result<Json<Value>, ApiError> {
-    admin(&c, &headers)?;
+async fn audit(State(c): S, _: Admin, Query(l): Query<Limit>) -> Result<Json<Value>, ApiError> {
     let entries: Vec<AuditEntry> = c
         .engine
         .store()
@@ -678,10 +644,10 @@ impl From<super::import::ImportRefused> for ApiError {
 /// XLSX), a TOML card (`Content-Type: application/toml`), or the XLSX file itself.
 async fn import_preview(
     State(c): S,
+    Admin(user): Admin,
     headers: HeaderMap,
     req: axum::extract::Request,
 ) -> Result<Json<Value>, ApiError> {
-    let user = admin_write(&c, &headers)?;
     let kind = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -730,14 +696,13 @@ async fn import_preview(
 
 async fn import_confirm(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Admin(user): Admin,
+    client: Client,
     Path(token): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = admin_write(&c, &headers)?;
     let revs = c
         .imports
-        .confirm(&c.engine, &user, &token, &from(peer))
+        .confirm(&c.engine, &user, &token, &client.from())
         .await?;
     let list: Vec<Value> = revs
         .iter()

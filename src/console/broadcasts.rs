@@ -15,21 +15,18 @@
 //! Without `township` and `villages` a broadcast goes to every village; `platform` is
 //! `onebot`, `wecom`, `qqbot` or `telegram` (default: all).
 
-use super::Console;
-use super::auth::{self, User};
+use super::auth::{self, Admin, Client, Posted, User};
+use super::{Console, Routes};
 use crate::broadcast::{self, Actor, Area, Choice, Counts, Error, Preview, Status};
 use crate::store::broadcasts::{Broadcast, Delivery, Refused, State as BState};
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Form, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use bangban_contract::Platform;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 type S = State<Arc<Console>>;
@@ -40,17 +37,19 @@ const LISTED: usize = 50;
 /// How often the delivery page reloads itself while groups are still queued, in seconds.
 const REFRESH_SECS: u32 = 5;
 
-pub fn routes() -> Router<Arc<Console>> {
-    Router::new()
-        .route("/admin/broadcasts", get(list_page).post(new_page))
-        .route("/admin/broadcasts/{id}", get(show_page))
-        .route("/admin/broadcasts/{id}/confirm", post(confirm_page))
-        .route("/admin/broadcasts/{id}/cancel", post(cancel_page))
-        .route("/api/v1/broadcasts", get(list_api).post(create_api))
-        .route("/api/v1/broadcasts/{id}", get(show_api))
-        .route("/api/v1/broadcasts/{id}/confirm", post(confirm_api))
-        .route("/api/v1/broadcasts/{id}/cancel", post(cancel_api))
-        .layer(axum::extract::DefaultBodyLimit::max(super::api::BODY_LIMIT))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/admin/broadcasts", list_page)
+        .post("/admin/broadcasts", new_page)
+        .get("/admin/broadcasts/{id}", show_page)
+        .post("/admin/broadcasts/{id}/confirm", confirm_page)
+        .post("/admin/broadcasts/{id}/cancel", cancel_page)
+        .get("/api/v1/broadcasts", list_api)
+        .post("/api/v1/broadcasts", create_api)
+        .get("/api/v1/broadcasts/{id}", show_api)
+        .post("/api/v1/broadcasts/{id}/confirm", confirm_api)
+        .post("/api/v1/broadcasts/{id}/cancel", cancel_api)
+        .body_limit(super::api::BODY_LIMIT)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -215,6 +214,7 @@ fn summary(c: &Console, b: &Broadcast, deliveries: &[Option<Delivery>]) -> Summa
 }
 
 fn view(c: &Console, b: &Broadcast) -> Result<View, Refusal> {
+    let service = &c.engine.config().service;
     let deliveries = c
         .engine
         .store()
@@ -231,7 +231,7 @@ fn view(c: &Console, b: &Broadcast) -> Result<View, Refusal> {
                 (Status::Failed, Some(d)) => {
                     format!("失败（{}）", d.error.as_deref().unwrap_or("未知原因"))
                 }
-                (Status::Queued, _) if t.platform == Platform::Qqbot => {
+                (Status::Queued, _) if broadcast::held_until_next_message(service, t) => {
                     "排队中（等群里下一条消息）".to_owned()
                 }
                 (Status::Queued, Some(d)) if d.parts > 1 => {
@@ -255,7 +255,7 @@ fn view(c: &Console, b: &Broadcast) -> Result<View, Refusal> {
         })
         .collect();
     let estimate = broadcast::estimate_for(c.engine.config(), &b.text, &b.targets);
-    let notes = broadcast::notes(&b.targets, &estimate);
+    let notes = broadcast::notes(&estimate);
     let in_progress = b.state == BState::Released && statuses(&deliveries).any(|s| !s.is_done());
     Ok(View {
         summary: summary(c, b, &deliveries),
@@ -327,11 +327,11 @@ fn actor<'a>(user: &'a User, from: &'a str) -> Actor<'a> {
 async fn confirm(
     c: &Console,
     user: &User,
-    from: SocketAddr,
+    from: Client,
     id: u64,
     at: Option<&str>,
 ) -> Result<(Broadcast, String), Refusal> {
-    let from = from.ip().to_string();
+    let from = from.from();
     let now = super::now_ms();
     let hours = &c.engine.config().org.hours;
     let b = broadcast::confirm(c.engine.store(), hours, actor(user, &from), id, at, now).await?;
@@ -352,48 +352,16 @@ async fn confirm(
 async fn cancel(
     c: &Console,
     user: &User,
-    from: SocketAddr,
+    from: Client,
     id: u64,
 ) -> Result<(Broadcast, String), Refusal> {
-    let from = from.ip().to_string();
+    let from = from.from();
     let b = broadcast::cancel(c.engine.store(), actor(user, &from), id, super::now_ms()).await?;
     Ok((b, format!("群发{id}已取消，不会发出。")))
 }
 
 // ---------------------------------------------------------------------------------------------
 // The API.
-
-fn api_admin(c: &Console, headers: &HeaderMap) -> Result<User, Refusal> {
-    let user =
-        auth::signed_in(c.engine.store(), &c.engine.config().org, headers).ok_or_else(|| {
-            Refusal::new(
-                StatusCode::UNAUTHORIZED,
-                "signed_out",
-                "请先登录（或带上 API 令牌）",
-            )
-        })?;
-    if !user.is_admin() {
-        return Err(Refusal::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "只有管理员可以群发通知",
-        ));
-    }
-    Ok(user)
-}
-
-fn api_admin_write(c: &Console, headers: &HeaderMap) -> Result<User, Refusal> {
-    let user = api_admin(c, headers)?;
-    let given = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-    if !auth::csrf_ok(&user, given) {
-        return Err(Refusal::new(
-            StatusCode::FORBIDDEN,
-            "bad_csrf",
-            "页面已过期，请刷新后再试",
-        ));
-    }
-    Ok(user)
-}
 
 /// A JSON body that may be left out (no body, no content type): `{}` then.
 fn optional_body(b: Result<Json<Value>, JsonRejection>) -> Result<Value, Refusal> {
@@ -408,8 +376,7 @@ fn optional_body(b: Result<Json<Value>, JsonRejection>) -> Result<Value, Refusal
     }
 }
 
-async fn list_api(State(c): S, headers: HeaderMap) -> Result<Json<Value>, Refusal> {
-    api_admin(&c, &headers)?;
+async fn list_api(State(c): S, _: Admin) -> Result<Json<Value>, Refusal> {
     Ok(Json(json!({ "broadcasts": list(&c)? })))
 }
 
@@ -450,11 +417,10 @@ fn body_choice(b: &NewBody) -> Result<Choice, Refusal> {
 
 async fn create_api(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Admin(user): Admin,
+    peer: Client,
     b: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, Refusal> {
-    let user = api_admin_write(&c, &headers)?;
     let body: NewBody = serde_json::from_value(optional_body(b)?).map_err(|e| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -464,7 +430,7 @@ async fn create_api(
     })?;
     let choice = body_choice(&body)?;
     let preview = broadcast::preview(c.engine.config(), &body.text, &choice)?;
-    let from = peer.ip().to_string();
+    let from = peer.from();
     let b = broadcast::create(
         c.engine.store(),
         actor(&user, &from),
@@ -480,24 +446,18 @@ async fn create_api(
         .into_response())
 }
 
-async fn show_api(
-    State(c): S,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, Refusal> {
-    api_admin(&c, &headers)?;
+async fn show_api(State(c): S, _: Admin, Path(id): Path<u64>) -> Result<Json<Value>, Refusal> {
     let b = load(&c, id)?;
     Ok(Json(json!({ "broadcast": view(&c, &b)? })))
 }
 
 async fn confirm_api(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Admin(user): Admin,
+    peer: Client,
     Path(id): Path<u64>,
     b: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, Refusal> {
-    let user = api_admin_write(&c, &headers)?;
     let body = optional_body(b)?;
     let at = match &body["at"] {
         Value::Null => None,
@@ -516,11 +476,10 @@ async fn confirm_api(
 
 async fn cancel_api(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    Admin(user): Admin,
+    peer: Client,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, Refusal> {
-    let user = api_admin_write(&c, &headers)?;
     let (b, told) = cancel(&c, &user, peer, id).await?;
     Ok(Json(json!({ "message": told, "broadcast": view(&c, &b)? })))
 }
@@ -535,46 +494,6 @@ fn message(status: StatusCode, user: Option<&User>, heading: &str, text: &str) -
         user,
         context! { heading, text, link => "/admin/broadcasts", link_text => "回到群发列表" },
     )
-}
-
-/// The page's admin, or the response that refuses them: the sign-in page for a read signed
-/// out, a 403 for a write signed out, for an agent and for a form without its CSRF token.
-#[allow(clippy::result_large_err)] // the refusal is the response itself
-fn page_admin(
-    c: &Console,
-    headers: &HeaderMap,
-    write: Option<&[(String, String)]>,
-) -> Result<User, Response> {
-    let Some(user) = auth::signed_in(c.engine.store(), &c.engine.config().org, headers) else {
-        return Err(match write {
-            None => Redirect::to("/login").into_response(),
-            Some(_) => message(
-                StatusCode::FORBIDDEN,
-                None,
-                "请先登录",
-                "登录已过期或还没有登录，这次提交没有保存。",
-            ),
-        });
-    };
-    if !user.is_admin() {
-        return Err(message(
-            StatusCode::FORBIDDEN,
-            Some(&user),
-            "没有权限",
-            "这个页面只对管理员开放。帮办专员请在专员群里处理工单。",
-        ));
-    }
-    if let Some(form) = write
-        && !auth::csrf_ok(&user, field(form, "csrf"))
-    {
-        return Err(message(
-            StatusCode::FORBIDDEN,
-            Some(&user),
-            "页面已过期",
-            "请回到上一页刷新后再提交。",
-        ));
-    }
-    Ok(user)
 }
 
 fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -724,25 +643,20 @@ fn list_view(
     )
 }
 
-async fn list_page(State(c): S, headers: HeaderMap) -> Response {
-    match page_admin(&c, &headers, None) {
-        Ok(user) => list_view(&c, &user, StatusCode::OK, &NewForm::of(&[]), None, None),
-        Err(res) => res,
-    }
+async fn list_page(State(c): S, Admin(user): Admin) -> Response {
+    list_view(&c, &user, StatusCode::OK, &NewForm::of(&[]), None, None)
 }
 
 /// The new form posted: `step=preview` shows what it would reach; `step=save` keeps it as a
 /// draft and goes to its page, where it is confirmed.
 async fn new_page(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<Vec<(String, String)>>,
+    peer: Client,
+    Posted {
+        by: Admin(user),
+        form,
+    }: Posted<Admin, Vec<(String, String)>>,
 ) -> Response {
-    let user = match page_admin(&c, &headers, Some(&form)) {
-        Ok(u) => u,
-        Err(res) => return res,
-    };
     let f = NewForm::of(&form);
     let preview = f
         .choice()
@@ -757,7 +671,7 @@ async fn new_page(
     if field(&form, "step") != Some("save") {
         return list_view(&c, &user, StatusCode::OK, &f, Some(&preview), None);
     }
-    let from = peer.ip().to_string();
+    let from = peer.from();
     match broadcast::create(
         c.engine.store(),
         actor(&user, &from),
@@ -802,24 +716,19 @@ fn broadcast_view(
     )
 }
 
-async fn show_page(State(c): S, headers: HeaderMap, Path(id): Path<u64>) -> Response {
-    match page_admin(&c, &headers, None) {
-        Ok(user) => broadcast_view(&c, &user, id, StatusCode::OK, None, None),
-        Err(res) => res,
-    }
+async fn show_page(State(c): S, Admin(user): Admin, Path(id): Path<u64>) -> Response {
+    broadcast_view(&c, &user, id, StatusCode::OK, None, None)
 }
 
 async fn confirm_page(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    peer: Client,
     Path(id): Path<u64>,
-    Form(form): Form<Vec<(String, String)>>,
+    Posted {
+        by: Admin(user),
+        form,
+    }: Posted<Admin, Vec<(String, String)>>,
 ) -> Response {
-    let user = match page_admin(&c, &headers, Some(&form)) {
-        Ok(u) => u,
-        Err(res) => return res,
-    };
     let at = match field(&form, "when") {
         Some("at") => Some(field(&form, "at").unwrap_or("")).filter(|a| !a.trim().is_empty()),
         _ => None,
@@ -842,15 +751,12 @@ async fn confirm_page(
 
 async fn cancel_page(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    peer: Client,
     Path(id): Path<u64>,
-    Form(form): Form<Vec<(String, String)>>,
+    Posted {
+        by: Admin(user), ..
+    }: Posted<Admin, Vec<(String, String)>>,
 ) -> Response {
-    let user = match page_admin(&c, &headers, Some(&form)) {
-        Ok(u) => u,
-        Err(res) => return res,
-    };
     match cancel(&c, &user, peer, id).await {
         Ok((_, told)) => broadcast_view(&c, &user, id, StatusCode::OK, Some(told), None),
         Err(e) => broadcast_view(&c, &user, id, e.status, None, Some(e.message)),

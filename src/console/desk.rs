@@ -24,8 +24,8 @@
 //! A `request_id` (or the page form's hidden one) makes an action happen once however often it
 //! is sent: sent again, it answers with what it did.
 
-use super::Console;
-use super::auth::{self, User};
+use super::auth::{self, Client, Posted, SignedIn, User};
+use super::{Console, Routes};
 use crate::config::Config;
 use crate::config::org::{Org, Person};
 use crate::helpdesk::agents::{self, Act, Acted, Refused};
@@ -33,33 +33,31 @@ use crate::helpdesk::ledger::{self, Period};
 use crate::helpdesk::{notify, privacy};
 use crate::store::audit::AuditEntry;
 use crate::store::tickets::{Change, Stage, Ticket, TicketEvent};
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Form, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use bangban_contract::{Outgoing, Platform};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 type S = State<Arc<Console>>;
 
-pub fn routes() -> Router<Arc<Console>> {
-    Router::new()
-        .route("/desk", get(list_page))
-        .route("/desk/export", get(export_page))
-        .route("/desk/tickets/{n}", get(ticket_page))
-        .route("/desk/tickets/{n}/{action}", post(act_page))
-        .route("/api/v1/tickets", get(list_api))
-        .route("/api/v1/tickets/export", get(export_api))
-        .route("/api/v1/tickets/{n}", get(ticket_api))
-        .route("/api/v1/tickets/{n}/{action}", post(act_api))
-        .layer(axum::extract::DefaultBodyLimit::max(super::api::BODY_LIMIT))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/desk", list_page)
+        .get("/desk/export", export_page)
+        .get("/desk/tickets/{n}", ticket_page)
+        .post("/desk/tickets/{n}/{action}", act_page)
+        .get("/api/v1/tickets", list_api)
+        .get("/api/v1/tickets/export", export_api)
+        .get("/api/v1/tickets/{n}", ticket_api)
+        .post("/api/v1/tickets/{n}/{action}", act_api)
+        .body_limit(super::api::BODY_LIMIT)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,7 +493,7 @@ async fn carry_out(
     n: u64,
     action: &str,
     values: &HashMap<String, String>,
-    from: SocketAddr,
+    from: Client,
 ) -> Result<Outcome, DeskError> {
     let config = c.engine.config();
     let org = &config.org;
@@ -514,19 +512,20 @@ async fn carry_out(
     .await
     .map_err(DeskError::store)?
     .map_err(DeskError::from)?;
-    let told = agents::confirmation(org, &acted.ticket, &acted.event);
+    let chat = agents::ResidentChat::of(&c.engine.config().service, &acted.ticket);
+    let told = agents::confirmation(org, &acted.ticket, &acted.event, chat);
     if acted.new {
         let catalog = &c.engine.guide().load().catalog;
-        let out = agents::notices(org, catalog, &acted.ticket, &acted.event);
+        let out = agents::notices(org, catalog, &acted.ticket, &acted.event, chat);
         deliver(c, out).await.map_err(DeskError::store)?;
         let entry = AuditEntry {
             at: acted.event.at,
             who: user.id.clone(),
-            from: from.ip().to_string(),
+            from: from.from(),
             action: format!("ticket.{}", acted.event.change.name()),
             target: n.to_string(),
             // Never the reply's text: it may carry a resident's number.
-            detail: agents::confirmation(org, &acted.ticket, &acted.event),
+            detail: told.clone(),
         };
         if let Err(e) = c.engine.store().audit(&entry) {
             tracing::error!(error = %e, "could not write the audit log");
@@ -566,16 +565,6 @@ fn not_staff() -> DeskError {
 // ---------------------------------------------------------------------------------------------
 // The API.
 
-fn api_user(c: &Console, headers: &HeaderMap) -> Result<User, DeskError> {
-    auth::signed_in(c.engine.store(), &c.engine.config().org, headers).ok_or_else(|| {
-        DeskError::new(
-            StatusCode::UNAUTHORIZED,
-            "signed_out",
-            "请先登录（或带上 API 令牌）",
-        )
-    })
-}
-
 fn checked(c: &Console, f: &Filter) -> Result<Checked, DeskError> {
     f.check(c.engine.config())
         .map_err(|m| DeskError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_filter", m))
@@ -583,10 +572,9 @@ fn checked(c: &Console, f: &Filter) -> Result<Checked, DeskError> {
 
 async fn list_api(
     State(c): S,
-    headers: HeaderMap,
+    SignedIn(user): SignedIn,
     Query(f): Query<Filter>,
 ) -> Result<Json<Value>, DeskError> {
-    let user = api_user(&c, &headers)?;
     let org = &c.engine.config().org;
     let person = person(org, &user).ok_or_else(not_staff)?;
     let filter = checked(&c, &f)?;
@@ -597,10 +585,9 @@ async fn list_api(
 
 async fn ticket_api(
     State(c): S,
-    headers: HeaderMap,
+    SignedIn(user): SignedIn,
     Path(n): Path<u64>,
 ) -> Result<Json<Value>, DeskError> {
-    let user = api_user(&c, &headers)?;
     let t = readable(&c, &user, n)?;
     let org = &c.engine.config().org;
     let person = person(org, &user).ok_or_else(not_staff)?;
@@ -628,20 +615,11 @@ fn readable(c: &Console, user: &User, n: u64) -> Result<Ticket, DeskError> {
 
 async fn act_api(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    SignedIn(user): SignedIn,
+    client: Client,
     Path((n, action)): Path<(u64, String)>,
     b: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, DeskError> {
-    let user = api_user(&c, &headers)?;
-    let given = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-    if !auth::csrf_ok(&user, given) {
-        return Err(DeskError::new(
-            StatusCode::FORBIDDEN,
-            "bad_csrf",
-            "页面已过期，请刷新后再试",
-        ));
-    }
     // A body is optional for claim and resolve.
     let values: HashMap<String, String> = match b {
         Ok(Json(Value::Object(m))) => m
@@ -662,7 +640,7 @@ async fn act_api(
             ));
         }
     };
-    let out = carry_out(&c, &user, n, &action, &values, peer).await?;
+    let out = carry_out(&c, &user, n, &action, &values, client).await?;
     let org = &c.engine.config().org;
     let person = person(org, &user).ok_or_else(not_staff)?;
     Ok(Json(json!({
@@ -713,10 +691,9 @@ fn export(c: &Console, user: &User, f: &Filter) -> Result<Response, DeskError> {
 
 async fn export_api(
     State(c): S,
-    headers: HeaderMap,
+    SignedIn(user): SignedIn,
     Query(f): Query<Filter>,
 ) -> Result<Response, DeskError> {
-    let user = api_user(&c, &headers)?;
     export(&c, &user, &f)
 }
 
@@ -725,15 +702,6 @@ async fn export_api(
 
 fn page(status: StatusCode, name: &str, user: &User, ctx: minijinja::Value) -> Response {
     super::pages::page(status, name, Some(user), ctx)
-}
-
-/// The page's user (`None`: send them to the sign-in page).
-fn page_user(c: &Console, headers: &HeaderMap) -> Option<User> {
-    auth::signed_in(c.engine.store(), &c.engine.config().org, headers)
-}
-
-fn to_login() -> Response {
-    Redirect::to("/login").into_response()
 }
 
 #[derive(Serialize)]
@@ -786,10 +754,7 @@ fn message_page(status: StatusCode, user: &User, heading: &str, text: &str) -> R
     )
 }
 
-async fn list_page(State(c): S, headers: HeaderMap, Query(f): Query<Filter>) -> Response {
-    let Some(user) = page_user(&c, &headers) else {
-        return to_login();
-    };
+async fn list_page(State(c): S, SignedIn(user): SignedIn, Query(f): Query<Filter>) -> Response {
     let org = &c.engine.config().org;
     let Some(person) = person(org, &user) else {
         return message_page(
@@ -831,10 +796,7 @@ async fn list_page(State(c): S, headers: HeaderMap, Query(f): Query<Filter>) -> 
     )
 }
 
-async fn export_page(State(c): S, headers: HeaderMap, Query(f): Query<Filter>) -> Response {
-    let Some(user) = page_user(&c, &headers) else {
-        return to_login();
-    };
+async fn export_page(State(c): S, SignedIn(user): SignedIn, Query(f): Query<Filter>) -> Response {
     match export(&c, &user, &f) {
         Ok(r) => r,
         Err(e) => message_page(e.status, &user, "导出不了", &e.message),
@@ -876,36 +838,20 @@ fn ticket_view(
     )
 }
 
-async fn ticket_page(State(c): S, headers: HeaderMap, Path(n): Path<u64>) -> Response {
-    match page_user(&c, &headers) {
-        Some(user) => ticket_view(&c, &user, n, StatusCode::OK, None, None),
-        None => to_login(),
-    }
+async fn ticket_page(State(c): S, SignedIn(user): SignedIn, Path(n): Path<u64>) -> Response {
+    ticket_view(&c, &user, n, StatusCode::OK, None, None)
 }
 
 async fn act_page(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     Path((n, action)): Path<(u64, String)>,
-    Form(form): Form<HashMap<String, String>>,
+    Posted {
+        by: SignedIn(user),
+        form,
+    }: Posted<SignedIn, HashMap<String, String>>,
 ) -> Response {
-    let Some(user) = auth::signed_in(c.engine.store(), &c.engine.config().org, &headers) else {
-        return (
-            StatusCode::FORBIDDEN,
-            Html("<p>登录已过期或还没有登录，这次操作没有做。请<a href=\"/login\">登录</a>后再试。</p>"),
-        )
-            .into_response();
-    };
-    if !auth::csrf_ok(&user, form.get("csrf").map(String::as_str)) {
-        return message_page(
-            StatusCode::FORBIDDEN,
-            &user,
-            "页面已过期",
-            "请回到上一页刷新后再提交。",
-        );
-    }
-    match carry_out(&c, &user, n, &action, &form, peer).await {
+    match carry_out(&c, &user, n, &action, &form, client).await {
         Ok(out) => ticket_view(&c, &user, n, StatusCode::OK, Some(out.told), None),
         Err(e) => ticket_view(&c, &user, n, e.status, None, Some(e.message)),
     }

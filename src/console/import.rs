@@ -2,8 +2,9 @@
 //! changed (with its diff) or unchanged — and a commit only on confirmation, as one revision per
 //! changed item, all in one transaction. Only the reading differs: a sheet with any bad cell is
 //! refused whole, naming the row, the column and what is expected; a TOML card (one item per
-//! file, as `bangban catalog export --format toml` writes them) with any problem is refused
-//! naming the file, the item and the key. Either way nothing is half-imported.
+//! file, as `bangban catalog export --format toml` writes them, or all of them in one file as
+//! the console's export gives them) with any problem is refused naming the file, the item and
+//! the key. Either way nothing is half-imported.
 
 use super::auth::User;
 use super::items::{self, FieldDiff};
@@ -210,8 +211,9 @@ impl Imports {
         Ok(self.keep(user, entries, "表格导入"))
     }
 
-    /// Reads TOML cards, one item per file, each replacing the item's whole card, and keeps the
-    /// preview for `user` to confirm.
+    /// Reads TOML cards — one item per file, or a whole export (`[[items]]`, see
+    /// [`super::export::Bundle`]) — each replacing the item's whole card, and keeps the preview
+    /// for `user` to confirm.
     pub fn preview_toml(
         &self,
         engine: &Engine,
@@ -233,23 +235,31 @@ impl Imports {
                 errors.push(problem("", "-", "不是 UTF-8 编码的文本文件".into()));
                 continue;
             };
-            let item = match crate::config::parse_toml::<Item>(Path::new(&f.name), text) {
-                Ok(item) => item,
+            let path = Path::new(&f.name);
+            let read = if super::export::is_bundle(text) {
+                crate::config::parse_toml::<super::export::Bundle>(path, text).map(|b| b.items)
+            } else {
+                crate::config::parse_toml::<Item>(path, text).map(|item| vec![item])
+            };
+            let items = match read {
+                Ok(items) => items,
                 Err(e) => {
                     errors.push(problem("", &e.key, in_chinese(&e.message)));
                     continue;
                 }
             };
-            if let Some(other) = file_of.insert(item.id.clone(), f.name.clone()) {
-                errors.push(problem(
-                    &item.id,
-                    "id",
-                    format!("文件 {other} 里也是这个事项；一个事项只能导入一次"),
-                ));
-                continue;
+            for item in items {
+                if let Some(other) = file_of.insert(item.id.clone(), f.name.clone()) {
+                    errors.push(problem(
+                        &item.id,
+                        "id",
+                        format!("文件 {other} 里也有这个事项；一个事项只能导入一次"),
+                    ));
+                    continue;
+                }
+                let now = store.catalog_item(&item.id)?;
+                entries.push(entry(item, now));
             }
-            let now = store.catalog_item(&item.id)?;
-            entries.push(entry(item, now));
         }
         if errors.is_empty() {
             errors.extend(check_with_the_rest(engine, &entries)?.into_iter().map(

@@ -1,55 +1,60 @@
 //! The console's HTML pages, rendered on the server from the templates in `templates/` (built
 //! into the binary). Forms post back to the same pages; each carries the session's CSRF token.
 //! Signed out, a page sends the browser to `/login` and a write is refused; an agent gets a
-//! 403 page for admin pages.
+//! 403 page for admin pages — all by `auth`'s extractors ([`Admin`], [`Posted`], [`Uploaded`]).
 
-use super::Console;
-use super::auth::{self, User};
+use super::auth::{self, Admin, Client, Posted, Refusal, SignedIn, Uploaded, User};
 use super::gaps;
 use super::items::{self, Change, Refused};
+use super::{Console, Routes};
 use crate::catalog::Aspect;
 use crate::catalog::fields::{self, FieldError, Fields};
 use crate::config::org::Org;
 use crate::reply;
-use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, Path, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use minijinja::{Environment, Value, context};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 type S = State<Arc<Console>>;
 
-pub fn routes() -> Router<Arc<Console>> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         // Signed in, the sign-in page sends each user to their own start page.
-        .route("/", get(|| async { Redirect::to("/login") }))
-        .route("/login", get(login_page).post(login))
-        .route("/logout", post(logout))
-        .route("/admin", get(list))
-        .route("/admin/new", get(new_page).post(create))
-        .route("/admin/items/{id}", get(show).post(save))
-        .route("/admin/items/{id}/edit", get(edit))
-        .route("/admin/items/{id}/retire", post(retire))
-        .route("/admin/items/{id}/revisions", get(revisions))
-        .route("/admin/items/{id}/revisions/{rev}/restore", post(restore))
-        .route("/admin/sandbox", get(sandbox_page).post(sandbox_say))
-        .route("/admin/audit", get(audit))
-        .route("/admin/gaps", get(gaps_page))
-        .route("/admin/gaps/{id}/teach", post(gap_teach))
-        .route("/admin/gaps/{id}/dismiss", post(gap_dismiss))
-        .route("/admin/gaps/{id}/new", get(gap_new_page).post(gap_new_item))
-        .route("/admin/import/{token}/confirm", post(import_confirm))
-        .layer(DefaultBodyLimit::max(super::api::BODY_LIMIT))
+        .get("/", || async { Redirect::to("/login") })
+        .get("/login", login_page)
+        .sign_in("/login", login)
+        .post("/logout", logout)
+        .get("/admin", list)
+        .get("/admin/new", new_page)
+        .post("/admin/new", create)
+        .get("/admin/items/{id}", show)
+        .post("/admin/items/{id}", save)
+        .get("/admin/items/{id}/edit", edit)
+        .post("/admin/items/{id}/retire", retire)
+        .get("/admin/items/{id}/revisions", revisions)
+        .post("/admin/items/{id}/revisions/{rev}/restore", restore)
+        .get("/admin/sandbox", sandbox_page)
+        .post("/admin/sandbox", sandbox_say)
+        .get("/admin/audit", audit)
+        .get("/admin/export", export_page)
+        .get("/admin/gaps", gaps_page)
+        .post("/admin/gaps/{id}/teach", gap_teach)
+        .post("/admin/gaps/{id}/dismiss", gap_dismiss)
+        .get("/admin/gaps/{id}/new", gap_new_page)
+        .post("/admin/gaps/{id}/new", gap_new_item)
+        .post("/admin/import/{token}/confirm", import_confirm)
+        .body_limit(super::api::BODY_LIMIT)
         .merge(
-            Router::new()
-                .route("/admin/import", get(import_page).post(import_upload))
-                .layer(DefaultBodyLimit::max(super::api::SHEET_LIMIT)),
+            Routes::new()
+                .get("/admin/import", import_page)
+                .post("/admin/import", import_upload)
+                .body_limit(super::api::SHEET_LIMIT),
         )
 }
 
@@ -67,6 +72,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("audit.html", include_str!("templates/audit.html")),
         ("gaps.html", include_str!("templates/gaps.html")),
         ("import.html", include_str!("templates/import.html")),
+        ("export.html", include_str!("templates/export.html")),
         ("desk.html", include_str!("templates/desk.html")),
         ("ticket.html", include_str!("templates/ticket.html")),
         ("broadcasts.html", include_str!("templates/broadcasts.html")),
@@ -107,64 +113,6 @@ fn message(status: StatusCode, user: Option<&User>, heading: &str, text: &str) -
         user,
         context! { heading, text, link => "/admin", link_text => "回到事项列表" },
     )
-}
-
-/// Why a page is not shown.
-enum Denied {
-    SignedOut,
-    /// A form posted while signed out: refused, not redirected, so nothing looks saved.
-    WriteSignedOut,
-    NotAdmin(User),
-    BadCsrf(User),
-}
-
-impl IntoResponse for Denied {
-    fn into_response(self) -> Response {
-        match self {
-            Denied::SignedOut => Redirect::to("/login").into_response(),
-            Denied::WriteSignedOut => message(
-                StatusCode::FORBIDDEN,
-                None,
-                "请先登录",
-                "登录已过期或还没有登录，这次提交没有保存。",
-            ),
-            Denied::NotAdmin(u) => message(
-                StatusCode::FORBIDDEN,
-                Some(&u),
-                "没有权限",
-                "这个页面只对管理员开放。帮办专员请在专员群里处理工单。",
-            ),
-            Denied::BadCsrf(u) => message(
-                StatusCode::FORBIDDEN,
-                Some(&u),
-                "页面已过期",
-                "请回到上一页刷新后再提交。",
-            ),
-        }
-    }
-}
-
-fn admin(c: &Console, headers: &HeaderMap) -> Result<User, Denied> {
-    let user = auth::signed_in(c.engine.store(), &c.engine.config().org, headers)
-        .ok_or(Denied::SignedOut)?;
-    if !user.is_admin() {
-        return Err(Denied::NotAdmin(user));
-    }
-    Ok(user)
-}
-
-/// A form post: signed in as an admin and carrying the CSRF token. Signed out, a write is
-/// refused outright (403), not redirected.
-fn admin_write(c: &Console, headers: &HeaderMap, form: &Fields) -> Result<User, Denied> {
-    let user = match admin(c, headers) {
-        Ok(u) => u,
-        Err(Denied::SignedOut) => return Err(Denied::WriteSignedOut),
-        Err(d) => return Err(d),
-    };
-    if !auth::csrf_ok(&user, form.get("csrf").map(String::as_str)) {
-        return Err(Denied::BadCsrf(user));
-    }
-    Ok(user)
 }
 
 /// Checks a sign-in: the session id and CSRF token, or the status, code and Chinese message.
@@ -214,9 +162,8 @@ pub(super) fn check_sign_in(
     })
 }
 
-async fn login_page(State(c): S, headers: HeaderMap) -> Response {
-    let user = auth::signed_in(c.engine.store(), &c.engine.config().org, &headers);
-    if let Some(user) = user {
+async fn login_page(user: Option<SignedIn>) -> Response {
+    if let Some(SignedIn(user)) = user {
         return Redirect::to(home(&user)).into_response();
     }
     page(StatusCode::OK, "login.html", None, context! { name => "" })
@@ -233,18 +180,13 @@ struct LoginForm {
     password: String,
 }
 
-async fn login(
-    State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(f): Form<LoginForm>,
-) -> Response {
-    match check_sign_in(&c, &f.user, &f.password, peer.ip()) {
+async fn login(State(c): S, client: Client, Form(f): Form<LoginForm>) -> Response {
+    match check_sign_in(&c, &f.user, &f.password, client.addr) {
         Ok((session, _)) => {
             let to = User::of(&c.engine.config().org, f.user.trim(), None)
                 .map_or("/admin", |u| home(&u));
             let mut res = Redirect::to(to).into_response();
-            let cookie = auth::session_cookie(&session, auth::over_tls(&headers));
+            let cookie = auth::session_cookie(&session, client.https);
             res.headers_mut().insert(
                 header::SET_COOKIE,
                 HeaderValue::from_str(&cookie).expect("ascii cookie"),
@@ -260,22 +202,28 @@ async fn login(
     }
 }
 
-async fn logout(State(c): S, headers: HeaderMap, Form(form): Form<Fields>) -> Response {
-    let user = auth::signed_in(c.engine.store(), &c.engine.config().org, &headers);
-    if let Some(u) = &user {
-        if !auth::csrf_ok(u, form.get("csrf").map(String::as_str)) {
-            return Denied::BadCsrf(u.clone()).into_response();
+/// Signing out: signed out already, it just goes to the sign-in page.
+async fn logout(
+    State(c): S,
+    client: Client,
+    headers: HeaderMap,
+    posted: Result<Posted<SignedIn, Fields>, Refusal>,
+) -> Response {
+    match posted {
+        Ok(_) => {
+            if let Some(id) = auth::session_id(&headers)
+                && let Err(e) = c.engine.store().end_session(&auth::digest(&id))
+            {
+                tracing::error!(error = %e, "could not end a session");
+            }
         }
-        if let Some(id) = auth::session_id(&headers)
-            && let Err(e) = c.engine.store().end_session(&auth::digest(&id))
-        {
-            tracing::error!(error = %e, "could not end a session");
-        }
+        Err(r) if r.signed_out() => {}
+        Err(r) => return r.into_response(),
     }
     let mut res = Redirect::to("/login").into_response();
     res.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_str(&auth::clear_cookie(auth::over_tls(&headers))).expect("ascii"),
+        HeaderValue::from_str(&auth::clear_cookie(client.https)).expect("ascii"),
     );
     res
 }
@@ -286,11 +234,7 @@ struct Search {
     q: String,
 }
 
-async fn list(State(c): S, headers: HeaderMap, Query(s): Query<Search>) -> Response {
-    let user = match admin(&c, &headers) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
+async fn list(State(c): S, Admin(user): Admin, Query(s): Query<Search>) -> Response {
     match items::list(&c.engine, &s.q) {
         Ok(items) => page(
             StatusCode::OK,
@@ -335,14 +279,10 @@ struct Saved {
 
 async fn show(
     State(c): S,
-    headers: HeaderMap,
+    Admin(user): Admin,
     Path(id): Path<String>,
     Query(q): Query<Saved>,
 ) -> Response {
-    let user = match admin(&c, &headers) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
     let rev = match items::current(&c.engine, &id) {
         Ok(r) => r,
         Err(r) => return refused(&user, r),
@@ -480,11 +420,7 @@ fn edit_page(user: &User, status: StatusCode, v: EditView<'_>) -> Response {
     )
 }
 
-async fn edit(State(c): S, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let user = match admin(&c, &headers) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
+async fn edit(State(c): S, Admin(user): Admin, Path(id): Path<String>) -> Response {
     match items::current(&c.engine, &id) {
         Ok(rev) => edit_page(
             &user,
@@ -495,11 +431,7 @@ async fn edit(State(c): S, headers: HeaderMap, Path(id): Path<String>) -> Respon
     }
 }
 
-async fn new_page(State(c): S, headers: HeaderMap) -> Response {
-    let user = match admin(&c, &headers) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
+async fn new_page(Admin(user): Admin) -> Response {
     let mut values = Fields::new();
     values.insert("review_status".into(), "样例".into());
     values.insert("fee_free".into(), "是".into());
@@ -509,15 +441,13 @@ async fn new_page(State(c): S, headers: HeaderMap) -> Response {
 
 async fn save(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     Path(id): Path<String>,
-    Form(form): Form<Fields>,
+    Posted {
+        by: Admin(user),
+        form,
+    }: Posted<Admin, Fields>,
 ) -> Response {
-    let user = match admin_write(&c, &headers, &form) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
     let Some(base) = form.get("base").and_then(|b| b.parse::<u64>().ok()) else {
         return message(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -526,36 +456,34 @@ async fn save(
             "表单缺少版本号，请重新打开修改页。",
         );
     };
-    write_form(&c, &user, peer, &id, form, Some(base), None).await
+    write_form(&c, &user, client, &id, form, Some(base), None).await
 }
 
 async fn create(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<Fields>,
+    client: Client,
+    Posted {
+        by: Admin(user),
+        form,
+    }: Posted<Admin, Fields>,
 ) -> Response {
-    let user = match admin_write(&c, &headers, &form) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
     let id = form
         .get("id")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
-    write_form(&c, &user, peer, &id, form, None, None).await
+    write_form(&c, &user, client, &id, form, None, None).await
 }
 
 async fn write_form(
     c: &Console,
     user: &User,
-    peer: SocketAddr,
+    client: Client,
     id: &str,
     form: Fields,
     base: Option<u64>,
     gap: Option<u64>,
 ) -> Response {
-    let origin = peer.ip().to_string();
+    let origin = client.from();
     let note = form.get("note").cloned().unwrap_or_default();
     let change = Change {
         user,
@@ -626,18 +554,16 @@ async fn write_form(
 
 async fn retire(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     Path(id): Path<String>,
-    Form(form): Form<Fields>,
+    Posted {
+        by: Admin(user),
+        form,
+    }: Posted<Admin, Fields>,
 ) -> Response {
-    let user = match admin_write(&c, &headers, &form) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
     let base = form.get("base").and_then(|b| b.parse().ok());
     let retired = form.get("retired").is_none_or(|v| v != "否");
-    let origin = peer.ip().to_string();
+    let origin = client.from();
     let change = Change {
         user: &user,
         from: &origin,
@@ -660,11 +586,7 @@ struct RevisionView {
     diff: Vec<items::FieldDiff>,
 }
 
-async fn revisions(State(c): S, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let user = match admin(&c, &headers) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
+async fn revisions(State(c): S, Admin(user): Admin, Path(id): Path<String>) -> Response {
     revisions_page(&c, &user, &id, None)
 }
 
@@ -704,17 +626,15 @@ fn revisions_page(c: &Console, user: &User, id: &str, msg: Option<String>) -> Re
 
 async fn restore(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     Path((id, rev)): Path<(String, u64)>,
-    Form(form): Form<Fields>,
+    Posted {
+        by: Admin(user),
+        form,
+    }: Posted<Admin, Fields>,
 ) -> Response {
-    let user = match admin_write(&c, &headers, &form) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
     let base = form.get("base").and_then(|b| b.parse().ok());
-    let origin = peer.ip().to_string();
+    let origin = client.from();
     let change = Change {
         user: &user,
         from: &origin,
@@ -744,11 +664,7 @@ fn villages(org: &Org) -> Vec<VillageOption> {
         .collect()
 }
 
-async fn sandbox_page(State(c): S, headers: HeaderMap) -> Response {
-    let user = match admin(&c, &headers) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
+async fn sandbox_page(State(c): S, Admin(user): Admin) -> Response {
     sandbox_view(&c, &user, StatusCode::OK, None, None)
 }
 
@@ -780,11 +696,13 @@ fn sandbox_view(
     )
 }
 
-async fn sandbox_say(State(c): S, headers: HeaderMap, Form(form): Form<Fields>) -> Response {
-    let user = match admin_write(&c, &headers, &form) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
+async fn sandbox_say(
+    State(c): S,
+    Posted {
+        by: Admin(user),
+        form,
+    }: Posted<Admin, Fields>,
+) -> Response {
     let village = form.get("village").cloned().unwrap_or_default();
     let text = form.get("text").cloned().unwrap_or_default();
     let addressed = form.contains_key("addressed");
@@ -845,11 +763,7 @@ fn action_label(action: &str) -> &str {
     }
 }
 
-async fn audit(State(c): S, headers: HeaderMap) -> Response {
-    let user = match admin(&c, &headers) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
+async fn audit(State(c): S, Admin(user): Admin) -> Response {
     match c.engine.store().audit_latest(500) {
         Ok(entries) => {
             let rows: Vec<BTreeMap<&str, String>> = entries
@@ -895,11 +809,7 @@ const TEACH_AS: &[(&str, &str)] = &[
     ("complaint", "投诉（转专员）"),
 ];
 
-async fn gaps_page(State(c): S, headers: HeaderMap) -> Response {
-    let user = match admin(&c, &headers) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
+async fn gaps_page(State(c): S, Admin(user): Admin) -> Response {
     let groups = match gaps::groups(&c.engine, super::now_ms()) {
         Ok(g) => g,
         Err(r) => return refused(&user, r),
@@ -931,21 +841,19 @@ async fn gaps_page(State(c): S, headers: HeaderMap) -> Response {
 
 async fn gap_teach(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     Path(id): Path<u64>,
-    Form(form): Form<Fields>,
+    Posted {
+        by: Admin(user),
+        form,
+    }: Posted<Admin, Fields>,
 ) -> Response {
-    let user = match admin_write(&c, &headers, &form) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
     let item = form.get("item").cloned().unwrap_or_default();
     let aspect = form
         .get("aspect")
         .cloned()
         .unwrap_or_else(|| "overview".into());
-    let origin = peer.ip().to_string();
+    let origin = client.from();
     let change = Change {
         user: &user,
         from: &origin,
@@ -960,32 +868,19 @@ async fn gap_teach(
 
 async fn gap_dismiss(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     Path(id): Path<u64>,
-    Form(form): Form<Fields>,
+    Posted {
+        by: Admin(user), ..
+    }: Posted<Admin, Fields>,
 ) -> Response {
-    let user = match admin_write(&c, &headers, &form) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
-    match gaps::dismiss(
-        &c.engine,
-        id,
-        &user,
-        &peer.ip().to_string(),
-        super::now_ms(),
-    ) {
+    match gaps::dismiss(&c.engine, id, &user, &client.from(), super::now_ms()) {
         Ok(_) => Redirect::to("/admin/gaps").into_response(),
         Err(r) => refused(&user, r),
     }
 }
 
-async fn gap_new_page(State(c): S, headers: HeaderMap, Path(id): Path<u64>) -> Response {
-    let user = match admin(&c, &headers) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
+async fn gap_new_page(State(c): S, Admin(user): Admin, Path(id): Path<u64>) -> Response {
     match gaps::draft(&c.engine, id, super::now_ms()) {
         Ok(mut values) => {
             values.insert("note".into(), "从待学问题新建".into());
@@ -1004,42 +899,49 @@ async fn gap_new_page(State(c): S, headers: HeaderMap, Path(id): Path<u64>) -> R
 
 async fn gap_new_item(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     Path(gap): Path<u64>,
-    Form(form): Form<Fields>,
+    Posted {
+        by: Admin(user),
+        form,
+    }: Posted<Admin, Fields>,
 ) -> Response {
-    let user = match admin_write(&c, &headers, &form) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
     let id = form
         .get("id")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
-    write_form(&c, &user, peer, &id, form, None, Some(gap)).await
+    write_form(&c, &user, client, &id, form, None, Some(gap)).await
 }
 
-async fn import_page(State(c): S, headers: HeaderMap) -> Response {
-    match admin(&c, &headers) {
-        Ok(user) => page(StatusCode::OK, "import.html", Some(&user), context! {}),
-        Err(d) => d.into_response(),
-    }
+/// The export page: links to `/api/v1/export` (the session's cookie signs them in).
+async fn export_page(State(c): S, Admin(user): Admin) -> Response {
+    let (items, retired) = match c.engine.store().catalog_current() {
+        Ok(all) => (
+            all.iter().filter(|r| !r.retired).count(),
+            all.iter().filter(|r| r.retired).count(),
+        ),
+        Err(e) => return refused(&user, e.into()),
+    };
+    page(
+        StatusCode::OK,
+        "export.html",
+        Some(&user),
+        context! { items, retired },
+    )
+}
+
+async fn import_page(Admin(user): Admin) -> Response {
+    page(StatusCode::OK, "import.html", Some(&user), context! {})
 }
 
 async fn import_upload(
     State(c): S,
-    headers: HeaderMap,
-    mut multipart: axum::extract::Multipart,
+    Uploaded {
+        by: Admin(user),
+        files,
+        ..
+    }: Uploaded<Admin>,
 ) -> Response {
-    let (form, files) = match read_upload(&mut multipart).await {
-        Ok(x) => x,
-        Err(e) => return upload_failed(&c, &headers, &e),
-    };
-    let user = match admin_write(&c, &headers, &form) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
     match c.imports.preview_files(&c.engine, &user, &files) {
         Ok(preview) => page(
             StatusCode::OK,
@@ -1073,17 +975,6 @@ pub(super) async fn read_upload(
     Ok((form, files))
 }
 
-fn upload_failed(c: &Console, headers: &HeaderMap, detail: &str) -> Response {
-    tracing::warn!(detail, "an import upload could not be read");
-    let user = admin(c, headers).ok();
-    page(
-        StatusCode::BAD_REQUEST,
-        "import.html",
-        user.as_ref(),
-        context! { message => "文件没有传完整，请重新上传（最大 8 MB）" },
-    )
-}
-
 fn import_refused(user: &User, r: super::import::ImportRefused) -> Response {
     use super::import::ImportRefused as R;
     let status = match &r {
@@ -1113,18 +1004,15 @@ fn import_refused(user: &User, r: super::import::ImportRefused) -> Response {
 
 async fn import_confirm(
     State(c): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     Path(token): Path<String>,
-    Form(form): Form<Fields>,
+    Posted {
+        by: Admin(user), ..
+    }: Posted<Admin, Fields>,
 ) -> Response {
-    let user = match admin_write(&c, &headers, &form) {
-        Ok(u) => u,
-        Err(d) => return d.into_response(),
-    };
     match c
         .imports
-        .confirm(&c.engine, &user, &token, &peer.ip().to_string())
+        .confirm(&c.engine, &user, &token, &client.from())
         .await
     {
         Ok(revs) => page(

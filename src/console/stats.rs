@@ -17,27 +17,25 @@
 //! which our own code draws (plotters escapes its text) and which is embedded only when
 //! `charts::embeddable` finds nothing active in it.
 
-use super::Console;
-use super::auth;
+use super::auth::SignedIn;
 use super::pages::page;
+use super::{Console, Routes};
 use crate::helpdesk::http;
 use crate::stats::{self, Filter, Period, Report, Scope, Span, charts};
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 
-pub fn routes() -> Router<Arc<Console>> {
-    Router::new()
-        .route("/admin/stats", get(stats_page))
-        .route("/api/v1/stats", get(json_report))
-        .route("/api/v1/stats.xlsx", get(xlsx_report))
-        .route("/api/v1/stats/recount", get(recount))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/admin/stats", stats_page)
+        .get("/api/v1/stats", json_report)
+        .get("/api/v1/stats.xlsx", xlsx_report)
+        .get("/api/v1/stats/recount", recount)
 }
 
 /// The query of the page and the API.
@@ -165,9 +163,14 @@ fn whole_ledger_token(c: &Console, headers: &HeaderMap) -> bool {
 }
 
 /// The API's report for this request.
-fn api_report(c: &Console, headers: &HeaderMap, p: &Params) -> Result<Report, Refusal> {
+fn api_report(
+    c: &Console,
+    user: Option<SignedIn>,
+    headers: &HeaderMap,
+    p: &Params,
+) -> Result<Report, Refusal> {
     let org = &c.engine.config().org;
-    let allowed = match auth::signed_in(c.engine.store(), org, headers) {
+    let allowed = match user.map(|SignedIn(u)| u) {
         Some(user) => stats::allowed_scopes(org, &user.id, user.is_admin()),
         None if whole_ledger_token(c, headers) => stats::allowed_scopes(org, "", true),
         None => {
@@ -182,9 +185,12 @@ fn api_report(c: &Console, headers: &HeaderMap, p: &Params) -> Result<Report, Re
 }
 
 /// Compares the counters with a recount while the bot runs (nothing is changed).
-async fn recount(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let org = &c.engine.config().org;
-    let allowed = match auth::signed_in(c.engine.store(), org, &headers) {
+async fn recount(
+    State(c): State<Arc<Console>>,
+    user: Option<SignedIn>,
+    headers: HeaderMap,
+) -> Response {
+    let allowed = match user.map(|SignedIn(u)| u) {
         Some(user) => user.is_admin(),
         None if whole_ledger_token(&c, &headers) => true,
         None => {
@@ -220,10 +226,11 @@ async fn recount(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response 
 
 async fn json_report(
     State(c): State<Arc<Console>>,
+    user: Option<SignedIn>,
     headers: HeaderMap,
     Query(p): Query<Params>,
 ) -> Response {
-    match api_report(&c, &headers, &p) {
+    match api_report(&c, user, &headers, &p) {
         Ok(r) => axum::Json(r).into_response(),
         Err(r) => r.json(),
     }
@@ -231,10 +238,11 @@ async fn json_report(
 
 async fn xlsx_report(
     State(c): State<Arc<Console>>,
+    user: Option<SignedIn>,
     headers: HeaderMap,
     Query(p): Query<Params>,
 ) -> Response {
-    let r = match api_report(&c, &headers, &p) {
+    let r = match api_report(&c, user, &headers, &p) {
         Ok(r) => r,
         Err(r) => return r.json(),
     };
@@ -330,13 +338,10 @@ const ALL_DAYS_UP_TO: usize = 62;
 
 async fn stats_page(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
+    SignedIn(user): SignedIn,
     Query(p): Query<Params>,
 ) -> Response {
     let org = &c.engine.config().org;
-    let Some(user) = auth::signed_in(c.engine.store(), org, &headers) else {
-        return Redirect::to("/login").into_response();
-    };
     let allowed = stats::allowed_scopes(org, &user.id, user.is_admin());
     if allowed.is_empty() {
         return page(

@@ -15,11 +15,14 @@ use std::sync::Mutex;
 /// Past this many live contexts, expired ones are swept on insert (tick sweeps them anyway).
 const SWEEP_AT: usize = 50_000;
 
+/// A context as the engine reads it, against the catalog it answers from now. It is kept by item
+/// id: an item created or retired since moves the indexes, never what was discussed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Context {
     /// The item answered last (catalog index).
     pub item: Option<usize>,
-    /// The items offered by the last clarification (catalog indexes), in the order shown.
+    /// The items offered by the last clarification (catalog indexes), in the order shown; an
+    /// item retired since is left out.
     pub candidates: Vec<usize>,
     /// The message that led to it (for the aspect of a later pick).
     pub question: String,
@@ -43,7 +46,7 @@ impl Key {
 
 #[derive(Default)]
 struct State {
-    live: HashMap<Key, Context>,
+    live: HashMap<Key, SavedContext>,
     /// Changes not yet written to the store: a context, or `None` for a removal.
     unsaved: HashMap<Key, Option<SavedContext>>,
 }
@@ -52,26 +55,22 @@ pub struct Dialogue {
     ttl: i64,
     state: Mutex<State>,
     store: Store,
-    /// The catalog's item ids by index, to store contexts by id.
-    item_ids: Vec<String>,
 }
 
 impl Dialogue {
     /// `ttl`: how long context lasts, in seconds. The stored contexts are read back (the
     /// expired ones were pruned by the last sweep, or are dropped when next asked for).
-    pub fn new(ttl: i64, store: Store, item_ids: Vec<String>) -> Dialogue {
+    pub fn new(ttl: i64, store: Store) -> Dialogue {
         let d = Dialogue {
             ttl,
             state: Mutex::default(),
             store,
-            item_ids,
         };
         match d.store.stored_contexts() {
             Ok(saved) => {
                 let mut state = d.lock();
                 for (key, c) in saved {
-                    let context = d.context_of(c);
-                    state.live.insert(Key(key), context);
+                    state.live.insert(Key(key), c);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "dialogue contexts not read back"),
@@ -79,11 +78,22 @@ impl Dialogue {
         d
     }
 
-    /// The live context of `key` at `now` (Unix seconds); an expired one is dropped.
-    pub fn get(&self, key: &Key, now: i64) -> Option<Context> {
+    /// The live context of `key` at `now` (Unix seconds); an expired one is dropped. `index_of`
+    /// finds an item id in the catalog answered from now.
+    pub fn get(
+        &self,
+        key: &Key,
+        now: i64,
+        index_of: impl Fn(&str) -> Option<usize>,
+    ) -> Option<Context> {
         let mut state = self.lock();
         match state.live.get(key) {
-            Some(c) if now - c.at < self.ttl => Some(c.clone()),
+            Some(c) if now - c.at < self.ttl => Some(Context {
+                item: c.item.as_deref().and_then(&index_of),
+                candidates: c.candidates.iter().filter_map(|id| index_of(id)).collect(),
+                question: c.question.clone(),
+                at: c.at,
+            }),
             Some(_) => {
                 state.live.remove(key);
                 state.unsaved.insert(key.clone(), None);
@@ -93,24 +103,25 @@ impl Dialogue {
         }
     }
 
-    pub fn set(&self, key: Key, context: Context) {
+    /// Sets the context of `key`; `id_of` names a catalog index by its item id.
+    pub fn set(&self, key: Key, context: Context, id_of: impl Fn(usize) -> Option<String>) {
         let saved = SavedContext {
-            item: context.item.and_then(|i| self.item_ids.get(i).cloned()),
+            item: context.item.and_then(&id_of),
             candidates: context
                 .candidates
                 .iter()
-                .filter_map(|&i| self.item_ids.get(i).cloned())
+                .filter_map(|&i| id_of(i))
                 .collect(),
-            question: context.question.clone(),
+            question: context.question,
             at: context.at,
         };
         let mut state = self.lock();
         if state.live.len() >= SWEEP_AT {
-            let (ttl, now) = (self.ttl, context.at);
+            let (ttl, now) = (self.ttl, saved.at);
             state.live.retain(|_, c| now - c.at < ttl);
         }
-        state.unsaved.insert(key.clone(), Some(saved));
-        state.live.insert(key, context);
+        state.unsaved.insert(key.clone(), Some(saved.clone()));
+        state.live.insert(key, saved);
     }
 
     pub fn clear(&self, key: &Key) {
@@ -157,16 +168,6 @@ impl Dialogue {
         }
     }
 
-    fn context_of(&self, saved: SavedContext) -> Context {
-        let index = |id: &String| self.item_ids.iter().position(|x| x == id);
-        Context {
-            item: saved.item.as_ref().and_then(index),
-            candidates: saved.candidates.iter().filter_map(index).collect(),
-            question: saved.question,
-            at: saved.at,
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.lock().live.len()
     }
@@ -192,8 +193,19 @@ impl Drop for Dialogue {
 mod tests {
     use super::*;
 
-    fn ids() -> Vec<String> {
-        ["a", "b", "c", "d"].map(String::from).to_vec()
+    /// A catalog's item ids, looked up both ways as the engine does.
+    struct Ids(Vec<String>);
+
+    impl Ids {
+        fn of(ids: &[&str]) -> Ids {
+            Ids(ids.iter().map(|s| s.to_string()).collect())
+        }
+        fn index(&self) -> impl Fn(&str) -> Option<usize> + '_ {
+            |id| self.0.iter().position(|x| x == id)
+        }
+        fn id(&self) -> impl Fn(usize) -> Option<String> + '_ {
+            |i| self.0.get(i).cloned()
+        }
     }
 
     fn key(user: &str) -> Key {
@@ -212,55 +224,79 @@ mod tests {
     #[test]
     fn context_expires() {
         let dir = tempfile::tempdir().unwrap();
-        let d = Dialogue::new(600, Store::open(dir.path()).unwrap(), ids());
+        let ids = Ids::of(&["a", "b", "c", "d"]);
+        let d = Dialogue::new(600, Store::open(dir.path()).unwrap());
         let ctx = Context {
             item: Some(3),
             ..context(vec![], 1000)
         };
-        d.set(key("u"), ctx.clone());
-        assert_eq!(d.get(&key("u"), 1599), Some(ctx));
-        assert_eq!(d.get(&key("u"), 1600), None);
+        d.set(key("u"), ctx.clone(), ids.id());
+        assert_eq!(d.get(&key("u"), 1599, ids.index()), Some(ctx));
+        assert_eq!(d.get(&key("u"), 1600, ids.index()), None);
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn an_item_created_or_retired_moves_no_context_to_another_item() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dialogue::new(600, Store::open(dir.path()).unwrap());
+        let before = Ids::of(&["a", "b", "c", "d"]);
+        let ctx = Context {
+            item: Some(3),
+            ..context(vec![2, 1], 1000)
+        };
+        d.set(key("u"), ctx, before.id());
+        // "z" created in front and "b" retired: d is now 3, c is 2, b is gone.
+        let after = Ids::of(&["z", "a", "c", "d"]);
+        let now = d.get(&key("u"), 1100, after.index()).unwrap();
+        assert_eq!((now.item, now.candidates), (Some(3), vec![2]));
+        // "d" retired as well: the context names no item, and no index past the end.
+        let fewer = Ids::of(&["z", "a", "c"]);
+        let now = d.get(&key("u"), 1100, fewer.index()).unwrap();
+        assert_eq!((now.item, now.candidates), (None, vec![2]));
     }
 
     #[test]
     fn context_survives_a_restart_by_item_id_and_expires_there_too() {
         let dir = tempfile::tempdir().unwrap();
+        let ids = Ids::of(&["a", "b", "c", "d"]);
         let ctx = context(vec![2, 0], 1000);
         {
             let store = Store::open(dir.path()).unwrap();
-            let d = Dialogue::new(600, store, ids());
-            d.set(key("u"), ctx.clone());
-            d.set(key("gone"), context(vec![1], 1000));
-            d.set(key("unsaved"), context(vec![1], 1000));
+            let d = Dialogue::new(600, store);
+            d.set(key("u"), ctx.clone(), ids.id());
+            d.set(key("gone"), context(vec![1], 1000), ids.id());
+            d.set(key("unsaved"), context(vec![1], 1000), ids.id());
             d.clear(&key("gone"));
             d.persist();
             // Set after the last write: written when the dialogue goes.
-            d.set(key("late"), context(vec![1], 1001));
+            d.set(key("late"), context(vec![1], 1001), ids.id());
         }
         let store = Store::open(dir.path()).unwrap();
         // The catalog gained an item in front: the context still names c and a.
-        let moved: Vec<String> = ["z", "a", "b", "c", "d"].map(String::from).to_vec();
-        let d = Dialogue::new(600, store.clone(), moved);
-        let back = d.get(&key("u"), 1100).expect("read back after the restart");
+        let moved = Ids::of(&["z", "a", "b", "c", "d"]);
+        let d = Dialogue::new(600, store.clone());
+        let back = d
+            .get(&key("u"), 1100, moved.index())
+            .expect("read back after the restart");
         assert_eq!(back.candidates, vec![3, 1]);
         assert_eq!(back.question, ctx.question);
         assert_eq!(
-            d.get(&key("gone"), 1100),
+            d.get(&key("gone"), 1100, moved.index()),
             None,
             "a cleared context stays gone"
         );
-        assert!(d.get(&key("late"), 1100).is_some());
+        assert!(d.get(&key("late"), 1100, moved.index()).is_some());
         assert_eq!(d.len(), 3, "u, unsaved and late");
         d.sweep(1700);
         assert!(d.is_empty());
-        let fresh = Dialogue::new(600, store.clone(), ids());
+        let fresh = Dialogue::new(600, store.clone());
         assert!(fresh.is_empty(), "pruned from the store");
         // Read back but expired when asked for.
-        d.set(key("u"), context(vec![0], 1000));
+        d.set(key("u"), context(vec![0], 1000), ids.id());
         d.persist();
-        let again = Dialogue::new(600, store, ids());
-        assert_eq!(again.get(&key("u"), 1600), None);
+        let again = Dialogue::new(600, store);
+        assert_eq!(again.get(&key("u"), 1600, ids.index()), None);
         assert!(again.is_empty());
     }
 }

@@ -45,13 +45,6 @@ impl Engine {
 
     /// An engine answering from `guide` (shared with the console, which edits it).
     pub fn with_guide(config: Arc<Config>, store: Store, guide: Arc<Guide>) -> Engine {
-        let ids = guide
-            .load()
-            .catalog
-            .items()
-            .iter()
-            .map(|i| i.id.clone())
-            .collect();
         // What the store's health report warns of and may show (`bangban.toml`).
         let health = store.health();
         health.set_floor_bytes(config.service.min_free_mib << 20);
@@ -61,7 +54,7 @@ impl Engine {
         }
         Engine {
             desk: Desk::new(config.clone(), store.clone(), guide.clone()),
-            dialogue: Dialogue::new(config.org.context_secs, store.clone(), ids),
+            dialogue: Dialogue::new(config.org.context_secs, store.clone()),
             config,
             guide,
             store,
@@ -130,7 +123,9 @@ impl Engine {
         }
 
         let key = Key::new(event.platform, &event.chat, &event.sender);
-        let context = self.dialogue.get(&key, now_s);
+        let context = self
+            .dialogue
+            .get(&key, now_s, |id| live.catalog.index_of(id));
         let choosing = context.as_ref().is_some_and(|c| !c.candidates.is_empty());
         if !agents_chat
             && !choosing
@@ -261,11 +256,11 @@ impl Engine {
                     let first = u.candidates.first().map(|&i| catalog.items()[i].id.clone());
                     g.asked_back(&key, text, first);
                 }
-                self.remember(key, None, u.candidates.clone(), text, now_s);
+                self.remember(&live, key, None, u.candidates.clone(), text, now_s);
                 reply::render(&u, &live.catalog, &self.config)
             }
             Decision::Answer => {
-                self.remember(key, u.item, Vec::new(), text, now_s);
+                self.remember(&live, key, u.item, Vec::new(), text, now_s);
                 self.answer(&live, event, &u)
             }
         };
@@ -311,16 +306,24 @@ impl Engine {
         }
     }
 
-    fn remember(&self, key: Key, item: Option<usize>, candidates: Vec<usize>, text: &str, at: i64) {
-        self.dialogue.set(
-            key,
-            Context {
-                item,
-                candidates,
-                question: text.to_string(),
-                at,
-            },
-        );
+    fn remember(
+        &self,
+        live: &Live,
+        key: Key,
+        item: Option<usize>,
+        candidates: Vec<usize>,
+        text: &str,
+        at: i64,
+    ) {
+        let context = Context {
+            item,
+            candidates,
+            question: text.to_string(),
+            at,
+        };
+        self.dialogue.set(key, context, |i| {
+            live.catalog.items().get(i).map(|x| x.id.clone())
+        });
     }
 
     fn item_id(&self, live: &Live, u: &Understanding) -> Option<String> {

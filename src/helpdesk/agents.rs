@@ -8,6 +8,7 @@ use super::notify::Shown;
 use super::{Desk, actor, fill, notify, privacy, secs};
 use crate::catalog::Catalog;
 use crate::config::org::{Org, Person};
+use crate::config::service::Service;
 use crate::engine::reply_to;
 use crate::runtime::metrics::record_ticket;
 use crate::store::Store;
@@ -118,9 +119,42 @@ pub async fn act(
     Ok(Ok(Acted { ticket, event, new }))
 }
 
+/// What the wording must say about a ticket's resident chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResidentChat {
+    /// The bot may speak there only in reply to a message it just received (the QQ official
+    /// bot, the WeCom AI bot): an agent's answer waits for the resident's next message.
+    pub replies_only: bool,
+    /// The bot sees only the messages that @ it there (such a platform's groups): the resident
+    /// must @ it to rate.
+    pub mention_only: bool,
+}
+
+impl ResidentChat {
+    /// `t`'s resident chat under the service's settings ([`Service::replies_only`]).
+    pub fn of(service: &Service, t: &Ticket) -> ResidentChat {
+        ResidentChat::with(service.replies_only(t.platform, &t.account), &t.chat)
+    }
+
+    fn with(replies_only: bool, chat: &Chat) -> ResidentChat {
+        ResidentChat {
+            replies_only,
+            mention_only: replies_only && matches!(chat, Chat::Group(_)),
+        }
+    }
+}
+
 /// What the resident and the agents concerned are told about `done`, an agent's change to `t`
-/// (not the agent who made it: see [`confirmation`]).
-pub fn notices(org: &Org, catalog: &Catalog, t: &Ticket, done: &TicketEvent) -> Vec<Outgoing> {
+/// (not the agent who made it: see [`confirmation`]), for a resident's chat as `chat` says:
+/// where the bot sees only @-messages, the rating prompt asks for an @
+/// (`replies.resolved_mention`).
+pub fn notices(
+    org: &Org,
+    catalog: &Catalog,
+    t: &Ticket,
+    done: &TicketEvent,
+    chat: ResidentChat,
+) -> Vec<Outgoing> {
     let id = t.id.to_string();
     match &done.change {
         Change::Replied { text } => vec![notify::to_resident(
@@ -140,24 +174,37 @@ pub fn notices(org: &Org, catalog: &Catalog, t: &Ticket, done: &TicketEvent) -> 
                 )
             })
         }
-        Change::Resolved => vec![notify::to_resident(
-            t,
-            fill(
-                &org.replies.resolved,
-                &[("ticket", &id), ("agent", &done.by.name)],
-            ),
-        )],
+        Change::Resolved => {
+            let prompt = if chat.mention_only && !org.replies.resolved_mention.is_empty() {
+                &org.replies.resolved_mention
+            } else {
+                &org.replies.resolved
+            };
+            vec![notify::to_resident(
+                t,
+                fill(prompt, &[("ticket", &id), ("agent", &done.by.name)]),
+            )]
+        }
         _ => Vec::new(),
     }
 }
 
-/// What the agent who made `done` is told: `已接单：工单12。`, `已转达给居民（工单12）。`…
-pub fn confirmation(org: &Org, t: &Ticket, done: &TicketEvent) -> String {
+/// What the agent who made `done` is told: `已接单：工单12。`, `已转达给居民（工单12）。`…;
+/// where the bot may only reply to the resident's messages (`chat`), the agent learns that the
+/// answer may wait for the resident's next one (it goes at once while the platform still lets
+/// the bot reply to their last message).
+pub fn confirmation(org: &Org, t: &Ticket, done: &TicketEvent, chat: ResidentChat) -> String {
     let id = t.id;
     match &done.change {
         Change::Claimed => format!("已接单：工单{id}。"),
+        Change::Replied { .. } if chat.replies_only => {
+            format!("回复已记下（工单{id}），居民最迟在下次发消息时收到。")
+        }
         Change::Replied { .. } => format!("已转达给居民（工单{id}）。"),
         Change::Transferred { to } => format!("工单{id}已转给{}。", notify::who(org, to)),
+        Change::Resolved if chat.replies_only => {
+            format!("工单{id}已办结，会请居民评价。")
+        }
         Change::Resolved => format!("工单{id}已办结，已请居民评价。"),
         other => format!("工单{id}：{}。", other.label()),
     }
@@ -213,7 +260,8 @@ impl Desk {
         let catalog = &self.guide.load().catalog;
         let id = t.id;
         let in_group = matches!(event.chat, Chat::Group(_));
-        let mut told = confirmation(org, t, done);
+        let chat = ResidentChat::of(&self.config.service, t);
+        let mut told = confirmation(org, t, done, chat);
         // Where residents read (a village group), no details of someone else's question.
         if done.change == Change::Claimed && staff_chat(org, event) {
             told = format!(
@@ -222,7 +270,7 @@ impl Desk {
             );
         }
         let ack = reply_to(event, told);
-        let mut out = notices(org, catalog, t, done);
+        let mut out = notices(org, catalog, t, done, chat);
         if matches!(done.change, Change::Transferred { .. }) {
             out.insert(0, ack);
         } else {

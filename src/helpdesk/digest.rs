@@ -1,5 +1,6 @@
 //! The daily digest (每日简报): once a day, at `[digest] at` local time, each agents' chat gets
-//! one short message about yesterday — new tickets, tickets resolved, bad ratings — and the tickets
+//! one short message about yesterday — questions asked and answered, new tickets, tickets
+//! resolved, bad ratings — and the tickets
 //! still open past `overdue_hours` of office time. A chat with a `township` gets that township's
 //! figures; any other agents' chat gets the district's, with one line per township.
 //!
@@ -10,6 +11,7 @@
 use super::hours::{WEEKDAYS, civil, weekday};
 use super::{Desk, secs};
 use crate::config::org::{AgentsChat, Org};
+use crate::store::stats::{Bucket, metric};
 use crate::store::tickets::{Change, Ticket};
 use bangban_contract::{Chat, Outgoing, Platform};
 
@@ -19,6 +21,9 @@ const MAX_LISTED: usize = 8;
 /// Yesterday's figures for one scope (a township, or the district).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Figures {
+    /// Residents' questions (answered, asked back or escalated), and those answered.
+    pub asked: i64,
+    pub answered: i64,
     pub opened: usize,
     pub resolved: usize,
     /// Ticket numbers rated 不满意 or worse yesterday.
@@ -51,6 +56,12 @@ impl Desk {
         }
         let tickets = self.store.tickets()?.all()?;
         let day = today - 1;
+        let counts = self.store.stats()?.counts(day, day)?;
+        let yesterday = Yesterday {
+            tickets: &tickets,
+            counts: &counts,
+            day,
+        };
         let mut out = Vec::new();
         for (chat, _) in &due {
             let Some(account) = account_for(chat, &tickets) else {
@@ -62,7 +73,7 @@ impl Desk {
                 platform: chat.platform,
                 account,
                 chat: Chat::Group(chat.chat.0.clone()),
-                text: render(org, chat.township.as_deref(), &tickets, day, secs(now)),
+                text: render(org, chat.township.as_deref(), &yesterday, secs(now)),
                 quote: None,
                 mention: None,
             });
@@ -94,18 +105,41 @@ fn account_for(chat: &AgentsChat, tickets: &[Ticket]) -> Option<String> {
         .map(|t| t.account.clone())
 }
 
-/// Yesterday's (`day`, a local day number) figures for the tickets of `township`'s villages, or
-/// of the whole district when `None`, at `now` (Unix seconds).
-pub fn figures(
-    org: &Org,
-    township: Option<&str>,
-    tickets: &[Ticket],
-    day: i64,
-    now: i64,
-) -> Figures {
-    let on_day = |ms: u64| org.hours.local(secs(ms)).0 == day;
+/// What the digest of local day `day` is made from: every ticket, and the statistics' counts of
+/// that day.
+pub struct Yesterday<'a> {
+    pub tickets: &'a [Ticket],
+    pub counts: &'a [(Bucket, i64)],
+    pub day: i64,
+}
+
+/// The figures of `y.day` for the tickets and questions of `township`'s villages, or of the
+/// whole district when `None`, at `now` (Unix seconds). Questions from the console's sandbox
+/// are not counted.
+pub fn figures(org: &Org, township: Option<&str>, y: &Yesterday, now: i64) -> Figures {
+    let on_day = |ms: u64| org.hours.local(secs(ms)).0 == y.day;
     let mut f = Figures::default();
-    for t in tickets.iter().filter(|t| in_scope(org, township, t)) {
+    let village_in_scope = |v: Option<&str>| match township {
+        None => true,
+        Some(id) => v
+            .and_then(|v| org.village(v))
+            .is_some_and(|v| v.township == id),
+    };
+    for (b, n) in y.counts {
+        if b.day != y.day || b.sandbox || !village_in_scope(Some(&b.village)) {
+            continue;
+        }
+        match b.metric.as_str() {
+            metric::ASKED => f.asked += n,
+            metric::ANSWERED => f.answered += n,
+            _ => {}
+        }
+    }
+    for t in y
+        .tickets
+        .iter()
+        .filter(|t| village_in_scope(t.village.as_deref()))
+    {
         if on_day(t.created_at) {
             f.opened += 1;
         }
@@ -127,40 +161,31 @@ pub fn figures(
     f
 }
 
-fn in_scope(org: &Org, township: Option<&str>, t: &Ticket) -> bool {
-    match township {
-        None => true,
-        Some(id) => t
-            .village
-            .as_deref()
-            .and_then(|v| org.village(v))
-            .is_some_and(|v| v.township == id),
-    }
-}
-
 /// The digest's text for `township` (or the district).
-pub fn render(org: &Org, township: Option<&str>, tickets: &[Ticket], day: i64, now: i64) -> String {
-    let (_, m, d) = civil(day);
+pub fn render(org: &Org, township: Option<&str>, y: &Yesterday, now: i64) -> String {
+    let (_, m, d) = civil(y.day);
     let scope = match township.and_then(|id| org.township(id)) {
         Some(t) => t.name.as_str(),
         None => "全区",
     };
-    let f = figures(org, township, tickets, day, now);
+    let f = figures(org, township, y, now);
     let mut lines = vec![
         format!(
             "【帮办日报】{scope} {m}月{d}日（{}）",
-            WEEKDAYS[weekday(day) as usize]
+            WEEKDAYS[weekday(y.day) as usize]
         ),
+        format!("群众提问 {} 条，机器人答复 {} 条。", f.asked, f.answered),
         format!("新工单 {} 件，办结 {} 件。", f.opened, f.resolved),
         listed("超时未办结", &f.overdue),
         listed("差评", &f.bad),
     ];
     if township.is_none() && org.townships.len() > 1 {
         for t in &org.townships {
-            let f = figures(org, Some(&t.id), tickets, day, now);
+            let f = figures(org, Some(&t.id), y, now);
             lines.push(format!(
-                "{}：新{} 办结{} 超时{} 差评{}",
+                "{}：问{} 新{} 办结{} 超时{} 差评{}",
                 t.name,
+                f.asked,
                 f.opened,
                 f.resolved,
                 f.overdue.len(),

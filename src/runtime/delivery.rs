@@ -107,6 +107,9 @@ struct ChatQueue {
     entries: VecDeque<Queued>,
     /// How many entries at the front go ahead of bulk.
     ahead: usize,
+    /// How many entries are bulk: they are the last ones (after a head in flight, if any), so a
+    /// reply's place is found without a scan of a long queue.
+    bulk: usize,
     bucket: TokenBucket,
     /// The platform's own limit on this chat (a WeCom group robot's), if any.
     limit: Option<TokenBucket>,
@@ -239,18 +242,16 @@ impl Worker {
             if ahead {
                 // After what already goes ahead, in order.
                 let at = queue.ahead.max(pinned).min(queue.entries.len());
+                queue.bulk += usize::from(q.bulk);
                 queue.entries.insert(at, q);
                 queue.ahead = at + 1;
             } else if q.bulk {
                 queue.entries.push_back(q);
+                queue.bulk += 1;
             } else {
                 // A reply goes before the chat's bulk entries, after the other replies.
-                let at = queue
-                    .entries
-                    .iter()
-                    .skip(pinned)
-                    .position(|e| e.bulk)
-                    .map_or(queue.entries.len(), |p| p + pinned);
+                let pinned_bulk = pinned == 1 && queue.entries.front().is_some_and(|e| e.bulk);
+                let at = queue.entries.len() - (queue.bulk - usize::from(pinned_bulk));
                 queue.entries.insert(at, q);
             }
             if !queue.active {
@@ -532,7 +533,9 @@ impl Worker {
         let queue = &mut self.chats[chat];
         queue.ahead = queue.ahead.saturating_sub(1);
         self.settings.depths.remove(&queue.key);
-        queue.entries.pop_front();
+        if queue.entries.pop_front().is_some_and(|e| e.bulk) {
+            queue.bulk -= 1;
+        }
         queue.attempts = 0;
         queue.retry_at = None;
         self.depth -= 1;
@@ -565,6 +568,7 @@ impl Worker {
             account,
             entries: VecDeque::new(),
             ahead: 0,
+            bulk: 0,
             bucket: TokenBucket::new(self.settings.pacing.group, now),
             limit: limit.map(|b| TokenBucket::new(b, now)),
             busy: false,

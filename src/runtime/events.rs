@@ -2,14 +2,16 @@
 //! engine, and stores the replies (marking the event seen in the same transaction) before the
 //! delivery worker may send them.
 //!
-//! Events are taken in batches: every event of a batch is handled and stored, then one flush
-//! makes the whole batch durable, then its replies go to the worker. Under load this is group
-//! commit (one disk sync for many messages); when quiet, a batch is one event.
+//! Events are taken in batches: every event of a batch is handled and stored, then the batch's
+//! replies go to the committer (`commit.rs`), which hands them to the worker once a flush has
+//! made them durable, while the loop reads the next batches. Under load this is group commit
+//! (one disk sync for many batches); when quiet, a batch is one event.
 //!
 //! Before the engine reads a message it passes [`Admission`]: the input limits (`flood.rs`) and
 //! the chat's outbox bound; the engine's replies then pass the notice policy (`backlog.rs`).
 
 use super::backlog::{Depths, Notice, Notices, action_key};
+use super::commit::Committer;
 use super::delivery::{Command, ToSend};
 use super::flood::{self, ChatKey, InputLimits, Verdict};
 use super::limits::ChatLimits;
@@ -32,7 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
-/// The most events handled before one flush.
+/// The most events handled in one batch (one hand-over to the committer).
 const BATCH: usize = 256;
 /// How often the engine's clock work runs (ladder, ratings, context expiry).
 const TICK: Duration = Duration::from_secs(60);
@@ -49,6 +51,7 @@ pub(crate) struct EventLoop {
     pub(crate) limits: ChatLimits,
     pub(crate) admission: Admission,
     pub(crate) accounts: Mutex<Accounts>,
+    pub(crate) committer: Committer,
 }
 
 /// What a message and the engine's replies must pass before they are stored.
@@ -244,6 +247,7 @@ impl EventLoop {
             }
         }
         self.engine.persist_context();
+        self.committer.close().await;
         if let Err(e) = self.store.flush().await {
             error!(error = %e, "could not flush the data directory at shutdown");
         }
@@ -273,7 +277,7 @@ impl EventLoop {
                 }
             }
         }
-        self.commit(queued).await;
+        self.commit(queued);
         if came_up {
             // A broadcast may have waited for an account of this platform.
             self.release_broadcasts().await;
@@ -287,17 +291,20 @@ impl EventLoop {
     /// Releases the broadcasts due now to the outbox and hands their entries to the worker.
     async fn release_broadcasts(&self) {
         let now_ms = crate::store::seen::now_ms(SystemTime::now());
-        let queued = self.accounts().release_due(&self.store, now_ms, |a| {
-            let Outgoing::SendText { platform, chat, .. } = &a;
-            let max_chars = self.limits.max_chars(*platform, chat, self.max_chars);
-            split_action(a, max_chars)
-        });
+        let service = &self.engine.config().service;
+        let queued = self
+            .accounts()
+            .release_due(&self.store, service, now_ms, |a| {
+                let Outgoing::SendText { platform, chat, .. } = &a;
+                let max_chars = self.limits.max_chars(*platform, chat, self.max_chars);
+                split_action(a, max_chars)
+            });
         if queued.is_empty() {
             return;
         }
         let ahead = vec![false; queued.len()];
         let queued = self.to_send(queued, ahead);
-        self.commit(queued).await;
+        self.commit(queued);
     }
 
     /// Handles one message; the replies stored (not yet flushed).
@@ -451,24 +458,15 @@ impl EventLoop {
             .unzip()
     }
 
-    /// Makes `queued` durable, then hands it to the worker; whether it is durable.
-    async fn commit(&self, queued: Vec<ToSend>) -> bool {
+    /// Hands `queued` (written to the store) to the committer: the worker gets it once it is
+    /// flushed, while the loop goes on (see [`super::commit`]).
+    fn commit(&self, queued: Vec<ToSend>) {
         if queued.is_empty() {
-            return true;
+            return;
         }
         // The batch's dialogue contexts go with the same flush.
         self.engine.persist_context();
-        if let Err(e) = self.store.flush().await {
-            error!(error = %e, count = queued.len(),
-                "could not flush the outbox; these replies wait until the bot restarts");
-            // The worker never sees them: their chats have room again.
-            for q in &queued {
-                self.admission.depths.remove(&action_key(&q.queued.action));
-            }
-            return false;
-        }
-        let _ = self.commands.send(Command::Queued(queued));
-        true
+        self.committer.commit(queued);
     }
 
     /// Stores and hands over the agents' summaries that are due.
@@ -483,7 +481,7 @@ impl EventLoop {
             Ok(queued) => {
                 info!(count, "agents' notices summed up");
                 let queued = self.to_send(queued, ahead);
-                self.commit(queued).await;
+                self.commit(queued);
             }
             Err(e) => error!(error = %e, "could not store the summary of agents' notices"),
         }
@@ -533,7 +531,8 @@ impl EventLoop {
         match self.store.enqueue(&parts) {
             Ok(queued) => {
                 let queued = self.to_send(queued, ahead);
-                self.commit(queued).await
+                self.engine.persist_context();
+                self.committer.commit_and_wait(queued).await
             }
             Err(e) => {
                 error!(error = %e, "could not store messages decided outside a chat");

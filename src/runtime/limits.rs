@@ -1,9 +1,12 @@
 //! Limits a platform itself sets on one chat, kept whatever `[pacing]` and `[outbox]` say:
-//! a WeCom group robot takes at most 20 messages a minute and 2,048 bytes of text a message.
-//! Other chats have only the configured pacing and `outbox.max_chars`.
+//! a WeCom group robot takes at most 20 messages a minute and 2,048 bytes of text a message, the
+//! WeCom app's message API 2,048 bytes of text, the WeCom AI bot's `response_url` 20,480 bytes of
+//! markdown. Other chats have only the configured pacing and `outbox.max_chars`.
 
+use super::split::Limit;
 use crate::config::service::{Bucket, Service};
 use bangban_contract::{Chat, Platform};
+use bangban_wecom::{AIBOT_MARKDOWN_MAX_BYTES, APP_TEXT_MAX_BYTES, ROBOT_TEXT_MAX_BYTES};
 use std::collections::BTreeSet;
 
 /// WeCom's limit on one group robot: 20 messages in any minute. As a bucket that holds in every
@@ -13,24 +16,29 @@ const ROBOT_BUCKET: Bucket = Bucket {
     per_minute: 18.0,
 };
 
-/// WeCom's limit on a robot's text message, in bytes of UTF-8.
-const ROBOT_TEXT_MAX_BYTES: usize = 2048;
-
 /// The chats whose platform sets its own limits.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ChatLimits {
     /// WeCom chats served by a group robot.
     robots: BTreeSet<String>,
+    /// WeCom is enabled: its other chats are the AI bot's and the app's.
+    wecom: bool,
+    /// The WeCom self-built app is configured: a private chat may be the app's.
+    wecom_app: bool,
 }
 
 impl ChatLimits {
     pub(crate) fn new(service: &Service) -> ChatLimits {
-        let robots = if service.wecom.enabled {
-            service.wecom.robots.keys().cloned().collect()
-        } else {
-            BTreeSet::new()
-        };
-        ChatLimits { robots }
+        let w = &service.wecom;
+        ChatLimits {
+            robots: if w.enabled {
+                w.robots.keys().cloned().collect()
+            } else {
+                BTreeSet::new()
+            },
+            wecom: w.enabled,
+            wecom_app: w.enabled && !w.corp_id.is_empty(),
+        }
     }
 
     fn is_robot(&self, platform: Platform, chat: &Chat) -> bool {
@@ -42,14 +50,20 @@ impl ChatLimits {
         self.is_robot(platform, chat).then_some(ROBOT_BUCKET)
     }
 
-    /// The most characters of one message to `chat`: `configured`, or fewer where the
-    /// platform counts bytes (a character is at most 4 bytes of UTF-8).
-    pub(crate) fn max_chars(&self, platform: Platform, chat: &Chat, configured: usize) -> usize {
-        if self.is_robot(platform, chat) {
-            configured.min(ROBOT_TEXT_MAX_BYTES / 4)
-        } else {
-            configured
+    /// The most one message to `chat` may hold: `configured` characters, and the bytes the
+    /// platform allows where it counts bytes. On WeCom a group is a robot's (its webhook) or the
+    /// AI bot's (a `response_url`: the app sends to private chats only); a private chat may be
+    /// the app's or the AI bot's, so it gets the app's smaller limit when the app is configured.
+    pub(crate) fn max_chars(&self, platform: Platform, chat: &Chat, configured: usize) -> Limit {
+        if platform != Platform::Wecom || !self.wecom {
+            return Limit::from(configured);
         }
+        let bytes = match chat {
+            Chat::Group(_) if self.is_robot(platform, chat) => ROBOT_TEXT_MAX_BYTES,
+            Chat::Private(_) if self.wecom_app => APP_TEXT_MAX_BYTES,
+            _ => AIBOT_MARKDOWN_MAX_BYTES,
+        };
+        Limit::bytes(configured, bytes)
     }
 }
 
@@ -80,11 +94,62 @@ mod tests {
             limits.bucket(Platform::Wecom, &Chat::Group("wrk1".into())),
             None
         );
-        assert_eq!(limits.max_chars(Platform::Wecom, &robot, 800), 512);
-        assert_eq!(limits.max_chars(Platform::Telegram, &robot, 800), 800);
+        assert_eq!(
+            limits.max_chars(Platform::Wecom, &robot, 800),
+            Limit::bytes(800, 2048)
+        );
+        assert_eq!(
+            limits.max_chars(Platform::Telegram, &robot, 800),
+            Limit::from(800)
+        );
         let mut off = service();
         off.wecom.enabled = false;
         assert_eq!(ChatLimits::new(&off).bucket(Platform::Wecom, &robot), None);
+        assert_eq!(
+            ChatLimits::new(&off).max_chars(Platform::Wecom, &robot, 800),
+            Limit::from(800)
+        );
+    }
+
+    #[test]
+    fn wecom_app_and_ai_bot_chats_get_their_byte_limits() {
+        let agent = Chat::Private("wangjuan".into());
+        let group = Chat::Group("wrkDAHU0001".into());
+        // The AI bot only: its response_url takes 20,480 bytes.
+        let mut aibot = service();
+        aibot.wecom.aibot_id = "aib-1".into();
+        let limits = ChatLimits::new(&aibot);
+        assert_eq!(
+            limits.max_chars(Platform::Wecom, &group, 800),
+            Limit::bytes(800, 20480)
+        );
+        assert_eq!(
+            limits.max_chars(Platform::Wecom, &agent, 800),
+            Limit::bytes(800, 20480)
+        );
+        // With the app, a private chat may be the app's: its message API takes 2,048 bytes.
+        let mut app = aibot.clone();
+        app.wecom.corp_id = "ww1436e0e65a779aee".into();
+        app.wecom.agent_id = 1000002;
+        let limits = ChatLimits::new(&app);
+        assert_eq!(
+            limits.max_chars(Platform::Wecom, &agent, 800),
+            Limit::bytes(800, 2048)
+        );
+        assert_eq!(
+            limits.max_chars(Platform::Wecom, &group, 800),
+            Limit::bytes(800, 20480)
+        );
+        // 800 Chinese characters are 2,400 bytes: too long for the app, cut to fit.
+        let text = "工单12｜大湖村｜已受理｜「村里的路灯坏了找谁」\n".repeat(40);
+        assert!(text.chars().count() <= 1200 && text.len() > 2048);
+        let limit = limits.max_chars(Platform::Wecom, &agent, 1200);
+        let parts = crate::runtime::split::split_text(&text, limit);
+        assert!(parts.len() > 1);
+        assert!(
+            parts.iter().all(|p| p.len() <= APP_TEXT_MAX_BYTES),
+            "{parts:?}"
+        );
     }
 
     #[test]
@@ -118,8 +183,8 @@ mod tests {
         let limits = ChatLimits::new(&service());
         let chat = Chat::Group("agents".into());
         let text = "𠀀新工单：村里的路灯坏了。".repeat(200);
-        let max = limits.max_chars(Platform::Wecom, &chat, 800);
-        let parts = crate::runtime::split::split_text(&text, max);
+        let limit = limits.max_chars(Platform::Wecom, &chat, 800);
+        let parts = crate::runtime::split::split_text(&text, limit);
         assert!(parts.len() > 1);
         assert!(parts.iter().all(|p| p.len() <= ROBOT_TEXT_MAX_BYTES));
         assert_eq!(parts.concat(), text);

@@ -2,11 +2,14 @@
 //!
 //! The runtime keeps one [`Metrics`] per running service. What only the engine knows (decisions,
 //! tickets) it reports through [`record_decision`] and [`record_ticket`], into a process-wide
-//! registry that `/metrics` prints too.
+//! registry that `/metrics` prints too. What only the store knows (the dedupe store's size) is
+//! counted by [`count_seen_every`].
 
+use crate::store::Store;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 /// Every metric, its type and help text, in the order `/metrics` prints them.
 const METRICS: &[(&str, &str, &str)] = &[
@@ -70,7 +73,18 @@ const METRICS: &[(&str, &str, &str)] = &[
         "gauge",
         "Whether a bot account can send (1) or not (0), per platform and account.",
     ),
+    (
+        "bangban_seen_entries",
+        "gauge",
+        "Platform message ids remembered for dedupe (the seen store), counted at start and every minute.",
+    ),
 ];
+
+/// How often the dedupe store is counted for `bangban_seen_entries`. sled keeps no count, so
+/// counting reads the whole tree, on a blocking thread: measured with sled 0.34, 180,000 ids
+/// (an hour at 50 messages a second) take 0.06 s (0.12 s when not in sled's cache yet), a
+/// million 0.4 s (0.7 s). Ids are kept three days.
+pub(crate) const SEEN_COUNT_EVERY: Duration = Duration::from_secs(60);
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -242,6 +256,30 @@ pub fn record_ticket(event: &str) {
     engine().inc("bangban_tickets_total", &[("event", event)]);
 }
 
+/// Sets `bangban_seen_entries` to the number of ids in the dedupe store.
+pub(crate) fn count_seen(metrics: &Metrics, store: &Store) {
+    match store.seen_len() {
+        Ok(n) => metrics.set(
+            "bangban_seen_entries",
+            &[],
+            i64::try_from(n).unwrap_or(i64::MAX),
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not count the seen message ids"),
+    }
+}
+
+/// Counts the dedupe store at once and then every [`SEEN_COUNT_EVERY`], on a blocking thread
+/// (the count is a scan), until the task is aborted.
+pub(crate) async fn count_seen_every(metrics: Arc<Metrics>, store: Store) {
+    let mut ticks = tokio::time::interval(SEEN_COUNT_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let (metrics, store) = (metrics.clone(), store.clone());
+        let _ = tokio::task::spawn_blocking(move || count_seen(&metrics, &store)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +311,43 @@ mod tests {
             ]
         );
         assert!(m.render(true).contains("account=\"123456789\"} 1"));
+    }
+
+    #[tokio::test]
+    async fn the_seen_gauge_counts_the_dedupe_store() {
+        use bangban_contract::{Chat, Incoming, Platform};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let m = Metrics::default();
+        // Absent until counted: a 0 would claim an empty store.
+        assert!(!m.render(false).contains("\nbangban_seen_entries "));
+        count_seen(&m, &store);
+        assert!(m.render(false).contains("\nbangban_seen_entries 0\n"));
+        for id in ["1", "2", "3", "2"] {
+            let event = Incoming {
+                platform: Platform::Onebot,
+                account: "1".into(),
+                chat: Chat::Group("900001".into()),
+                sender: "2".into(),
+                sender_name: None,
+                message_id: id.into(),
+                text: String::new(),
+                mentions_bot: true,
+                reply_to: None,
+            };
+            store.accept(&event, &[]).unwrap();
+        }
+        count_seen(&m, &store);
+        assert_eq!(m.get("bangban_seen_entries", &[]), 3);
+        assert!(
+            m.render(false)
+                .contains("# TYPE bangban_seen_entries gauge\nbangban_seen_entries 3\n")
+        );
+        store
+            .prune_seen(std::time::SystemTime::now() + Duration::from_secs(1))
+            .unwrap();
+        count_seen(&m, &store);
+        assert_eq!(m.get("bangban_seen_entries", &[]), 0);
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! [`Runtime::failed`], and the service then stops rather than look healthy while serving nobody.
 
 mod backlog;
+mod commit;
 mod delivery;
 mod events;
 mod flood;
@@ -91,6 +92,8 @@ pub struct Runtime {
     stop_events: oneshot::Sender<()>,
     event_loop: JoinHandle<()>,
     adapters: Vec<JoinHandle<()>>,
+    /// Counts the dedupe store for `bangban_seen_entries`.
+    seen_counter: JoinHandle<()>,
     /// Adapters that stopped on their own.
     failed: mpsc::UnboundedReceiver<AdapterFailed>,
     /// The longest a send may take (the adapters' action timeout), for shutdown.
@@ -174,11 +177,13 @@ impl Runtime {
             commands: commands.clone(),
             max_chars: service.outbox.max_chars,
             limits: limits::ChatLimits::new(service),
-            admission: events::Admission::new(config.clone(), depths),
+            admission: events::Admission::new(config.clone(), depths.clone()),
             accounts: Default::default(),
+            committer: commit::Committer::spawn(store.clone(), commands.clone(), depths),
         };
         let (posts, posts_rx) = mpsc::unbounded_channel();
         let event_loop = tokio::spawn(event_loop.run(events, posts_rx, stop_rx));
+        let seen_counter = tokio::spawn(metrics::count_seen_every(metrics.clone(), store.clone()));
 
         let (failed_tx, failed) = mpsc::unbounded_channel();
         let adapters = runs
@@ -217,6 +222,7 @@ impl Runtime {
             stop_events,
             event_loop,
             adapters,
+            seen_counter,
             failed,
             send_timeout: Duration::from_secs(service.onebot.action_timeout_secs),
         })
@@ -263,6 +269,7 @@ impl Runtime {
                 "sends still in flight at shutdown; they stay in the outbox and go again next start"
             );
         }
+        self.seen_counter.abort();
         let _ = self.stop_events.send(());
         let _ = self.event_loop.await;
         for adapter in self.adapters {

@@ -145,6 +145,7 @@ pub async fn serve(
 pub struct Server {
     config: Arc<Config>,
     runtime: Runtime,
+    guide: Arc<crate::guide::Guide>,
     app: axum::Router,
     listener: TcpListener,
     addr: SocketAddr,
@@ -162,6 +163,7 @@ pub async fn start(
     listener: TcpListener,
 ) -> anyhow::Result<Server> {
     let engine = Arc::new(Engine::new(config.clone(), store.clone()));
+    let guide = engine.guide().clone();
     let mut app = axum::Router::new();
     let mut adapters: Vec<Arc<dyn Adapter>> = Vec::new();
     if config.service.onebot.enabled {
@@ -188,6 +190,7 @@ pub async fn start(
     Ok(Server {
         config,
         runtime,
+        guide,
         app,
         listener,
         addr,
@@ -210,6 +213,7 @@ impl Server {
         let Server {
             config,
             mut runtime,
+            guide,
             app,
             listener,
             addr,
@@ -239,6 +243,7 @@ impl Server {
         runtime.shutdown().await;
         // Upgraded WebSockets are closed by now; give plain requests a moment to finish.
         let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+        guide.finish_retraining().await;
         outcome
     }
 }

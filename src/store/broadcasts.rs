@@ -299,10 +299,13 @@ impl Store {
         Ok((due, None))
     }
 
-    /// Releases broadcast `id` to the outbox: for each target (by index) its parts as bulk
-    /// entries, or the reason it cannot go (recorded as its error), all in one transaction with
-    /// the broadcast's state. `None` when it was not scheduled any more (released already, or
-    /// cancelled): nothing is queued then. Not flushed: call [`Store::flush`] before sending.
+    /// Releases targets of broadcast `id` to the outbox: for each target given (by index) its
+    /// parts as bulk entries, or the reason it cannot go (recorded as its error), all in one
+    /// transaction with the broadcast's state. `entries` may be some of the targets (those whose
+    /// platform has an account up): the broadcast stays scheduled, and due, until every target
+    /// has been released. `None` when it was not scheduled any more (released already, or
+    /// cancelled) or a target given was released already: nothing is queued then. Not flushed:
+    /// call [`Store::flush`] before sending.
     pub fn release_broadcast(
         &self,
         id: u64,
@@ -340,17 +343,14 @@ impl Store {
                 if b.state != State::Scheduled {
                     return Err(ConflictableTransactionError::Abort(None));
                 }
-                if let Some(due_ms) = b.due_ms {
-                    due.remove(&due_key(due_ms, id))?;
-                }
-                b.state = State::Released;
-                b.released_ms = Some(now_ms);
-                tree.insert(&key(id), encode(&b))?;
                 for (index, parts) in entries {
                     let target = TargetKey {
                         broadcast: id,
                         index: *index,
                     };
+                    if targets.get(target.bytes())?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(None));
+                    }
                     let delivery = match parts {
                         Ok(parts) => Delivery {
                             parts: parts.len() as u32,
@@ -369,6 +369,22 @@ impl Store {
                 }
                 for (id, record) in &records {
                     outbox.insert(&key(*id), record.as_slice())?;
+                }
+                let mut all = true;
+                for index in 0..b.targets.len() as u32 {
+                    let target = TargetKey {
+                        broadcast: id,
+                        index,
+                    };
+                    all &= targets.get(target.bytes())?.is_some();
+                }
+                if all {
+                    if let Some(due_ms) = b.due_ms {
+                        due.remove(&due_key(due_ms, id))?;
+                    }
+                    b.state = State::Released;
+                    b.released_ms = Some(now_ms);
+                    tree.insert(&key(id), encode(&b))?;
                 }
                 Ok(())
             });
@@ -503,6 +519,45 @@ mod tests {
             store.cancel_broadcast(id).await.unwrap(),
             Err(Refused::State("发出"))
         );
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_released_in_parts_stays_due_until_every_group_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = store.create_broadcast(&draft(3)).unwrap();
+        store
+            .schedule_broadcast(id, 5, "admin")
+            .await
+            .unwrap()
+            .unwrap();
+        let first = [
+            (0, Ok(vec![part("900000", "一")])),
+            (2, Ok(vec![part("900002", "一")])),
+        ];
+        assert_eq!(
+            store.release_broadcast(id, &first).unwrap().unwrap().len(),
+            2
+        );
+        let b = store.broadcast(id).unwrap().unwrap();
+        assert_eq!((b.state, b.released_ms), (State::Scheduled, None));
+        assert_eq!(store.due_broadcasts(u64::MAX).unwrap().0.len(), 1);
+        // A group released already is never queued again.
+        let again = [(0, Ok(vec![part("900000", "一")])), (1, Ok(vec![]))];
+        assert_eq!(store.release_broadcast(id, &again).unwrap(), None);
+        assert!(store.broadcast_deliveries(id, 3).unwrap()[1].is_none());
+        assert_eq!(store.queued().unwrap().len(), 2);
+
+        let rest = [(1, Ok(vec![part("900001", "一")]))];
+        assert_eq!(
+            store.release_broadcast(id, &rest).unwrap().unwrap().len(),
+            1
+        );
+        let b = store.broadcast(id).unwrap().unwrap();
+        assert_eq!(b.state, State::Released);
+        assert!(b.released_ms.is_some());
+        assert!(store.due_broadcasts(u64::MAX).unwrap().0.is_empty());
+        assert_eq!(store.queued().unwrap().len(), 3);
     }
 
     #[tokio::test]

@@ -56,6 +56,11 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// How many events are remembered (a scan of the whole tree: sled keeps no count).
+    pub fn seen_len(&self) -> Result<usize, StoreError> {
+        Ok(self.tree(TREE)?.len())
+    }
+
     /// Forgets events first handled before `before`; how many were forgotten.
     pub fn prune_seen(&self, before: SystemTime) -> Result<usize, StoreError> {
         let tree = self.tree(TREE)?;
@@ -112,18 +117,23 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             assert!(!store.is_seen(&e).unwrap());
+            assert_eq!(store.seen_len().unwrap(), 0);
             assert!(store.accept(&e, &[]).unwrap().is_some());
             assert!(store.accept(&e, &[]).unwrap().is_none());
+            assert!(store.accept(&event("1", "3"), &[]).unwrap().is_some());
+            assert_eq!(store.seen_len().unwrap(), 2, "a duplicate is not counted");
             store.flush().await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         assert!(store.is_seen(&e).unwrap());
+        assert_eq!(store.seen_len().unwrap(), 2);
         let now = SystemTime::now();
         assert_eq!(
             store.prune_seen(now - Duration::from_secs(3600)).unwrap(),
             0
         );
-        assert_eq!(store.prune_seen(now + Duration::from_secs(1)).unwrap(), 1);
+        assert_eq!(store.prune_seen(now + Duration::from_secs(1)).unwrap(), 2);
         assert!(!store.is_seen(&e).unwrap());
+        assert_eq!(store.seen_len().unwrap(), 0);
     }
 }

@@ -1,14 +1,16 @@
 //! [`WeCom`] as the core sees it: the contract's [`Adapter`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bangban_contract::{
     Adapter, AdapterError, BoxFuture, Chat, ConnectionChange, ConnectionState, Delivered, Event,
     EventSink, Outgoing, Platform, SendError,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::WeCom;
+use crate::api::CallError;
 use crate::state::Shared;
 
 impl Adapter for WeCom {
@@ -18,8 +20,11 @@ impl Adapter for WeCom {
 
     /// Checks the configuration, starts taking callbacks (before returning), and reports each
     /// configured account up: WeCom pushes to the adapter and sends are plain HTTPS calls, so
-    /// there is no connection to watch. The future then waits until dropped (or the sink
-    /// closes); dropping it makes the routes answer 503 and sends fail as not connected.
+    /// there is no connection to watch. An account goes down while WeCom refuses its
+    /// credentials and comes up again when they are accepted (see the crate doc, "Accounts and
+    /// connection state"); the future checks refused ones again from time to time. It waits
+    /// until dropped (or the sink closes); dropping it makes the routes answer 503 and sends
+    /// fail as not connected.
     fn run(
         self: Arc<Self>,
         sink: Arc<dyn EventSink>,
@@ -32,19 +37,44 @@ impl Adapter for WeCom {
         let stop_on_drop = StopOnDrop(shared.clone());
         Box::pin(async move {
             let _stop_on_drop = stop_on_drop;
-            for account in shared.accounts() {
-                info!(%account, "WeCom account up");
-                let change = ConnectionChange {
-                    platform: Platform::Wecom,
-                    account,
-                    state: ConnectionState::Up,
-                };
-                if sink.deliver(Event::Connection(change)).await.is_err() {
-                    return Ok(());
+            let mut changes = shared.health.subscribe();
+            let mut reported: HashMap<String, bool> = HashMap::new();
+            loop {
+                changes.borrow_and_update();
+                for (account, up) in shared.states() {
+                    let before = reported.insert(account.clone(), up);
+                    if before == Some(up) {
+                        continue;
+                    }
+                    if before.is_none() && up {
+                        // Later changes are logged where they are found (`health`).
+                        info!(%account, "WeCom account up");
+                    }
+                    let change = ConnectionChange {
+                        platform: Platform::Wecom,
+                        account,
+                        state: if up {
+                            ConnectionState::Up
+                        } else {
+                            ConnectionState::Down
+                        },
+                    };
+                    if sink.deliver(Event::Connection(change)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                let recheck = shared.health.next_recheck();
+                tokio::select! {
+                    () = shared.stopped() => return Ok(()),
+                    changed = changes.changed() => {
+                        if changed.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    () = tokio::time::sleep_until(recheck.unwrap_or_else(tokio::time::Instant::now)),
+                        if recheck.is_some() => recheck_refused(&shared).await,
                 }
             }
-            shared.stopped().await;
-            Ok(())
         })
     }
 
@@ -65,10 +95,55 @@ impl Adapter for WeCom {
     }
 
     fn connected_accounts(&self) -> Vec<String> {
-        if self.shared.running() {
-            self.shared.accounts()
-        } else {
-            Vec::new()
+        if !self.shared.running() {
+            return Vec::new();
+        }
+        self.shared
+            .states()
+            .into_iter()
+            .filter_map(|(account, up)| up.then_some(account))
+            .collect()
+    }
+}
+
+/// Asks WeCom again about the credentials it refused: `gettoken` for the app, a check that
+/// posts nothing for each refused robot key (see `Api::check_robot`).
+async fn recheck_refused(shared: &Shared) {
+    shared.health.rechecking();
+    let Some(api) = shared.api.as_ref() else {
+        return;
+    };
+    let timeout = shared.config.action_timeout;
+    if shared.health.app_refused()
+        && let (Some(app), Some(app_config)) = (&shared.app, &shared.config.app)
+    {
+        let checked =
+            tokio::time::timeout(timeout, api.check_app(app_config, shared.clock.as_ref()));
+        match checked.await {
+            Ok(Ok(())) => shared.health.accept_app(&app.account),
+            Ok(Err(CallError::Refused { errcode, .. })) => {
+                debug!(account = %app.account, errcode, "WeCom still refuses the app's credentials");
+            }
+            Ok(Err(CallError::Send(error))) => {
+                debug!(account = %app.account, %error, "WeCom app check failed; tried again later");
+            }
+            Err(_) => debug!(account = %app.account, "WeCom app check timed out"),
+        }
+    }
+    let account = shared.robot_account();
+    for chat in shared.health.refused_robots() {
+        let Some(key) = shared.config.robots.get(&chat) else {
+            continue;
+        };
+        match tokio::time::timeout(timeout, api.check_robot(key)).await {
+            Ok(Ok(())) => shared.health.accept_robot(&account, &chat),
+            Ok(Err(CallError::Refused { errcode, .. })) => {
+                debug!(%account, robot_chat = %chat, errcode, "WeCom still refuses the robot's key");
+            }
+            Ok(Err(CallError::Send(error))) => {
+                debug!(%account, robot_chat = %chat, %error, "WeCom robot check failed; tried again later");
+            }
+            Err(_) => debug!(%account, robot_chat = %chat, "WeCom robot check timed out"),
         }
     }
 }
@@ -118,8 +193,29 @@ async fn send(shared: &Shared, action: &Outgoing) -> Result<Delivered, SendError
     if let Chat::Group(id) = chat
         && let Some(key) = shared.config.robots.get(id)
     {
-        api.send_robot_text(key, text, mention.as_deref()).await?;
-        return Ok(Delivered::default());
+        let robot_account = shared.robot_account();
+        return match api.send_robot_text(key, text, mention.as_deref()).await {
+            Ok(()) => {
+                shared.health.accept_robot(&robot_account, id);
+                Ok(Delivered::default())
+            }
+            Err(CallError::Refused { errcode, reason }) => {
+                let robots = shared.config.robots.len();
+                shared
+                    .health
+                    .refuse_robot(&robot_account, id, robots, errcode);
+                if shared.health.robots_refused(robots) {
+                    // The account is down: the message waits for it to come up again.
+                    Err(SendError::Retryable {
+                        reason,
+                        maybe_delivered: false,
+                    })
+                } else {
+                    Err(SendError::Permanent { reason })
+                }
+            }
+            Err(CallError::Send(error)) => Err(error),
+        };
     }
     if let Some(bot) = &shared.aibot
         && *account == bot.account
@@ -156,10 +252,32 @@ async fn send(shared: &Shared, action: &Outgoing) -> Result<Delivered, SendError
                     .into(),
             });
         };
-        let message_id = api
+        if shared.health.app_refused() {
+            return Err(SendError::Retryable {
+                reason:
+                    "WeCom refuses the app's corp id or secret; checked again from time to time"
+                        .into(),
+                maybe_delivered: false,
+            });
+        }
+        return match api
             .send_app_text(app_config, shared.clock.as_ref(), user, text)
-            .await?;
-        return Ok(Delivered { message_id });
+            .await
+        {
+            Ok(message_id) => {
+                shared.health.accept_app(&app.account);
+                Ok(Delivered { message_id })
+            }
+            Err(CallError::Refused { errcode, reason }) => {
+                // The account is down: the message waits for it to come up again.
+                shared.health.refuse_app(&app.account, errcode);
+                Err(SendError::Retryable {
+                    reason,
+                    maybe_delivered: false,
+                })
+            }
+            Err(CallError::Send(error)) => Err(error),
+        };
     }
     if matches!(chat, Chat::Group(_)) && *account == shared.config.robot_account {
         warn!("WeCom send to a group without a robot key");

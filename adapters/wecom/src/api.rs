@@ -7,7 +7,7 @@ use bangban_contract::SendError;
 use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::clock::Clock;
 use crate::config::{AppConfig, WeComConfig};
@@ -30,6 +30,27 @@ pub const RATE_LIMIT_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// `errcode`s meaning the access token is invalid (40014) or expired (42001).
 const TOKEN_ERRCODES: [i64; 2] = [40014, 42001];
+/// `errcode`s of a passing trouble, not a refusal: -1 (busy), 45009 and 45033 (rate limits).
+const PASSING_ERRCODES: [i64; 3] = [-1, 45009, 45033];
+/// The robot webhook's `errcode` for a key it does not know (`invalid webhook url`: a wrong
+/// key, or the robot was removed from its group).
+const ROBOT_KEY_ERRCODE: i64 = 93000;
+
+/// Why a call failed.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// WeCom refuses what the account sends with: `gettoken` the app's corp id or secret, or a
+    /// robot webhook its key. Nothing was delivered, and nothing will be until that is fixed.
+    Refused { errcode: i64, reason: String },
+    /// Anything else, as the core sees it.
+    Send(SendError),
+}
+
+impl From<SendError> for CallError {
+    fn from(error: SendError) -> CallError {
+        CallError::Send(error)
+    }
+}
 
 struct AccessToken {
     value: String,
@@ -74,9 +95,9 @@ impl Api {
         clock: &dyn Clock,
         user: &str,
         text: &str,
-    ) -> Result<Option<String>, SendError> {
+    ) -> Result<Option<String>, CallError> {
         if text.len() > APP_TEXT_MAX_BYTES {
-            return Err(too_long("app text", text.len(), APP_TEXT_MAX_BYTES));
+            return Err(too_long("app text", text.len(), APP_TEXT_MAX_BYTES).into());
         }
         let body = json!({
             "touser": user,
@@ -101,10 +122,10 @@ impl Api {
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 if invalid.split('|').any(|u| u == user) {
-                    return Err(SendError::Permanent {
+                    return Err(CallError::Send(SendError::Permanent {
                         reason: "WeCom message/send: the user is not in the app's visible range"
                             .into(),
-                    });
+                    }));
                 }
                 Ok(data
                     .get("msgid")
@@ -112,10 +133,22 @@ impl Api {
                     .filter(|id| !id.is_empty())
                     .map(str::to_owned))
             }
-            Answer::Error { errcode, errmsg } => {
-                Err(errcode_error("WeCom message/send", errcode, &errmsg))
-            }
+            Answer::Error { errcode, errmsg } => Err(CallError::Send(errcode_error(
+                "WeCom message/send",
+                errcode,
+                &errmsg,
+            ))),
         }
+    }
+
+    /// Asks WeCom for an access token for the app, as a check that its corp id and secret are
+    /// accepted (the token is kept for the next send).
+    pub(crate) async fn check_app(
+        &self,
+        app: &AppConfig,
+        clock: &dyn Clock,
+    ) -> Result<(), CallError> {
+        self.token(app, clock, None).await.map(drop)
     }
 
     async fn post_message(&self, token: &str, body: &Value) -> Result<Answer, SendError> {
@@ -131,7 +164,7 @@ impl Api {
         app: &AppConfig,
         clock: &dyn Clock,
         stale: Option<&str>,
-    ) -> Result<String, SendError> {
+    ) -> Result<String, CallError> {
         let mut cached = self.token.lock().await;
         if let Some(token) = cached.as_ref() {
             let refused = stale == Some(token.value.as_str());
@@ -157,15 +190,18 @@ impl Api {
         let data = match answer {
             Answer::Ok(data) => data,
             Answer::Error { errcode, errmsg } => {
-                warn!(
+                let error = not_delivered(errcode_error("WeCom gettoken", errcode, &errmsg));
+                if PASSING_ERRCODES.contains(&errcode) {
+                    return Err(error.into());
+                }
+                debug!(
                     errcode,
-                    "WeCom gettoken refused: check the corp id and the app secret"
+                    "WeCom gettoken refused the corp id or the app secret"
                 );
-                return Err(not_delivered(errcode_error(
-                    "WeCom gettoken",
+                return Err(CallError::Refused {
                     errcode,
-                    &errmsg,
-                )));
+                    reason: error.reason().to_owned(),
+                });
             }
         };
         let value = data
@@ -195,26 +231,41 @@ impl Api {
         key: &str,
         text: &str,
         mention: Option<&str>,
-    ) -> Result<(), SendError> {
+    ) -> Result<(), CallError> {
         if text.len() > ROBOT_TEXT_MAX_BYTES {
-            return Err(too_long("robot text", text.len(), ROBOT_TEXT_MAX_BYTES));
+            return Err(too_long("robot text", text.len(), ROBOT_TEXT_MAX_BYTES).into());
         }
         let mut content = json!({"content": text});
         if let Some(user) = mention.filter(|m| !m.is_empty()) {
             content["mentioned_list"] = json!([user]);
         }
         let body = json!({"msgtype": "text", "text": content});
+        match self.post_robot(key, &body).await? {
+            Answer::Ok(_) => Ok(()),
+            Answer::Error { errcode, errmsg } => Err(robot_error(errcode, &errmsg)),
+        }
+    }
+
+    /// Asks the robot webhook whether it knows `key`, posting nothing to the group: a text
+    /// message with empty content, which WeCom refuses (errcode 44004) for a key it knows and
+    /// answers 93000 for one it does not. Any answer but 93000 means the key is accepted.
+    pub(crate) async fn check_robot(&self, key: &str) -> Result<(), CallError> {
+        let body = json!({"msgtype": "text", "text": {"content": ""}});
+        match self.post_robot(key, &body).await? {
+            Answer::Error { errcode, errmsg } if errcode == ROBOT_KEY_ERRCODE => {
+                Err(robot_error(errcode, &errmsg))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn post_robot(&self, key: &str, body: &Value) -> Result<Answer, SendError> {
         let mut url = self
             .webhook_base
             .join("cgi-bin/webhook/send")
             .map_err(|e| permanent(format!("the webhook base URL: {e}")))?;
         url.query_pairs_mut().append_pair("key", key.trim());
-        match self.post_json("WeCom robot webhook", url, &body).await? {
-            Answer::Ok(_) => Ok(()),
-            Answer::Error { errcode, errmsg } => {
-                Err(errcode_error("WeCom robot webhook", errcode, &errmsg))
-            }
-        }
+        self.post_json("WeCom robot webhook", url, body).await
     }
 
     /// Posts `text` as markdown to an AI bot `response_url`.
@@ -346,6 +397,19 @@ pub(crate) fn errcode_error(what: &str, errcode: i64, errmsg: &str) -> SendError
             retry_after: Duration::from_secs(1),
         },
         _ => SendError::Permanent { reason },
+    }
+}
+
+/// A robot webhook's `errcode`: 93000 is its key refused, the others as [`errcode_error`].
+fn robot_error(errcode: i64, errmsg: &str) -> CallError {
+    let error = errcode_error("WeCom robot webhook", errcode, errmsg);
+    if errcode == ROBOT_KEY_ERRCODE {
+        CallError::Refused {
+            errcode,
+            reason: error.reason().to_owned(),
+        }
+    } else {
+        CallError::Send(error)
     }
 }
 

@@ -42,7 +42,14 @@ pub struct WeComConfig {
     pub action_timeout: Duration,
     /// The largest callback body accepted (413 above it).
     pub max_body_bytes: usize,
+    /// How soon after WeCom refuses an account's credentials (the app's corp id and secret, a
+    /// robot's webhook key) the adapter asks again whether they are accepted; the wait doubles
+    /// after each refusal, up to [`RECHECK_MAX`]. Default 2 s.
+    pub recheck_interval: Duration,
 }
+
+/// The longest wait between two checks of refused credentials.
+pub const RECHECK_MAX: Duration = Duration::from_secs(5 * 60);
 
 /// The self-built app (自建应用): its API credentials and its callback's token and key.
 #[derive(Clone)]
@@ -89,6 +96,7 @@ impl Default for WeComConfig {
             timestamp_window: DEFAULT_TIMESTAMP_WINDOW,
             action_timeout: Duration::from_secs(15),
             max_body_bytes: MAX_BODY_BYTES,
+            recheck_interval: Duration::from_secs(2),
         }
     }
 }
@@ -215,6 +223,9 @@ impl WeComConfig {
         if self.max_body_bytes < 1024 {
             error("max_body_bytes", "at least 1024 bytes (default 64 KiB)");
         }
+        if self.recheck_interval.is_zero() {
+            error("recheck_interval", "a positive duration (default 2 s)");
+        }
         errors
     }
 }
@@ -260,6 +271,7 @@ impl fmt::Debug for WeComConfig {
             .field("timestamp_window", &self.timestamp_window)
             .field("action_timeout", &self.action_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("recheck_interval", &self.recheck_interval)
             .finish()
     }
 }

@@ -88,15 +88,34 @@
 //!    fetched anew and the message sent once more.
 //!
 //! Errors: errcode -1 (busy) and network failures are retryable; 45009 (frequency limit) is
-//! `RateLimited` (60 s); other errcodes are permanent.
+//! `RateLimited` (60 s); other errcodes are permanent, except the refusals of an account's own
+//! credentials below.
+//!
+//! Lengths: text over a path's limit ([`APP_TEXT_MAX_BYTES`], [`ROBOT_TEXT_MAX_BYTES`],
+//! [`AIBOT_MARKDOWN_MAX_BYTES`] for a `response_url` reply) is refused as permanent, never
+//! truncated; the core's splitter cuts messages to these limits.
 //!
 //! # Accounts and connection state
 //!
 //! The app's account is [`AppConfig::account`] (default its AgentId), the AI bot's is
 //! [`AiBotConfig::account`] (default its `aibotid`), robot chats use
 //! [`WeComConfig::robot_account`]. Nothing here holds a connection (WeCom pushes to the
-//! routes; sends are HTTPS calls), so `run` reports each configured account `Up` once when it
-//! starts and they stay up until its future is dropped.
+//! routes; sends are HTTPS calls), so `run` reports each configured account `Up` when it
+//! starts, and an account goes `Down` while WeCom refuses its credentials:
+//!
+//! - the app's when `gettoken` answers an errcode (a wrong corp id or secret; not -1, 45009 or
+//!   45033, which pass);
+//! - the robots' when the webhook answers 93000 (`invalid webhook url`: a wrong key, or the
+//!   robot removed from its group) for every robot's key; a refused key beside working ones
+//!   leaves the account up and only that group's messages are refused.
+//!
+//! The send that found the refusal fails retryable and not delivered, so the core keeps the
+//! message for the account's next `Up`. One warning names the account (and the robot's chat),
+//! never a secret. `run` asks WeCom again [`WeComConfig::recheck_interval`] later and then at
+//! doubling intervals up to [`RECHECK_MAX`] — `gettoken`, or for a robot a text with empty
+//! content, which WeCom refuses without posting anything — and reports the account `Up` when
+//! that (or any send) is accepted. The AI bot's account stays up: each reply has its own
+//! `response_url`.
 //!
 //! # Architecture invariants
 //!
@@ -112,6 +131,7 @@ mod callback;
 mod clock;
 mod config;
 pub mod crypto;
+mod health;
 mod message;
 mod replies;
 mod state;
@@ -129,7 +149,7 @@ pub use api::{
 pub use clock::{Clock, SystemClock};
 pub use config::{
     AiBotConfig, AppConfig, ConfigError, DEFAULT_API_BASE, DEFAULT_ROBOT_ACCOUNT, MAX_BODY_BYTES,
-    WeComConfig,
+    RECHECK_MAX, WeComConfig,
 };
 pub use crypto::{CryptoError, MsgCrypt};
 pub use replies::RESPONSE_URL_TTL;

@@ -9,6 +9,7 @@ use crate::api::Api;
 use crate::clock::Clock;
 use crate::config::WeComConfig;
 use crate::crypto::MsgCrypt;
+use crate::health::Health;
 use crate::replies::ReplyUrls;
 
 /// The self-built app, ready to use.
@@ -35,6 +36,8 @@ pub(crate) struct Shared {
     pub(crate) replies: ReplyUrls,
     /// `None` when the HTTP client could not be built (`run` says why).
     pub(crate) api: Option<Api>,
+    /// Whether WeCom accepts the app's and the robots' credentials.
+    pub(crate) health: Health,
     sink: RwLock<Option<Arc<dyn EventSink>>>,
     shutdown: watch::Sender<bool>,
 }
@@ -65,6 +68,7 @@ impl Shared {
             })
         });
         let api = Api::new(&config).ok();
+        let health = Health::new(config.recheck_interval);
         Shared {
             config,
             clock,
@@ -72,24 +76,35 @@ impl Shared {
             aibot,
             replies: ReplyUrls::default(),
             api,
+            health,
             sink: RwLock::new(None),
             shutdown: watch::Sender::new(true),
         }
     }
 
-    /// Every account this configuration sends from, in a stable order.
-    pub(crate) fn accounts(&self) -> Vec<String> {
-        let mut accounts = Vec::new();
+    /// Every account with whether it can send now: the app's while WeCom accepts its
+    /// credentials, the robots' while it accepts at least one robot's key (see
+    /// `health`); the AI bot's always (each reply has its own `response_url`).
+    pub(crate) fn states(&self) -> Vec<(String, bool)> {
+        let mut states = Vec::new();
         if let Some(app) = &self.app {
-            accounts.push(app.account.clone());
+            states.push((app.account.clone(), !self.health.app_refused()));
         }
         if let Some(bot) = &self.aibot {
-            accounts.push(bot.account.clone());
+            states.push((bot.account.clone(), true));
         }
         if !self.config.robots.is_empty() {
-            accounts.push(self.config.robot_account.trim().to_owned());
+            states.push((
+                self.robot_account(),
+                !self.health.robots_refused(self.config.robots.len()),
+            ));
         }
-        accounts
+        states
+    }
+
+    /// The account robot chats are sent from.
+    pub(crate) fn robot_account(&self) -> String {
+        self.config.robot_account.trim().to_owned()
     }
 
     pub(crate) fn sink(&self) -> Option<Arc<dyn EventSink>> {

@@ -157,7 +157,8 @@ async fn app_errors_are_classified() {
         );
     }
 
-    // A bad secret: gettoken refuses; nothing was sent.
+    // A bad secret: gettoken refuses; nothing was sent, and the message may wait for the
+    // account to come up again (see the test below).
     let fake = FakeWeCom::start().await;
     let bot = Bot::start(config(Some(fake.addr)), TestClock::at(NOW)).await;
     fake.script(
@@ -165,11 +166,19 @@ async fn app_errors_are_classified() {
         vec![json!({"errcode": 40001, "errmsg": "invalid credential"})],
     );
     let error = within(bot.wecom.send(&reply)).await.unwrap_err();
-    assert!(matches!(error, SendError::Permanent { .. }), "{error}");
-    assert_eq!(
-        fake.calls().iter().map(|c| c.path).collect::<Vec<_>>(),
-        [GETTOKEN]
+    assert!(
+        matches!(
+            error,
+            SendError::Retryable {
+                maybe_delivered: false,
+                ..
+            }
+        ),
+        "{error}"
     );
+    assert!(error.reason().contains("40001"), "{error}");
+    assert!(!error.reason().contains(SECRET), "{error}");
+    assert_eq!(fake.calls()[0].path, GETTOKEN);
 
     // The API unreachable: retryable, not delivered.
     let mut unreachable = config(None);
@@ -353,6 +362,141 @@ async fn aibot_messages_are_answered_through_their_response_url() {
         within(bot.wecom.send(&reply)).await,
         Err(SendError::AwaitingMessage { .. })
     ));
+}
+
+/// The next event, which must be `account` going `state`.
+async fn expect_change(bot: &mut Bot, account: &str, state: ConnectionState) {
+    match bot.next_event().await {
+        Event::Connection(change) => assert_eq!(
+            (change.platform, change.account.as_str(), change.state),
+            (Platform::Wecom, account, state)
+        ),
+        other => panic!("expected {account} {state:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn refused_credentials_take_the_account_down_until_wecom_accepts_them_again() {
+    let fake = FakeWeCom::start().await;
+    let config = WeComConfig {
+        robots: [("agents".to_owned(), "robot-key-1".to_owned())].into(),
+        recheck_interval: Duration::from_millis(50),
+        ..config(Some(fake.addr))
+    };
+    let mut bot = Bot::start(config, TestClock::at(NOW)).await;
+    let connected =
+        |bot: &Bot, account: &str| bot.wecom.connected_accounts().iter().any(|a| a == account);
+
+    // A wrong app secret: gettoken refuses (the send, and the first check again). The app's
+    // account goes down at once and the message is not given up: it may wait for the account.
+    fake.script(
+        GETTOKEN,
+        vec![
+            json!({"errcode": 40001, "errmsg": "invalid credential, hint: [x]"}),
+            json!({"errcode": 40001, "errmsg": "invalid credential, hint: [y]"}),
+        ],
+    );
+    let reply = text(APP_ACCOUNT, Chat::Private("zhangsan".into()), "请带户口本");
+    let error = within(bot.wecom.send(&reply)).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            SendError::Retryable {
+                maybe_delivered: false,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(!connected(&bot, APP_ACCOUNT));
+    assert!(connected(&bot, BOT_ACCOUNT) && connected(&bot, "wecom-robot"));
+    expect_change(&mut bot, APP_ACCOUNT, ConnectionState::Down).await;
+
+    // The adapter asks again by itself; once gettoken hands out a token the account is up and
+    // the next send uses that token.
+    expect_change(&mut bot, APP_ACCOUNT, ConnectionState::Up).await;
+    assert!(connected(&bot, APP_ACCOUNT));
+    let calls = fake.calls();
+    assert_eq!(
+        calls.iter().map(|c| c.path).collect::<Vec<_>>(),
+        [GETTOKEN, GETTOKEN, GETTOKEN],
+        "the send's, then two checks; none sent a message"
+    );
+    assert!(calls.iter().all(|c| c.query["corpsecret"] == SECRET));
+    within(bot.wecom.send(&reply)).await.unwrap();
+    let calls = fake.calls();
+    assert_eq!(
+        calls.iter().map(|c| c.path).collect::<Vec<_>>(),
+        [MESSAGE_SEND]
+    );
+    assert_eq!(calls[0].query["access_token"], "TOKEN-1");
+
+    // The robot's key refused (93000): its account goes down; the check posts nothing to the
+    // group (a text without content); when the key is accepted again the account is up.
+    fake.script(
+        WEBHOOK,
+        vec![
+            json!({"errcode": 93000, "errmsg": "invalid webhook url, hint: [z]"}),
+            json!({"errcode": 93000, "errmsg": "invalid webhook url, hint: [w]"}),
+            json!({"errcode": 44004, "errmsg": "empty content"}),
+        ],
+    );
+    let notice = text("wecom-robot", Chat::Group("agents".into()), "新工单 1");
+    let error = within(bot.wecom.send(&notice)).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            SendError::Retryable {
+                maybe_delivered: false,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.reason().contains("93000"), "{error}");
+    assert!(!error.reason().contains("robot-key-1"), "{error}");
+    assert!(!connected(&bot, "wecom-robot"));
+    expect_change(&mut bot, "wecom-robot", ConnectionState::Down).await;
+    expect_change(&mut bot, "wecom-robot", ConnectionState::Up).await;
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.path == WEBHOOK && c.query["key"] == "robot-key-1")
+    );
+    for check in &calls[1..] {
+        assert_eq!(
+            check.body,
+            json!({"msgtype": "text", "text": {"content": ""}})
+        );
+    }
+    within(bot.wecom.send(&notice)).await.unwrap();
+    bot.assert_no_event();
+
+    // With several robots, one refused key leaves the account up: that group's message is
+    // refused, the other robot still sends.
+    let fake = FakeWeCom::start().await;
+    let config = WeComConfig {
+        robots: [
+            ("agents".to_owned(), "robot-key-1".to_owned()),
+            ("v01".to_owned(), "robot-key-2".to_owned()),
+        ]
+        .into(),
+        recheck_interval: Duration::from_secs(600),
+        ..common::config(Some(fake.addr))
+    };
+    let mut bot = Bot::start(config, TestClock::at(NOW)).await;
+    fake.script(
+        WEBHOOK,
+        vec![json!({"errcode": 93000, "errmsg": "invalid webhook url"})],
+    );
+    let to_v01 = text("wecom-robot", Chat::Group("v01".into()), "通知");
+    let error = within(bot.wecom.send(&to_v01)).await.unwrap_err();
+    assert!(matches!(error, SendError::Permanent { .. }), "{error}");
+    assert!(connected(&bot, "wecom-robot"));
+    within(bot.wecom.send(&notice)).await.unwrap();
+    bot.assert_no_event();
 }
 
 #[tokio::test]
