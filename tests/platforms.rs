@@ -615,8 +615,15 @@ async fn a_qq_bot_resident_is_answered_by_passive_replies_and_helped_from_telegr
 }
 
 /// Posts an AI bot group message from the resident, encrypted and signed as WeCom does; its
-/// `response_url` on the fake API carries `response_code={code}`.
-async fn wecom_push(addr: std::net::SocketAddr, api: &str, msgid: &str, code: &str, text: &str) {
+/// `response_url` on the fake API carries `response_code={code}`. The passive reply (the
+/// callback's response, decrypted): the content of the finished stream, if any.
+async fn wecom_push(
+    addr: std::net::SocketAddr,
+    api: &str,
+    msgid: &str,
+    code: &str,
+    text: &str,
+) -> Option<String> {
     let plain = json!({
         "msgid": msgid, "aibotid": AIBOT, "chatid": WECOM_GROUP, "chattype": "group",
         "from": {"userid": WECOM_RESIDENT},
@@ -642,6 +649,15 @@ async fn wecom_push(addr: std::net::SocketAddr, api: &str, msgid: &str, code: &s
     .await
     .unwrap();
     assert_eq!(response.status().as_u16(), 200);
+    let body = response.text().await.unwrap();
+    if body.is_empty() {
+        return None;
+    }
+    let reply: Value = serde_json::from_str(&body).unwrap();
+    let plain: Value =
+        serde_json::from_str(&crypt.decrypt(reply["encrypt"].as_str().unwrap()).unwrap()).unwrap();
+    (plain["stream"]["finish"] == true)
+        .then(|| plain["stream"]["content"].as_str().unwrap().to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -678,28 +694,21 @@ async fn a_wecom_resident_is_helped_by_an_agent_working_in_a_qq_group() {
     service.wait_connected("wecom", AIBOT).await;
     let mut next = async || within(wecom_sends.recv()).await.unwrap();
 
-    // Outside the guide: the resident is told the ticket through the message's response_url,
-    // and that the answer comes with their next message.
-    wecom_push(service.addr, &api, "M1", "RC1", UNCOVERED).await;
-    let mut told = None;
-    let mut robot = None;
-    while told.is_none() || robot.is_none() {
-        let (path, query, body) = next().await;
-        match path.as_str() {
-            "/cgi-bin/aibot/response" => told = Some((query, body)),
-            _ => robot = Some((query, body)),
-        }
-    }
-    let (query, told) = told.unwrap();
-    assert_eq!(query, "response_code=RC1");
-    let told_text = told["markdown"]["content"].as_str().unwrap();
+    // Outside the guide: the resident is told the ticket in the callback's own response (the
+    // passive reply), and that an answer may need their next message.
+    let told_text = wecom_push(service.addr, &api, "M1", "RC1", UNCOVERED)
+        .await
+        .expect("the ticket told passively");
     assert!(
         told_text.contains("工单号：1") && told_text.contains("再@我"),
         "{told_text}"
     );
     // The agents' WeCom group hears of it through its robot, the QQ group through OneBot.
-    let (query, note) = robot.unwrap();
-    assert_eq!(query, format!("key={ROBOT_KEY}"));
+    let (path, query, note) = next().await;
+    assert_eq!(
+        (path.as_str(), query),
+        ("/cgi-bin/webhook/send", format!("key={ROBOT_KEY}"))
+    );
     assert!(
         note["text"]["content"]
             .as_str()
@@ -709,7 +718,8 @@ async fn a_wecom_resident_is_helped_by_an_agent_working_in_a_qq_group() {
     );
     assert!(qq.reply().await.text.contains("新工单 1"));
 
-    // The agent claims and replies in QQ; WeCom has no unused response_url: held…
+    // The agent claims and replies in QQ; M1's response_url is still unused, so the reply
+    // goes at once (the agent is told it arrives at the latest with the next message).
     qq.send(&question(81, ONEBOT_AGENTS, ONEBOT_AGENT, "接单 1"))
         .await;
     assert!(qq.reply().await.text.contains("已接单：工单1"));
@@ -724,12 +734,10 @@ async fn a_wecom_resident_is_helped_by_an_agent_working_in_a_qq_group() {
         qq.reply().await.text,
         "回复已记下（工单1），居民最迟在下次发消息时收到。"
     );
-    // …until the resident writes again: it goes out through that message's response_url.
-    wecom_push(service.addr, &api, "M2", "RC2", "好的").await;
     let (path, query, relayed) = next().await;
     assert_eq!(
         (path.as_str(), query.as_str()),
-        ("/cgi-bin/aibot/response", "response_code=RC2")
+        ("/cgi-bin/aibot/response", "response_code=RC1")
     );
     assert!(
         relayed["markdown"]["content"]
@@ -739,23 +747,22 @@ async fn a_wecom_resident_is_helped_by_an_agent_working_in_a_qq_group() {
         "{relayed}"
     );
 
-    // Resolved in QQ; the rating prompt is held too, behind the answer to "好的", and goes
-    // out one resident message later. It asks for an @ (the AI bot sees only @-messages in
-    // groups); the rating on WeCom is recorded on the ticket.
+    // The resident thanks: answered passively, so M2's URL stays unused too.
+    assert!(
+        wecom_push(service.addr, &api, "M2", "RC2", "好的")
+            .await
+            .is_some()
+    );
+    // Resolved in QQ: the rating prompt (M1's URL spent) takes M2's, at once. It asks for an
+    // @ (the AI bot sees only @-messages in groups); the rating on WeCom, answered passively,
+    // is recorded on the ticket.
     qq.send(&question(83, ONEBOT_AGENTS, ONEBOT_AGENT, "办结 1"))
         .await;
     assert_eq!(qq.reply().await.text, "工单1已办结，会请居民评价。");
-    wecom_push(service.addr, &api, "M3", "RC3", "你好").await;
-    let (path, query, _) = next().await;
-    assert_eq!(
-        (path.as_str(), query.as_str()),
-        ("/cgi-bin/aibot/response", "response_code=RC3")
-    );
-    wecom_push(service.addr, &api, "M4", "RC4", "1").await;
     let (path, query, prompt) = next().await;
     assert_eq!(
         (path.as_str(), query.as_str()),
-        ("/cgi-bin/aibot/response", "response_code=RC4")
+        ("/cgi-bin/aibot/response", "response_code=RC2")
     );
     assert!(
         prompt["markdown"]["content"]
@@ -764,6 +771,10 @@ async fn a_wecom_resident_is_helped_by_an_agent_working_in_a_qq_group() {
             .contains("@我并回复数字：\n1 非常满意"),
         "{prompt}"
     );
+    let thanks = wecom_push(service.addr, &api, "M3", "RC3", "1")
+        .await
+        .expect("thanked passively");
+    assert!(thanks.contains("谢谢您的评价"), "{thanks}");
     let (data, _dir) = service.stop().await;
     let store = bangban::store::Store::open(&data).unwrap();
     let ticket = store.tickets().unwrap().get(1).unwrap().unwrap();

@@ -184,8 +184,13 @@ pub struct DeskReplies {
     pub after_hours: String,
     /// Added on a platform where the bot can only reply to a message just received (the QQ
     /// official bot, the WeCom AI bot): the agent's answer reaches the resident with their next
-    /// message.
+    /// message. Said in groups (it may ask for an @), and in private chats unless
+    /// `reply_later_private` is set.
     pub reply_later: String,
+    /// `reply_later` for a private chat with the bot (no group, no @). Optional; without it
+    /// `reply_later` is used there too.
+    #[serde(default)]
+    pub reply_later_private: String,
     /// An ID-card, phone or bank-card number was posted in a group: `{what}` names which.
     pub privacy: String,
     /// An agent's answer relayed to the resident: `{agent}`, `{text}`, `{ticket}`.
@@ -773,6 +778,7 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
         ("ticket", &r.ticket, &["{ticket}", "{who}"][..]),
         ("after_hours", &r.after_hours, &["{when}"]),
         ("reply_later", &r.reply_later, &[]),
+        ("reply_later_private", &r.reply_later_private, &[]),
         ("privacy", &r.privacy, &["{what}"]),
         ("agent_reply", &r.agent_reply, &["{text}"]),
         ("resolved", &r.resolved, &["{ticket}"]),
@@ -782,8 +788,8 @@ fn build(spec: OrgFile, file: &Path, errors: &mut Vec<ConfigError>) -> Org {
         ("not_agent", &r.not_agent, &[]),
         ("nearby", &r.nearby, &["{places}"]),
     ] {
-        if key == "resolved_mention" && text.is_empty() {
-            continue; // optional: `resolved` is used
+        if matches!(key, "resolved_mention" | "reply_later_private") && text.is_empty() {
+            continue; // optional: `resolved` / `reply_later` is used
         }
         if text.trim().is_empty() {
             v.err(&format!("replies.{key}"), "expected the wording");

@@ -12,8 +12,10 @@ use bangban_contract::{Chat, Platform};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Past this many live contexts, expired ones are swept on insert (tick sweeps them anyway).
-const SWEEP_AT: usize = 50_000;
+/// The most live contexts kept. Reaching it, expired ones are swept and, if that is not enough,
+/// the oldest dropped down to half, so a sweep comes at most once per `MAX_LIVE / 2` new
+/// contexts (a sweep per insert made every new resident cost a scan of all of them).
+const MAX_LIVE: usize = 50_000;
 
 /// A context as the engine reads it, against the catalog it answers from now. It is kept by item
 /// id: an item created or retired since moves the indexes, never what was discussed.
@@ -49,6 +51,25 @@ struct State {
     live: HashMap<Key, SavedContext>,
     /// Changes not yet written to the store: a context, or `None` for a removal.
     unsaved: HashMap<Key, Option<SavedContext>>,
+}
+
+impl State {
+    /// Drops the contexts set before `expired`, then the oldest until at most `MAX_LIVE / 2`
+    /// are left, from memory only: writing tens of thousands of removals at once stalled the
+    /// event loop for a fifth of a second, and the store forgets them when they expire
+    /// ([`Dialogue::sweep`]).
+    fn make_room(&mut self, expired: i64) {
+        let mut ats: Vec<i64> = self.live.values().map(|c| c.at).collect();
+        let keep = MAX_LIVE / 2;
+        let cutoff = if ats.len() > keep {
+            let drop = ats.len() - keep;
+            let (_, &mut nth, _) = ats.select_nth_unstable(drop);
+            nth.max(expired)
+        } else {
+            expired
+        };
+        self.live.retain(|_, c| c.at >= cutoff);
+    }
 }
 
 pub struct Dialogue {
@@ -116,9 +137,8 @@ impl Dialogue {
             at: context.at,
         };
         let mut state = self.lock();
-        if state.live.len() >= SWEEP_AT {
-            let (ttl, now) = (self.ttl, saved.at);
-            state.live.retain(|_, c| now - c.at < ttl);
+        if state.live.len() >= MAX_LIVE && !state.live.contains_key(&key) {
+            state.make_room(saved.at - self.ttl);
         }
         state.unsaved.insert(key.clone(), Some(saved.clone()));
         state.live.insert(key, saved);
@@ -219,6 +239,31 @@ mod tests {
             question: "社保卡的事".into(),
             at,
         }
+    }
+
+    #[test]
+    fn many_new_residents_keep_the_newest_contexts_within_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = Ids::of(&["a"]);
+        let store = Store::open(dir.path()).unwrap();
+        // A long ttl: nothing expires, so only the cap makes room.
+        let d = Dialogue::new(1_000_000, store.clone());
+        let n = MAX_LIVE + MAX_LIVE / 2;
+        for i in 0..n {
+            d.set(key(&i.to_string()), context(vec![], i as i64), ids.id());
+            assert!(d.len() <= MAX_LIVE);
+        }
+        d.persist();
+        assert!(d.len() > MAX_LIVE / 2);
+        let newest = (n - 1).to_string();
+        assert!(d.get(&key(&newest), n as i64, ids.index()).is_some());
+        assert_eq!(d.get(&key("0"), n as i64, ids.index()), None);
+        // The store keeps what was dropped until it expires; a restart makes room again.
+        assert_eq!(store.stored_contexts().unwrap().len(), n);
+        let again = Dialogue::new(1_000_000, store.clone());
+        again.set(key("new"), context(vec![], n as i64), ids.id());
+        assert!(again.len() <= MAX_LIVE);
+        assert!(again.get(&key(&newest), n as i64, ids.index()).is_some());
     }
 
     #[test]

@@ -112,8 +112,15 @@ impl Desk {
             ));
         }
         if self.config.service.replies_only(t.platform, &t.account) {
+            // A private chat is no group, and needs no @.
+            let later = match &t.chat {
+                Chat::Private(_) if !org.replies.reply_later_private.is_empty() => {
+                    &org.replies.reply_later_private
+                }
+                _ => &org.replies.reply_later,
+            };
             text.push('\n');
-            text.push_str(&org.replies.reply_later);
+            text.push_str(later);
         }
         text
     }

@@ -11,7 +11,7 @@
 //! the chat's outbox bound; the engine's replies then pass the notice policy (`backlog.rs`).
 
 use super::backlog::{Depths, Notice, Notices, action_key};
-use super::commit::Committer;
+use super::commit::{Accept, Committer};
 use super::delivery::{Command, ToSend};
 use super::flood::{self, ChatKey, InputLimits, Verdict};
 use super::limits::ChatLimits;
@@ -255,7 +255,8 @@ impl EventLoop {
     }
 
     async fn handle_batch(&self, batch: &mut Vec<Event>) {
-        let mut queued = Vec::new();
+        let mut replies = Vec::new();
+        let mut keys = HashSet::new();
         let mut came_up = false;
         for event in batch.drain(..) {
             match event {
@@ -266,8 +267,8 @@ impl EventLoop {
                         incoming.account.clone(),
                         incoming.chat.clone(),
                     ));
-                    if let Some(q) = self.handle_message(&incoming).await {
-                        queued.extend(q);
+                    if let Some(reply) = self.handle_message(&incoming, &mut keys).await {
+                        replies.push(reply);
                     }
                 }
                 Event::Connection(change) => {
@@ -277,11 +278,21 @@ impl EventLoop {
                 }
             }
         }
-        self.commit(queued);
+        self.accept(replies);
         if came_up {
             // A broadcast may have waited for an account of this platform.
             self.release_broadcasts().await;
         }
+    }
+
+    /// Hands the batch's replies to the committer, which stores them (see [`super::commit`]).
+    fn accept(&self, replies: Vec<Accept>) {
+        if replies.is_empty() {
+            return;
+        }
+        // The batch's dialogue contexts go with the same flush.
+        self.engine.persist_context();
+        self.committer.accept(replies);
     }
 
     fn accounts(&self) -> std::sync::MutexGuard<'_, Accounts> {
@@ -295,8 +306,15 @@ impl EventLoop {
         let queued = self
             .accounts()
             .release_due(&self.store, service, now_ms, |a| {
-                let Outgoing::SendText { platform, chat, .. } = &a;
-                let max_chars = self.limits.max_chars(*platform, chat, self.max_chars);
+                let Outgoing::SendText {
+                    platform,
+                    account,
+                    chat,
+                    ..
+                } = &a;
+                let max_chars = self
+                    .limits
+                    .max_chars(*platform, account, chat, self.max_chars);
                 split_action(a, max_chars)
             });
         if queued.is_empty() {
@@ -307,8 +325,13 @@ impl EventLoop {
         self.commit(queued);
     }
 
-    /// Handles one message; the replies stored (not yet flushed).
-    async fn handle_message(&self, incoming: &Incoming) -> Option<Vec<ToSend>> {
+    /// Handles one message; its replies, to be stored with the batch. `keys`: the dedupe keys
+    /// of the batch so far, so a repeat within the batch is not handled twice.
+    async fn handle_message(
+        &self,
+        incoming: &Incoming,
+        keys: &mut HashSet<String>,
+    ) -> Option<Accept> {
         let platform = platform_name(incoming.platform);
         self.metrics
             .inc("bangban_messages_in_total", &[("platform", platform)]);
@@ -316,8 +339,8 @@ impl EventLoop {
         let chat = chat_label(&incoming.chat);
         let key = dedupe_key(incoming);
         match self.store.is_seen(&key) {
-            Ok(false) => {}
-            Ok(true) => {
+            Ok(false) if keys.insert(key.message_id.clone()) => {}
+            Ok(_) => {
                 self.duplicate(incoming, platform);
                 return None;
             }
@@ -336,7 +359,7 @@ impl EventLoop {
                     &[("platform", platform), ("scope", scope)],
                 );
                 return if tell {
-                    self.too_fast(incoming, &key)
+                    self.too_fast(incoming, key)
                 } else {
                     None
                 };
@@ -378,18 +401,7 @@ impl EventLoop {
                 .outgoing(actions, Some(&source), (first, agents), now, &mut summed);
         self.summed(incoming.platform, summed);
         let (parts, ahead) = self.split(kept);
-        match self.store.accept(&key, &parts) {
-            Ok(Some(queued)) => Some(self.to_send(queued, ahead)),
-            Ok(None) => {
-                self.duplicate(incoming, platform);
-                None
-            }
-            Err(e) => {
-                error!(platform, %chat, message_id = %incoming.message_id, error = %e,
-                    "could not store the replies; the message is not answered");
-                None
-            }
-        }
+        Some(self.counted(Accept { key, parts, ahead }))
     }
 
     fn duplicate(&self, incoming: &Incoming, platform: &'static str) {
@@ -402,7 +414,7 @@ impl EventLoop {
     }
 
     /// Answers a message over the input limit with `limits.too_fast`, once (it is marked seen).
-    fn too_fast(&self, incoming: &Incoming, key: &Incoming) -> Option<Vec<ToSend>> {
+    fn too_fast(&self, incoming: &Incoming, key: Incoming) -> Option<Accept> {
         let notice = Outgoing::SendText {
             platform: incoming.platform,
             account: incoming.account.clone(),
@@ -411,15 +423,20 @@ impl EventLoop {
             quote: Some(incoming.message_id.clone()),
             mention: matches!(incoming.chat, Chat::Group(_)).then(|| incoming.sender.clone()),
         };
-        match self.store.accept(key, &[notice]) {
-            Ok(Some(queued)) => Some(self.to_send(queued, vec![false])),
-            Ok(None) => None,
-            Err(e) => {
-                error!(platform = platform_name(incoming.platform), error = %e,
-                    "could not store the notice to a resident over the limit");
-                None
-            }
+        Some(self.counted(Accept {
+            key,
+            parts: vec![notice],
+            ahead: vec![false],
+        }))
+    }
+
+    /// A message's replies count in their chats' depths from the moment they are decided, so
+    /// the next message of the same batch already sees them.
+    fn counted(&self, accept: Accept) -> Accept {
+        for part in &accept.parts {
+            self.admission.depths.add(action_key(part), 1);
         }
+        accept
     }
 
     fn summed(&self, platform: bangban_contract::Platform, n: usize) {
@@ -449,8 +466,15 @@ impl EventLoop {
         actions
             .into_iter()
             .flat_map(|(a, ahead)| {
-                let Outgoing::SendText { platform, chat, .. } = &a;
-                let max_chars = self.limits.max_chars(*platform, chat, self.max_chars);
+                let Outgoing::SendText {
+                    platform,
+                    account,
+                    chat,
+                    ..
+                } = &a;
+                let max_chars = self
+                    .limits
+                    .max_chars(*platform, account, chat, self.max_chars);
                 split_action(a, max_chars)
                     .into_iter()
                     .map(move |p| (p, ahead))

@@ -1,7 +1,10 @@
 //! Limits a platform itself sets on one chat, kept whatever `[pacing]` and `[outbox]` say:
 //! a WeCom group robot takes at most 20 messages a minute and 2,048 bytes of text a message, the
-//! WeCom app's message API 2,048 bytes of text, the WeCom AI bot's `response_url` 20,480 bytes of
-//! markdown. Other chats have only the configured pacing and `outbox.max_chars`.
+//! WeCom app's message API 2,048 bytes of text, the WeCom AI bot's replies (passive or through a
+//! `response_url`) 20,480 bytes of markdown. The byte cap follows the path the adapter takes: a
+//! robot's group whatever the account, else the account the message is sent from (one private
+//! chat id can be reached through the app and through the AI bot). Other chats have only the
+//! configured pacing and `outbox.max_chars`.
 
 use super::split::Limit;
 use crate::config::service::{Bucket, Service};
@@ -21,10 +24,12 @@ const ROBOT_BUCKET: Bucket = Bucket {
 pub(crate) struct ChatLimits {
     /// WeCom chats served by a group robot.
     robots: BTreeSet<String>,
-    /// WeCom is enabled: its other chats are the AI bot's and the app's.
+    /// WeCom is enabled.
     wecom: bool,
-    /// The WeCom self-built app is configured: a private chat may be the app's.
-    wecom_app: bool,
+    /// The WeCom self-built app's account (its AgentId), when configured.
+    wecom_app: Option<String>,
+    /// The WeCom AI bot's account (its BotID), when configured.
+    wecom_aibot: Option<String>,
 }
 
 impl ChatLimits {
@@ -37,7 +42,10 @@ impl ChatLimits {
                 BTreeSet::new()
             },
             wecom: w.enabled,
-            wecom_app: w.enabled && !w.corp_id.is_empty(),
+            // The accounts as the adapter names them (`server::platforms` sets none itself).
+            wecom_app: (w.enabled && !w.corp_id.is_empty()).then(|| w.agent_id.to_string()),
+            wecom_aibot: (w.enabled && !w.aibot_id.trim().is_empty())
+                .then(|| w.aibot_id.trim().to_owned()),
         }
     }
 
@@ -50,18 +58,29 @@ impl ChatLimits {
         self.is_robot(platform, chat).then_some(ROBOT_BUCKET)
     }
 
-    /// The most one message to `chat` may hold: `configured` characters, and the bytes the
-    /// platform allows where it counts bytes. On WeCom a group is a robot's (its webhook) or the
-    /// AI bot's (a `response_url`: the app sends to private chats only); a private chat may be
-    /// the app's or the AI bot's, so it gets the app's smaller limit when the app is configured.
-    pub(crate) fn max_chars(&self, platform: Platform, chat: &Chat, configured: usize) -> Limit {
+    /// The most one message to `chat` sent from `account` may hold: `configured` characters,
+    /// and the bytes the platform allows where it counts bytes. On WeCom the adapter sends to a
+    /// robot's group through its webhook whatever the account; otherwise the account decides:
+    /// the AI bot's replies take 20,480 bytes, the app's messages 2,048. Any other account gets
+    /// the smallest cap (the adapter refuses such a message anyway).
+    pub(crate) fn max_chars(
+        &self,
+        platform: Platform,
+        account: &str,
+        chat: &Chat,
+        configured: usize,
+    ) -> Limit {
         if platform != Platform::Wecom || !self.wecom {
             return Limit::from(configured);
         }
-        let bytes = match chat {
-            Chat::Group(_) if self.is_robot(platform, chat) => ROBOT_TEXT_MAX_BYTES,
-            Chat::Private(_) if self.wecom_app => APP_TEXT_MAX_BYTES,
-            _ => AIBOT_MARKDOWN_MAX_BYTES,
+        let bytes = if self.is_robot(platform, chat) {
+            ROBOT_TEXT_MAX_BYTES
+        } else if self.wecom_aibot.as_deref() == Some(account) {
+            AIBOT_MARKDOWN_MAX_BYTES
+        } else if self.wecom_app.as_deref() == Some(account) {
+            APP_TEXT_MAX_BYTES
+        } else {
+            ROBOT_TEXT_MAX_BYTES.min(APP_TEXT_MAX_BYTES)
         };
         Limit::bytes(configured, bytes)
     }
@@ -95,55 +114,73 @@ mod tests {
             None
         );
         assert_eq!(
-            limits.max_chars(Platform::Wecom, &robot, 800),
+            limits.max_chars(Platform::Wecom, "wecom-robot", &robot, 800),
             Limit::bytes(800, 2048)
         );
         assert_eq!(
-            limits.max_chars(Platform::Telegram, &robot, 800),
+            limits.max_chars(Platform::Telegram, "7000", &robot, 800),
             Limit::from(800)
         );
         let mut off = service();
         off.wecom.enabled = false;
         assert_eq!(ChatLimits::new(&off).bucket(Platform::Wecom, &robot), None);
         assert_eq!(
-            ChatLimits::new(&off).max_chars(Platform::Wecom, &robot, 800),
+            ChatLimits::new(&off).max_chars(Platform::Wecom, "wecom-robot", &robot, 800),
             Limit::from(800)
         );
     }
 
     #[test]
-    fn wecom_app_and_ai_bot_chats_get_their_byte_limits() {
-        let agent = Chat::Private("wangjuan".into());
+    fn wecom_chats_get_the_byte_cap_of_the_account_they_are_reached_through() {
+        let person = Chat::Private("wangjuan".into());
         let group = Chat::Group("wrkDAHU0001".into());
-        // The AI bot only: its response_url takes 20,480 bytes.
+        // The AI bot only: its replies take 20,480 bytes, in groups and private chats.
         let mut aibot = service();
         aibot.wecom.aibot_id = "aib-1".into();
         let limits = ChatLimits::new(&aibot);
         assert_eq!(
-            limits.max_chars(Platform::Wecom, &group, 800),
+            limits.max_chars(Platform::Wecom, "aib-1", &group, 800),
             Limit::bytes(800, 20480)
         );
         assert_eq!(
-            limits.max_chars(Platform::Wecom, &agent, 800),
+            limits.max_chars(Platform::Wecom, "aib-1", &person, 800),
             Limit::bytes(800, 20480)
         );
-        // With the app, a private chat may be the app's: its message API takes 2,048 bytes.
+        // With the app as well, the same private chat id is the app's (2,048 bytes) when the
+        // message goes from the app's account, and still the AI bot's (20,480) from its own.
         let mut app = aibot.clone();
         app.wecom.corp_id = "ww1436e0e65a779aee".into();
         app.wecom.agent_id = 1000002;
         let limits = ChatLimits::new(&app);
         assert_eq!(
-            limits.max_chars(Platform::Wecom, &agent, 800),
+            limits.max_chars(Platform::Wecom, "1000002", &person, 800),
             Limit::bytes(800, 2048)
         );
         assert_eq!(
-            limits.max_chars(Platform::Wecom, &group, 800),
+            limits.max_chars(Platform::Wecom, "aib-1", &person, 800),
             Limit::bytes(800, 20480)
         );
-        // 800 Chinese characters are 2,400 bytes: too long for the app, cut to fit.
+        assert_eq!(
+            limits.max_chars(Platform::Wecom, "aib-1", &group, 800),
+            Limit::bytes(800, 20480)
+        );
+        // A robot's group is the robot's whatever the account; an unknown account gets the
+        // smallest cap.
+        assert_eq!(
+            limits.max_chars(Platform::Wecom, "aib-1", &Chat::Group("agents".into()), 800),
+            Limit::bytes(800, 2048)
+        );
+        assert_eq!(
+            limits.max_chars(Platform::Wecom, "someone", &person, 800),
+            Limit::bytes(800, 2048)
+        );
+        // 800 Chinese characters are 2,400 bytes: too long for the app, cut to fit; one
+        // message for the AI bot.
         let text = "工单12｜大湖村｜已受理｜「村里的路灯坏了找谁」\n".repeat(40);
         assert!(text.chars().count() <= 1200 && text.len() > 2048);
-        let limit = limits.max_chars(Platform::Wecom, &agent, 1200);
+        let to_bot = limits.max_chars(Platform::Wecom, "aib-1", &person, 1200);
+        assert_eq!(crate::runtime::split::split_text(&text, to_bot).len(), 1);
+        let limit = limits.max_chars(Platform::Wecom, "1000002", &person, 1200);
         let parts = crate::runtime::split::split_text(&text, limit);
         assert!(parts.len() > 1);
         assert!(
@@ -183,7 +220,7 @@ mod tests {
         let limits = ChatLimits::new(&service());
         let chat = Chat::Group("agents".into());
         let text = "𠀀新工单：村里的路灯坏了。".repeat(200);
-        let limit = limits.max_chars(Platform::Wecom, &chat, 800);
+        let limit = limits.max_chars(Platform::Wecom, "wecom-robot", &chat, 800);
         let parts = crate::runtime::split::split_text(&text, limit);
         assert!(parts.len() > 1);
         assert!(parts.iter().all(|p| p.len() <= ROBOT_TEXT_MAX_BYTES));

@@ -179,7 +179,12 @@ impl Runtime {
             limits: limits::ChatLimits::new(service),
             admission: events::Admission::new(config.clone(), depths.clone()),
             accounts: Default::default(),
-            committer: commit::Committer::spawn(store.clone(), commands.clone(), depths),
+            committer: commit::Committer::spawn(
+                store.clone(),
+                commands.clone(),
+                depths,
+                metrics.clone(),
+            ),
         };
         let (posts, posts_rx) = mpsc::unbounded_channel();
         let event_loop = tokio::spawn(event_loop.run(events, posts_rx, stop_rx));

@@ -33,6 +33,9 @@ pub(crate) fn router(metrics: Arc<Metrics>, adapters: Vec<Arc<dyn Adapter>>) -> 
 /// `"warning"` with a `reason` when the data directory's free space is under the floor. 503
 /// with `"status":"unhealthy"` and the `reason` while the store cannot be written. The connected
 /// accounts are counted per platform; their ids are listed only with `[server] show_accounts`.
+/// Accounts down for a reason their adapter knows (a refused secret, an untrusted server
+/// address) are listed under `down`, per platform, with that reason (and their ids only with
+/// `show_accounts`).
 async fn healthz(State(h): State<Health>) -> impl IntoResponse {
     let store = health::process(true);
     let connected: Map<String, Value> = h
@@ -49,6 +52,24 @@ async fn healthz(State(h): State<Health>) -> impl IntoResponse {
             (platform_name(a.platform()).to_owned(), shown)
         })
         .collect();
+    let down: Map<String, Value> = h
+        .adapters
+        .iter()
+        .filter_map(|a| {
+            let reasons: Vec<Value> = a
+                .down_reasons()
+                .into_iter()
+                .map(|d| {
+                    if store.show_accounts {
+                        json!({"account": d.account, "reason": d.reason})
+                    } else {
+                        json!({"reason": d.reason})
+                    }
+                })
+                .collect();
+            (!reasons.is_empty()).then(|| (platform_name(a.platform()).to_owned(), json!(reasons)))
+        })
+        .collect();
     let mut body = json!({
         "status": "ok",
         "connected": connected,
@@ -60,6 +81,9 @@ async fn healthz(State(h): State<Health>) -> impl IntoResponse {
             "min_free_bytes": store.floor_bytes,
         },
     });
+    if !down.is_empty() {
+        body["down"] = Value::Object(down);
+    }
     let mut status = StatusCode::OK;
     if let Some(reason) = &store.failing {
         status = StatusCode::SERVICE_UNAVAILABLE;

@@ -43,7 +43,7 @@ pub fn init(store: &Store, offset: i64) -> Result<(), StoreError> {
 
 /// The engine's hook: what became of a resident's message in `village` (help and thanks are not
 /// questions and are not counted; `privacy`: personal numbers, handed to an agent). Recorded once
-/// per platform message. A store error only logs: statistics never stop an answer.
+/// per platform message, at the next flush (see [`Store::queue_question`]).
 pub fn record(
     store: &Store,
     event: &Incoming,
@@ -86,9 +86,7 @@ pub fn record(
         outcome,
     };
     let source = source_key(event.platform, &event.account, &event.message_id);
-    if let Err(e) = store.stats().and_then(|s| s.record_question(&source, &q)) {
-        tracing::warn!(error = %e, "a question was not counted in the statistics");
-    }
+    store.queue_question(source, q);
 }
 
 /// A stored metric's name in Chinese, as the command line and the workbook say it

@@ -42,19 +42,21 @@ impl Store {
         Ok(out)
     }
 
-    /// Writes contexts (`Some`) and removals (`None`) in one batch.
+    /// Writes contexts (`Some`) and removals (`None`). One by one: each context stands alone,
+    /// and a sled batch would cost two synchronous log writes of its own.
     pub fn save_contexts(
         &self,
         changes: impl IntoIterator<Item = (Vec<u8>, Option<SavedContext>)>,
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let tree = self.tree(TREE)?;
         for (key, context) in changes {
             match context {
-                Some(c) => batch.insert(key, encode(&c)),
-                None => batch.remove(key),
+                Some(c) => tree.insert(key, encode(&c)).map(drop),
+                None => tree.remove(key).map(drop),
             }
+            .map_err(|e| self.err(e))?;
         }
-        self.tree(TREE)?.apply_batch(batch).map_err(|e| self.err(e))
+        Ok(())
     }
 
     /// Forgets contexts set before `before` (Unix seconds); how many were forgotten.

@@ -65,6 +65,9 @@ struct Inner {
     health: Arc<Health>,
     /// Test seam: while set, every flush fails as on a full disk.
     fail_writes: AtomicBool,
+    /// Questions counted since the last flush, written in one transaction by the next
+    /// ([`stats`]): a sled transaction costs two synchronous log writes of its own.
+    questions: std::sync::Mutex<Vec<(String, stats::Question)>>,
 }
 
 /// The tree the recovery probe writes to.
@@ -87,6 +90,7 @@ impl Store {
                 db: RwLock::new(Some(db)),
                 health,
                 fail_writes: AtomicBool::new(false),
+                questions: std::sync::Mutex::default(),
             }),
         })
     }
@@ -119,6 +123,7 @@ impl Store {
 
     /// Waits until everything written so far is on disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        self.write_questions();
         let result = match self.injected() {
             Some(e) => Err(e),
             None => self
@@ -134,6 +139,7 @@ impl Store {
 
     /// [`Store::flush`] for code that is not async (the command line).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.write_questions();
         let result = match self.injected() {
             Some(e) => Err(e),
             None => self.current()?.flush().map(|_| ()).map_err(|e| self.err(e)),
@@ -164,6 +170,15 @@ impl Store {
             self.failed(&e);
             e
         })
+    }
+
+    pub(crate) fn queued_questions(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Vec<(String, stats::Question)>> {
+        self.inner
+            .questions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn injected(&self) -> Option<StoreError> {

@@ -59,28 +59,50 @@ impl Store {
         event: &Incoming,
         actions: &[Outgoing],
     ) -> Result<Option<Vec<Queued>>, StoreError> {
+        let mut accepted = self.accept_all(&[(event, actions)])?;
+        Ok(accepted.pop().flatten())
+    }
+
+    /// [`Store::accept`] for a batch of events: each event's queued replies, or `None` for an
+    /// event seen before (also earlier in the same batch). The statistics' questions kept since
+    /// the last flush are written too, in one transaction of their own.
+    ///
+    /// The outbox and dedupe records are written without a transaction: a sled transaction
+    /// holds a lock that stops every other read and write of the database while it commits, and
+    /// at thousands of messages a second that stalled the event loop. The replies are written
+    /// before the dedupe record, and the caller (the committer, the only writer of dedupe
+    /// records while the bot runs) flushes before sending: after a crash the database holds a
+    /// prefix of these writes, so a reply may be stored for a message not marked seen (sent,
+    /// and sent again only if the platform delivers the message again), never the reverse.
+    pub fn accept_all(
+        &self,
+        events: &[(&Incoming, &[Outgoing])],
+    ) -> Result<Vec<Option<Vec<Queued>>>, StoreError> {
         let seen_tree = self.tree(seen::TREE)?;
         let outbox = self.tree(TREE)?;
-        let event_key = seen::event_key(event);
         let now = SystemTime::now();
-        let queued = self.number(actions)?;
-        let records: Vec<_> = queued.iter().map(|q| record(&q.action, now)).collect();
         let seen_value = seen::record(now);
-        let result = (&seen_tree, &outbox).transaction(|(seen_tree, outbox)| {
-            if seen_tree.get(&event_key)?.is_some() {
-                return Err(ConflictableTransactionError::Abort(()));
+        let err = |e| self.err(e);
+        let mut accepted = Vec::with_capacity(events.len());
+        for (event, actions) in events {
+            let event_key = seen::event_key(event);
+            if seen_tree.get(&event_key).map_err(err)?.is_some() {
+                accepted.push(None);
+                continue;
             }
-            seen_tree.insert(event_key.as_slice(), seen_value.as_slice())?;
-            for (q, r) in queued.iter().zip(&records) {
-                outbox.insert(&key(q.id), r.as_slice())?;
+            let queued = self.number(actions)?;
+            for q in &queued {
+                outbox
+                    .insert(key(q.id), record(&q.action, now))
+                    .map_err(err)?;
             }
-            Ok(())
-        });
-        match result {
-            Ok(()) => Ok(Some(queued)),
-            Err(TransactionError::Abort(())) => Ok(None),
-            Err(TransactionError::Storage(e)) => Err(self.err(e)),
+            seen_tree
+                .insert(event_key, seen_value.as_slice())
+                .map_err(err)?;
+            accepted.push(Some(queued));
         }
+        self.write_questions();
+        Ok(accepted)
     }
 
     /// Queues `actions` not tied to an incoming event (ladder notices, agents' replies). Not

@@ -325,6 +325,41 @@ pub fn ticket_counts(t: &Ticket, offset: i64) -> Counts {
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
+/// Questions with their counter deltas, ready to be written inside a transaction.
+struct Counted {
+    questions: Vec<(String, Question)>,
+    counts: Vec<Counts>,
+}
+
+impl Counted {
+    fn new(questions: Vec<(String, Question)>, offset: i64) -> Counted {
+        let counts = questions
+            .iter()
+            .map(|(_, q)| question_counts(q, offset))
+            .collect();
+        Counted { questions, counts }
+    }
+
+    /// Records each question not recorded before and adds its counters, summed first (many
+    /// questions share a day's counters); how many were new.
+    fn write(&self, qs: &TransactionalTree, counters: &TransactionalTree) -> TxResult<usize> {
+        let mut new = 0;
+        let mut sum: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+        for ((source, q), counts) in self.questions.iter().zip(&self.counts) {
+            if qs.get(source.as_bytes())?.is_some() {
+                continue;
+            }
+            qs.insert(source.as_bytes(), encode(q))?;
+            for (k, n) in &counts.counters {
+                *sum.entry(k.clone()).or_default() += n;
+            }
+            new += 1;
+        }
+        add_counters(counters, &sum)?;
+        Ok(new)
+    }
+}
+
 /// Writes the change from `before` to `after` into the counters and samples, inside the
 /// ticket's transaction (`store::tickets`).
 pub(crate) fn apply_ticket(
@@ -417,6 +452,26 @@ pub const RECOUNT_ATTEMPTS: usize = 5;
 
 impl Store {
     /// The statistics of this store.
+    /// Keeps the outcome of message `source` for the next flush, which writes every question
+    /// kept so far in one transaction ([`Stats::record_questions`]). Counting each question in
+    /// a transaction of its own cost two synchronous log writes per question.
+    pub fn queue_question(&self, source: String, q: Question) {
+        self.queued_questions().push((source, q));
+    }
+
+    /// Writes the questions kept by [`Store::queue_question`]. A failure only logs: statistics
+    /// never stop an answer.
+    pub(crate) fn write_questions(&self) {
+        let questions = std::mem::take(&mut *self.queued_questions());
+        if questions.is_empty() {
+            return;
+        }
+        if let Err(e) = self.stats().and_then(|s| s.record_questions(&questions)) {
+            tracing::warn!(error = %e, count = questions.len(),
+                "questions were not counted in the statistics");
+        }
+    }
+
     pub fn stats(&self) -> Result<Stats, StoreError> {
         Ok(Stats {
             store: self.clone(),
@@ -445,17 +500,15 @@ impl Stats {
     /// Records the outcome of the resident's message `source`, once: a message already recorded
     /// changes nothing. `true` when recorded now. Not flushed.
     pub fn record_question(&self, source: &str, q: &Question) -> Result<bool, StoreError> {
+        Ok(self.record_questions(&[(source.to_owned(), q.clone())])? == 1)
+    }
+
+    /// [`Stats::record_question`] for many messages, in one transaction; how many were new.
+    pub fn record_questions(&self, questions: &[(String, Question)]) -> Result<usize, StoreError> {
         use sled::Transactional;
-        let offset = self.offset()?;
-        let counts = question_counts(q, offset);
-        let result = (&self.questions, &self.counters).transaction(|(qs, cs)| {
-            if qs.get(source)?.is_some() {
-                return Ok(false);
-            }
-            qs.insert(source.as_bytes(), encode(q))?;
-            add_counters(cs, &counts.counters)?;
-            Ok(true)
-        });
+        let counted = Counted::new(questions.to_vec(), self.offset()?);
+        let result =
+            (&self.questions, &self.counters).transaction(|(qs, cs)| counted.write(qs, cs));
         result.map_err(|e| match e {
             sled::transaction::TransactionError::Abort(e) => e,
             sled::transaction::TransactionError::Storage(e) => self.store.err(e),

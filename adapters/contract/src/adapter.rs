@@ -59,6 +59,17 @@ pub trait Adapter: Send + Sync {
     /// list means no account is connected (or none has been seen yet), not an error.
     fn connected_accounts(&self) -> Vec<String>;
 
+    /// Why accounts of this adapter cannot send, where the adapter knows a reason the operator
+    /// can act on (the platform refuses a secret, or the server's address).
+    ///
+    /// Called by the core for health checks. Must not do any I/O or block. An empty list means
+    /// no account is down for a reason the adapter knows (an account may still be down for an
+    /// unknown one, such as a lost connection); an account listed here is not in
+    /// [`connected_accounts`](Adapter::connected_accounts).
+    fn down_reasons(&self) -> Vec<AccountDown> {
+        Vec::new()
+    }
+
     /// The recall capability, if this platform can take back a sent message.
     ///
     /// Called whenever the core wants to recall. Must not do any I/O. `None` means the platform
@@ -107,6 +118,16 @@ pub trait MemberLookup: Send + Sync {
         chat: &'a Chat,
         user: &'a str,
     ) -> BoxFuture<'a, Result<Option<String>, SendError>>;
+}
+
+/// An account that cannot send, and why, for the operator (see [`Adapter::down_reasons`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountDown {
+    /// The bot account, as in [`Incoming::account`](crate::Incoming::account).
+    pub account: String,
+    /// What is wrong and what to do about it, in the operator's language (Chinese), one or two
+    /// short sentences. Never contains a secret.
+    pub reason: String,
 }
 
 /// The platform accepted an action.
@@ -256,6 +277,7 @@ mod tests {
         assert_eq!(adapter.platform(), Platform::Sandbox);
         assert!(adapter.as_recall().is_none());
         assert!(adapter.as_member_lookup().is_none());
+        assert!(adapter.down_reasons().is_empty());
     }
 
     #[test]

@@ -43,7 +43,9 @@ mod adapter;
 mod event;
 mod sink;
 
-pub use adapter::{Adapter, AdapterError, BoxFuture, Delivered, MemberLookup, Recall, SendError};
+pub use adapter::{
+    AccountDown, Adapter, AdapterError, BoxFuture, Delivered, MemberLookup, Recall, SendError,
+};
 pub use event::{ConnectionChange, ConnectionState, Event};
 pub use sink::{EventSink, SinkClosed};
 

@@ -4,13 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bangban_contract::{
-    Adapter, AdapterError, BoxFuture, Chat, ConnectionChange, ConnectionState, Delivered, Event,
-    EventSink, Outgoing, Platform, SendError,
+    AccountDown, Adapter, AdapterError, BoxFuture, Chat, ConnectionChange, ConnectionState,
+    Delivered, Event, EventSink, Outgoing, Platform, SendError,
 };
 use tracing::{debug, info, warn};
 
 use crate::WeCom;
-use crate::api::CallError;
+use crate::api::{AIBOT_MARKDOWN_MAX_BYTES, CallError};
 use crate::state::Shared;
 
 impl Adapter for WeCom {
@@ -79,8 +79,8 @@ impl Adapter for WeCom {
     }
 
     /// Routes by chat and account (see the crate doc): a robot's group → its webhook; the AI
-    /// bot's account → the chat's `response_url`; the app's account and a private chat → the
-    /// app message API.
+    /// bot's account → the quoted message's passive reply, else a `response_url` of the chat;
+    /// the app's account and a private chat → the app message API.
     fn send<'a>(&'a self, action: &'a Outgoing) -> BoxFuture<'a, Result<Delivered, SendError>> {
         Box::pin(async move {
             let timeout = self.shared.config.action_timeout;
@@ -104,6 +104,20 @@ impl Adapter for WeCom {
             .filter_map(|(account, up)| up.then_some(account))
             .collect()
     }
+
+    /// The app's account while WeCom refuses its secret or the server's address (60020), the
+    /// robots' while it refuses every robot's key: what is wrong and what to do, in Chinese.
+    fn down_reasons(&self) -> Vec<AccountDown> {
+        if !self.shared.running() {
+            return Vec::new();
+        }
+        let shared = &self.shared;
+        shared.health.down_reasons(
+            shared.app.as_ref().map(|app| app.account.as_str()),
+            &shared.robot_account(),
+            shared.config.robots.len(),
+        )
+    }
 }
 
 /// Asks WeCom again about the credentials it refused: `gettoken` for the app, a check that
@@ -114,15 +128,23 @@ async fn recheck_refused(shared: &Shared) {
         return;
     };
     let timeout = shared.config.action_timeout;
-    if shared.health.app_refused()
+    if let Some(refusal) = shared.health.app_refusal()
         && let (Some(app), Some(app_config)) = (&shared.app, &shared.config.app)
     {
-        let checked =
-            tokio::time::timeout(timeout, api.check_app(app_config, shared.clock.as_ref()));
+        let checked = tokio::time::timeout(
+            timeout,
+            api.check_app(app_config, shared.clock.as_ref(), refusal.address()),
+        );
         match checked.await {
             Ok(Ok(())) => shared.health.accept_app(&app.account),
-            Ok(Err(CallError::Refused { errcode, .. })) => {
-                debug!(account = %app.account, errcode, "WeCom still refuses the app's credentials");
+            Ok(Err(CallError::Refused {
+                errcode, from_ip, ..
+            })) => {
+                // A refusal for another reason than before is logged (once).
+                shared
+                    .health
+                    .refuse_app(&app.account, errcode, from_ip.as_deref());
+                debug!(account = %app.account, errcode, "WeCom still refuses the app");
             }
             Ok(Err(CallError::Send(error))) => {
                 debug!(account = %app.account, %error, "WeCom app check failed; tried again later");
@@ -199,7 +221,9 @@ async fn send(shared: &Shared, action: &Outgoing) -> Result<Delivered, SendError
                 shared.health.accept_robot(&robot_account, id);
                 Ok(Delivered::default())
             }
-            Err(CallError::Refused { errcode, reason }) => {
+            Err(CallError::Refused {
+                errcode, reason, ..
+            }) => {
                 let robots = shared.config.robots.len();
                 shared
                     .health
@@ -220,28 +244,15 @@ async fn send(shared: &Shared, action: &Outgoing) -> Result<Delivered, SendError
     if let Some(bot) = &shared.aibot
         && *account == bot.account
     {
-        let Some(reply) = shared
-            .replies
-            .take(chat, quote.as_deref(), shared.clock.now())
-        else {
-            return Err(SendError::AwaitingMessage {
-                reason: "no unused response_url for this AI bot chat".into(),
+        if text.len() > AIBOT_MARKDOWN_MAX_BYTES {
+            return Err(SendError::Permanent {
+                reason: format!(
+                    "AI bot reply of {} bytes is over WeCom's {AIBOT_MARKDOWN_MAX_BYTES}-byte limit (the core splits)",
+                    text.len()
+                ),
             });
-        };
-        return match api.send_response_url(&reply.url, text).await {
-            Ok(()) => Ok(Delivered::default()),
-            Err(error) => {
-                if let SendError::Retryable {
-                    maybe_delivered: false,
-                    ..
-                } = error
-                {
-                    // The POST never reached WeCom: the URL is still unused.
-                    shared.replies.put_back(chat.clone(), reply);
-                }
-                Err(error)
-            }
-        };
+        }
+        return send_aibot(shared, api, chat, quote.as_deref(), text).await;
     }
     if let (Some(app), Some(app_config)) = (&shared.app, &shared.config.app)
         && *account == app.account
@@ -255,7 +266,7 @@ async fn send(shared: &Shared, action: &Outgoing) -> Result<Delivered, SendError
         if shared.health.app_refused() {
             return Err(SendError::Retryable {
                 reason:
-                    "WeCom refuses the app's corp id or secret; checked again from time to time"
+                    "WeCom refuses the app (its secret or this server's address); checked again from time to time"
                         .into(),
                 maybe_delivered: false,
             });
@@ -268,9 +279,15 @@ async fn send(shared: &Shared, action: &Outgoing) -> Result<Delivered, SendError
                 shared.health.accept_app(&app.account);
                 Ok(Delivered { message_id })
             }
-            Err(CallError::Refused { errcode, reason }) => {
+            Err(CallError::Refused {
+                errcode,
+                reason,
+                from_ip,
+            }) => {
                 // The account is down: the message waits for it to come up again.
-                shared.health.refuse_app(&app.account, errcode);
+                shared
+                    .health
+                    .refuse_app(&app.account, errcode, from_ip.as_deref());
                 Err(SendError::Retryable {
                     reason,
                     maybe_delivered: false,
@@ -288,6 +305,70 @@ async fn send(shared: &Shared, action: &Outgoing) -> Result<Delivered, SendError
     Err(SendError::Permanent {
         reason: "not a WeCom account of this adapter".into(),
     })
+}
+
+/// An AI bot send (see `replies` for the order of the ways it can go).
+async fn send_aibot(
+    shared: &Shared,
+    api: &crate::api::Api,
+    chat: &Chat,
+    quote: Option<&str>,
+    text: &str,
+) -> Result<Delivered, SendError> {
+    let replies = &shared.replies;
+    let wait = shared.config.passive_wait;
+    let delivered = |answering: Option<&str>| {
+        replies.unhold(chat, quote, text);
+        if let Some(message_id) = answering {
+            replies.answered(chat, message_id);
+        }
+        Ok(Delivered::default())
+    };
+    // 1. The quoted message's passive reply, while its callback or stream is open.
+    if let Some(message_id) = quote
+        && replies.offer(chat, message_id, text, wait).await
+    {
+        return delivered(None);
+    }
+    // 2. Its own response_url.
+    let now = shared.clock.now();
+    let mut taken = replies.take_url(chat, quote, now, false);
+    // 3. A send not held before answers what the resident just wrote: that message's stream.
+    if taken.is_none() && !replies.was_held(chat, quote, text) {
+        while let Some(waiting) = replies.waiting_message(chat) {
+            if replies.offer(chat, &waiting, text, wait).await {
+                return delivered(quote);
+            }
+            if replies.waiting_message(chat).as_deref() == Some(waiting.as_str()) {
+                break;
+            }
+        }
+    }
+    // 4–5. Another message's response_url.
+    if taken.is_none() {
+        taken = replies.take_url(chat, quote, now, true);
+    }
+    let Some(taken) = taken else {
+        // 6. Held for the chat's next message.
+        replies.hold(chat, quote, text);
+        return Err(SendError::AwaitingMessage {
+            reason: "no passive reply and no unused response_url for this AI bot chat".into(),
+        });
+    };
+    match api.send_response_url(&taken.url, text).await {
+        Ok(()) => delivered(quote),
+        Err(error) => {
+            if let SendError::Retryable {
+                maybe_delivered: false,
+                ..
+            } = error
+            {
+                // The POST never reached WeCom: the URL is still unused.
+                replies.put_back(chat, taken);
+            }
+            Err(error)
+        }
+    }
 }
 
 /// Stops the adapter when `run`'s future ends or is dropped.

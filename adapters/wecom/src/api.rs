@@ -32,6 +32,9 @@ pub const RATE_LIMIT_RETRY_AFTER: Duration = Duration::from_secs(60);
 const TOKEN_ERRCODES: [i64; 2] = [40014, 42001];
 /// `errcode`s of a passing trouble, not a refusal: -1 (busy), 45009 and 45033 (rate limits).
 const PASSING_ERRCODES: [i64; 3] = [-1, 45009, 45033];
+/// The `errcode` of a call from an address not in the app's 企业可信IP ("not allow to access
+/// from your ip"): `gettoken` still works, every call with the token is refused.
+pub(crate) const IP_ERRCODE: i64 = 60020;
 /// The robot webhook's `errcode` for a key it does not know (`invalid webhook url`: a wrong
 /// key, or the robot was removed from its group).
 const ROBOT_KEY_ERRCODE: i64 = 93000;
@@ -39,9 +42,14 @@ const ROBOT_KEY_ERRCODE: i64 = 93000;
 /// Why a call failed.
 #[derive(Debug)]
 pub(crate) enum CallError {
-    /// WeCom refuses what the account sends with: `gettoken` the app's corp id or secret, or a
-    /// robot webhook its key. Nothing was delivered, and nothing will be until that is fixed.
-    Refused { errcode: i64, reason: String },
+    /// WeCom refuses what the account sends with: `gettoken` the app's corp id or secret, the
+    /// app API the server's address (60020, `from_ip` the address WeCom saw), or a robot
+    /// webhook its key. Nothing was delivered, and nothing will be until that is fixed.
+    Refused {
+        errcode: i64,
+        reason: String,
+        from_ip: Option<String>,
+    },
     /// Anything else, as the core sees it.
     Send(SendError),
 }
@@ -133,6 +141,9 @@ impl Api {
                     .filter(|id| !id.is_empty())
                     .map(str::to_owned))
             }
+            Answer::Error { errcode, errmsg } if errcode == IP_ERRCODE => {
+                Err(ip_refused("WeCom message/send", &errmsg))
+            }
             Answer::Error { errcode, errmsg } => Err(CallError::Send(errcode_error(
                 "WeCom message/send",
                 errcode,
@@ -141,14 +152,36 @@ impl Api {
         }
     }
 
-    /// Asks WeCom for an access token for the app, as a check that its corp id and secret are
-    /// accepted (the token is kept for the next send).
+    /// Asks WeCom whether it accepts the app's credentials again: an access token (kept for
+    /// the next send), and with `address` (the refusal was 60020) also a call with it that
+    /// posts nothing — `agent/get`, reading the app itself, which WeCom refuses from an
+    /// address outside the app's 企业可信IP. Any answer but 60020 means the address passes.
     pub(crate) async fn check_app(
         &self,
         app: &AppConfig,
         clock: &dyn Clock,
+        address: bool,
     ) -> Result<(), CallError> {
-        self.token(app, clock, None).await.map(drop)
+        let token = self.token(app, clock, None).await?;
+        if !address {
+            return Ok(());
+        }
+        let mut url = self.api_url("cgi-bin/agent/get")?;
+        url.query_pairs_mut()
+            .append_pair("access_token", &token)
+            .append_pair("agentid", &app.agent_id.to_string());
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| http_error("WeCom agent/get", e))?;
+        match read_answer("WeCom agent/get", response).await? {
+            Answer::Error { errcode, errmsg } if errcode == IP_ERRCODE => {
+                Err(ip_refused("WeCom agent/get", &errmsg))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn post_message(&self, token: &str, body: &Value) -> Result<Answer, SendError> {
@@ -194,6 +227,9 @@ impl Api {
                 if PASSING_ERRCODES.contains(&errcode) {
                     return Err(error.into());
                 }
+                if errcode == IP_ERRCODE {
+                    return Err(ip_refused("WeCom gettoken", &errmsg));
+                }
                 debug!(
                     errcode,
                     "WeCom gettoken refused the corp id or the app secret"
@@ -201,6 +237,7 @@ impl Api {
                 return Err(CallError::Refused {
                     errcode,
                     reason: error.reason().to_owned(),
+                    from_ip: None,
                 });
             }
         };
@@ -407,10 +444,33 @@ fn robot_error(errcode: i64, errmsg: &str) -> CallError {
         CallError::Refused {
             errcode,
             reason: error.reason().to_owned(),
+            from_ip: None,
         }
     } else {
         CallError::Send(error)
     }
+}
+
+/// WeCom refuses the server's address (60020); its `errmsg` names the address it saw
+/// (`…, hint: […], from ip: 203.0.113.7, more info at …`).
+fn ip_refused(what: &str, errmsg: &str) -> CallError {
+    CallError::Refused {
+        errcode: IP_ERRCODE,
+        reason: errcode_error(what, IP_ERRCODE, errmsg).reason().to_owned(),
+        from_ip: from_ip(errmsg),
+    }
+}
+
+/// The address in a WeCom `errmsg`'s `from ip: …`, if it names one.
+pub(crate) fn from_ip(errmsg: &str) -> Option<String> {
+    let (_, rest) = errmsg.split_once("from ip:")?;
+    let ip: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':'))
+        .take(45)
+        .collect();
+    ip.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
 }
 
 fn http_error(what: &str, error: reqwest::Error) -> SendError {
@@ -474,6 +534,32 @@ mod tests {
             errcode_error("x", 81013, "user & party & tag all invalid"),
             SendError::Permanent { .. }
         ));
+    }
+
+    #[test]
+    fn the_address_wecom_refuses_is_read_from_its_errmsg() {
+        let errmsg = "not allow to access from your ip, hint: [1787373915], from ip: 112.43.40.209, more info at https://open.work.weixin.qq.com/devtool/query?e=60020";
+        assert_eq!(from_ip(errmsg).as_deref(), Some("112.43.40.209"));
+        assert_eq!(
+            from_ip("…, from ip: 2408:8207:1850::1, more info").as_deref(),
+            Some("2408:8207:1850::1")
+        );
+        assert_eq!(from_ip("not allow to access from your ip"), None);
+        assert_eq!(from_ip("from ip: nonsense"), None);
+        let CallError::Refused {
+            errcode,
+            reason,
+            from_ip,
+        } = ip_refused("WeCom message/send", errmsg)
+        else {
+            panic!("a refusal");
+        };
+        assert_eq!(errcode, 60020);
+        assert_eq!(from_ip.as_deref(), Some("112.43.40.209"));
+        assert_eq!(
+            reason,
+            "WeCom message/send: errcode 60020 not allow to access from your ip"
+        );
     }
 
     #[test]

@@ -3,13 +3,18 @@
 //! Every request is checked in this order: the adapter runs (else 503), the part is configured
 //! (else 404), the query has `msg_signature`, `timestamp`, `nonce` (else 400), the body parses
 //! (else 400), the signature matches (else 403), the timestamp is in the window (else 403), and
-//! only then is anything decrypted (bad ciphertext 400, another receive id 403). Accepted
-//! messages are answered 200 with an empty body: WeCom then neither retries nor expects a
-//! passive reply, and the core answers later through `send`.
+//! only then is anything decrypted (bad ciphertext 400, another receive id 403). Accepted app
+//! messages are answered 200 with an empty body at once: WeCom then neither retries nor
+//! expects a passive reply, and the core answers later through `send`. The AI bot's messages
+//! and stream refreshes wait a little for the core's answer and carry it in the response as
+//! an encrypted stream message (see `replies`).
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +23,7 @@ use tracing::{debug, warn};
 
 use crate::crypto::{CryptoError, MsgCrypt};
 use crate::message::{self, AiBotSide, ParseError, Parsed};
+use crate::replies::{Answer, Ask, Begun, Delivery, Key};
 use crate::state::Shared;
 
 /// Which callback a request came to, for logs.
@@ -224,31 +230,139 @@ pub(crate) async fn aibot_receive(
         account: &bot.account,
         name: bot.name.as_deref(),
     };
+    let started = tokio::time::Instant::now();
     match message::aibot_message(&plain, &side) {
+        Ok(Parsed::WithReply { incoming, url }) => {
+            let passive = shared.passive_until(started);
+            let chat = incoming.chat.clone();
+            let message_id = incoming.message_id.clone();
+            // Kept before the core hears of the message, so its answer finds the URL.
+            shared.replies.arrive(
+                &chat,
+                &message_id,
+                url.as_deref(),
+                shared.clock.now(),
+                passive,
+            );
+            // Waiting before the core hears of it, so that even a quick answer finds the wait.
+            let begun = shared
+                .replies
+                .begin(Key::Message(&chat, &message_id), Ask::Message);
+            let delivered = deliver(&shared, incoming).await;
+            if delivered.status() != StatusCode::OK {
+                return delivered;
+            }
+            let answer = match begun {
+                Begun::Answer(answer) => answer,
+                Begun::Waiting(waiting) => {
+                    waiting
+                        .finish(started + shared.config.passive_wait, shared.stopped())
+                        .await
+                }
+            };
+            answer_wecom(&bot.crypt, &params, answer)
+        }
+        Ok(Parsed::Refresh { stream_id }) => {
+            let deadline = started + shared.config.passive_wait;
+            let answer = shared
+                .replies
+                .respond(
+                    Key::Stream(&stream_id),
+                    Ask::Refresh,
+                    deadline,
+                    shared.stopped(),
+                )
+                .await;
+            answer_wecom(&bot.crypt, &params, answer)
+        }
         Ok(parsed) => accept(&shared, route, parsed).await,
         Err(error) => parse_refusal(route, &error).into_response(),
     }
 }
 
-/// Hands a parsed callback to the core: 200 with an empty body, 503 if the core is gone.
+/// The callback's response: empty, or `answer`'s stream message encrypted as WeCom's AI bot
+/// expects it (`{"encrypt","msgsignature","timestamp","nonce"}` with the callback's nonce).
+fn answer_wecom(crypt: &MsgCrypt, params: &Params, answer: Answer) -> Response {
+    let Answer::Stream {
+        id,
+        finish,
+        content,
+        delivery,
+    } = answer
+    else {
+        return StatusCode::OK.into_response();
+    };
+    let plain = serde_json::json!({
+        "msgtype": "stream",
+        "stream": {"id": id, "finish": finish, "content": &*content},
+    })
+    .to_string();
+    match crypt.encrypt_reply_json(&plain, &params.timestamp, &params.nonce) {
+        Ok(body) => (
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            Body::new(Handed {
+                data: Some(Bytes::from(body)),
+                delivery,
+            }),
+        )
+            .into_response(),
+        Err(error) => {
+            // Dropping `delivery` gives its send back, to go by a response_url.
+            warn!(route = "aibot", %error, "WeCom passive reply could not be encrypted");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// A response body of one chunk that tells its delivery when the HTTP server takes the chunk
+/// to write; dropped before that (the connection went away), it gives the send back.
+struct Handed {
+    data: Option<Bytes>,
+    delivery: Option<Delivery>,
+}
+
+impl http_body::Body for Handed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        let Some(data) = this.data.take() else {
+            return Poll::Ready(None);
+        };
+        if let Some(delivery) = this.delivery.take() {
+            delivery.handed();
+        }
+        Poll::Ready(Some(Ok(http_body::Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}
+
+/// Hands a parsed app callback to the core: 200 with an empty body, 503 if the core is gone.
 async fn accept(shared: &Shared, route: Route, parsed: Parsed) -> Response {
     let incoming: Incoming = match parsed {
-        Parsed::Message(incoming) => incoming,
-        Parsed::WithReply { incoming, url } => {
-            // Kept before the core hears of the message, so its answer finds the URL.
-            shared.replies.push(
-                incoming.chat.clone(),
-                &incoming.message_id,
-                &url,
-                shared.clock.now(),
-            );
-            incoming
-        }
+        Parsed::Message(incoming) | Parsed::WithReply { incoming, .. } => incoming,
+        Parsed::Refresh { .. } => return StatusCode::OK.into_response(),
         Parsed::Ignored { what } => {
             debug!(route = route.name(), %what, "WeCom callback ignored");
             return StatusCode::OK.into_response();
         }
     };
+    deliver(shared, incoming).await
+}
+
+/// Hands `incoming` to the core: 200, or 503 if the core is gone.
+async fn deliver(shared: &Shared, incoming: Incoming) -> Response {
     let Some(sink) = shared.sink() else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };

@@ -24,7 +24,8 @@ pub struct WeComConfig {
     /// sends through the app message API.
     pub app: Option<AppConfig>,
     /// The AI bot (智能机器人, API mode): receives @-messages in groups and private messages at
-    /// [`AIBOT_PATH`](crate::AIBOT_PATH), replies through each message's `response_url`.
+    /// [`AIBOT_PATH`](crate::AIBOT_PATH), replies in the callback's response (passive) or
+    /// through each message's `response_url`.
     pub aibot: Option<AiBotConfig>,
     /// Group robots (群机器人, send-only): a group chat id (as the core names it in
     /// `Chat::Group`) → the robot's webhook key. Sends to these chats go to the webhook.
@@ -42,11 +43,31 @@ pub struct WeComConfig {
     pub action_timeout: Duration,
     /// The largest callback body accepted (413 above it).
     pub max_body_bytes: usize,
+    /// How long the AI bot's callback waits for the core's answer to its message before WeCom
+    /// is answered: an answer ready by then goes in the callback's own HTTP response (the
+    /// passive reply, a stream message with `finish` true), keeping the message's
+    /// `response_url` for a later reply. WeCom drops a callback it has no answer to within
+    /// 5 s, so at most [`PASSIVE_WAIT_MAX`]. Zero: no passive replies, every answer goes
+    /// through a `response_url`. Default 3 s.
+    pub passive_wait: Duration,
+    /// How long after the first wait the AI bot keeps a stream open for an answer that was not
+    /// ready: the callback is answered with an unfinished stream, WeCom asks for it again
+    /// (stream refresh callbacks) and an answer ready meanwhile goes in the next refresh's
+    /// response. After it the stream is closed and later answers use a `response_url`.
+    /// Zero: no stream; a callback without an answer in time is answered empty. At most
+    /// [`STREAM_WINDOW_MAX`] (WeCom stops refreshing 6 minutes after the message). Default 60 s.
+    pub stream_window: Duration,
     /// How soon after WeCom refuses an account's credentials (the app's corp id and secret, a
     /// robot's webhook key) the adapter asks again whether they are accepted; the wait doubles
     /// after each refusal, up to [`RECHECK_MAX`]. Default 2 s.
     pub recheck_interval: Duration,
 }
+
+/// The longest [`WeComConfig::passive_wait`]: WeCom gives a callback 5 s.
+pub const PASSIVE_WAIT_MAX: Duration = Duration::from_secs(4);
+/// The longest [`WeComConfig::stream_window`]: WeCom refreshes a stream for at most 6
+/// minutes after the user's message.
+pub const STREAM_WINDOW_MAX: Duration = Duration::from_secs(5 * 60);
 
 /// The longest wait between two checks of refused credentials.
 pub const RECHECK_MAX: Duration = Duration::from_secs(5 * 60);
@@ -97,6 +118,8 @@ impl Default for WeComConfig {
             action_timeout: Duration::from_secs(15),
             max_body_bytes: MAX_BODY_BYTES,
             recheck_interval: Duration::from_secs(2),
+            passive_wait: Duration::from_secs(3),
+            stream_window: Duration::from_secs(60),
         }
     }
 }
@@ -226,6 +249,27 @@ impl WeComConfig {
         if self.recheck_interval.is_zero() {
             error("recheck_interval", "a positive duration (default 2 s)");
         }
+        if self.passive_wait > PASSIVE_WAIT_MAX {
+            error(
+                "passive_wait",
+                "at most 4 s: WeCom drops a callback not answered within 5 s (default 3 s)",
+            );
+        }
+        if self.stream_window > STREAM_WINDOW_MAX {
+            error(
+                "stream_window",
+                "at most 5 minutes: WeCom stops refreshing a stream 6 minutes after the message (default 60 s)",
+            );
+        }
+        if !self.passive_wait.is_zero()
+            && self.action_timeout < self.passive_wait + Duration::from_secs(5)
+        {
+            error(
+                "action_timeout",
+                "at least passive_wait + 5 s: a send may wait passive_wait + 2 s for WeCom to \
+                 collect a passive reply, then post to a response_url",
+            );
+        }
         errors
     }
 }
@@ -272,6 +316,8 @@ impl fmt::Debug for WeComConfig {
             .field("action_timeout", &self.action_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("recheck_interval", &self.recheck_interval)
+            .field("passive_wait", &self.passive_wait)
+            .field("stream_window", &self.stream_window)
             .finish()
     }
 }
@@ -387,6 +433,18 @@ mod tests {
             "{key_error}"
         );
         assert!(!format!("{errors:?}").contains("has space"));
+
+        let mut passive = full();
+        passive.passive_wait = Duration::from_secs(5);
+        passive.stream_window = Duration::from_secs(6 * 60);
+        let fields: Vec<String> = passive.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["passive_wait", "stream_window"]);
+        let mut slow = full();
+        slow.action_timeout = Duration::from_secs(7);
+        let fields: Vec<String> = slow.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["action_timeout"]);
+        slow.passive_wait = Duration::ZERO;
+        assert_eq!(slow.validate(), vec![], "no passive replies: no constraint");
 
         let empty = WeComConfig::default().validate();
         assert_eq!(empty.len(), 1);

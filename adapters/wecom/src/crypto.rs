@@ -308,7 +308,9 @@ impl MsgCrypt {
     }
 
     /// A passive reply for the AI bot's callback: `msg` (a reply JSON) encrypted and signed,
-    /// as `{"encrypt", "msgsignature", "timestamp", "nonce"}`.
+    /// as `{"encrypt", "msgsignature", "timestamp", "nonce"}`, the timestamp a number of
+    /// seconds as WeCom documents it (a timestamp that is not a number stays a string). WeCom
+    /// wants the callback's own `nonce` here.
     pub fn encrypt_reply_json(
         &self,
         msg: &str,
@@ -317,6 +319,10 @@ impl MsgCrypt {
     ) -> Result<String, CryptoError> {
         let encrypt = self.encrypt(msg)?;
         let signature = self.signature(timestamp, nonce, &encrypt);
+        let timestamp = match timestamp.parse::<u64>() {
+            Ok(secs) => serde_json::Value::from(secs),
+            Err(_) => serde_json::Value::from(timestamp),
+        };
         Ok(serde_json::json!({
             "encrypt": encrypt,
             "msgsignature": signature,
@@ -596,6 +602,10 @@ mod tests {
             serde_json::from_str(&crypt.encrypt_reply_json("{}", "5", "6").unwrap()).unwrap();
         let encrypt = json["encrypt"].as_str().unwrap();
         assert_eq!(json["msgsignature"], signature(TOKEN, "5", "6", encrypt));
+        assert_eq!(
+            (&json["timestamp"], &json["nonce"]),
+            (&serde_json::json!(5), &serde_json::json!("6"))
+        );
         assert_eq!(crypt.decrypt(encrypt).unwrap(), "{}");
     }
 }

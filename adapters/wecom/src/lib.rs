@@ -45,7 +45,8 @@
 //! - [`AIBOT_PATH`] (`/wecom/aibot`): the AI bot's "URL" in its API settings. GET is URL
 //!   verification (answered with the decrypted `echostr` as plain text); POST carries
 //!   `{"encrypt": "…"}`, a JSON message: @-messages in groups (`chattype` `group`, `chatid`)
-//!   and private messages (`single`), from `from.userid`, with a `response_url`.
+//!   and private messages (`single`), from `from.userid`, with a `response_url`; or a stream
+//!   refresh (`msgtype` `stream`, `stream.id`).
 //! - [`APP_PATH`] (`/wecom/app`): the self-built app's 接收消息 URL. GET as above; POST carries
 //!   `<xml><ToUserName/><Encrypt/><AgentID/></xml>`, an XML message (`FromUserName`,
 //!   `MsgType`, `Content`, `MsgId`, `AgentID`).
@@ -55,9 +56,10 @@
 //! a malformed query or body, 403 for a wrong signature, a stale timestamp or another receive
 //! id, 413 above [`WeComConfig::max_body_bytes`], 404 for a part not configured, 503 before
 //! [`Adapter::run`](bangban_contract::Adapter::run) and after its future is dropped.
-//! Accepted callbacks are answered 200 with an empty body at once (WeCom's "回复空包"), text
-//! messages go to the sink as [`Incoming`](bangban_contract::Incoming) with `mentions_bot`
-//! true, and other types (images, files, events, stream refreshes) are dropped with a 200.
+//! Text messages go to the sink as [`Incoming`](bangban_contract::Incoming) with `mentions_bot`
+//! true; other types (images, files, events) are dropped with a 200 and an empty body
+//! (WeCom's "回复空包"). The app's callbacks are answered that way at once. The AI bot's
+//! messages and stream refreshes are answered with its passive reply (below).
 //! Text of mixed (图文混排) messages and the transcript WeCom gives with AI bot voice messages
 //! count as text. The AI bot's leading `@name` is stripped from group messages.
 //!
@@ -66,9 +68,9 @@
 //! [`crypto`] is WXBizMsgCrypt-compatible: SHA1 signature over the sorted token, timestamp,
 //! nonce and ciphertext (compared in constant time), AES-256-CBC with the IV the key's first
 //! 16 bytes, PKCS#7 padding to 32-byte blocks, `random(16) ‖ len(4, BE) ‖ msg ‖ receive_id`.
-//! The receive id is the corp id for the app and empty for the AI bot. Passive replies can be
-//! built with [`MsgCrypt::encrypt_reply_xml`] and [`MsgCrypt::encrypt_reply_json`], though the
-//! adapter itself always answers callbacks empty and replies through `send`.
+//! The receive id is the corp id for the app and empty for the AI bot. The AI bot's passive
+//! replies are [`MsgCrypt::encrypt_reply_json`] (`{"encrypt","msgsignature","timestamp",
+//! "nonce"}`, the callback's nonce); [`MsgCrypt::encrypt_reply_xml`] is the app's form, unused.
 //!
 //! # Sending: which path an `Outgoing` takes
 //!
@@ -76,12 +78,22 @@
 //!    (`POST {webhook_base}/cgi-bin/webhook/send?key=…`, msgtype text, `mention` as
 //!    `mentioned_list`), whatever the account. At most [`ROBOT_TEXT_MAX_BYTES`] (longer text is
 //!    refused, never truncated) and [`ROBOT_PER_MINUTE`] messages a minute (the core paces).
-//! 2. The AI bot's account → the chat's `response_url` (markdown). Each message to the bot
-//!    brings one, usable once within an hour; the adapter keeps the unused ones per chat and
-//!    takes the quoted message's (`quote` = its `msgid`) if still unused, else the newest. With
-//!    none left the send fails with `SendError::AwaitingMessage`: the core sends when the
-//!    chat's next message arrives. This is robust to slow answers (no 5-second passive-reply
-//!    deadline, no stream to keep refreshing) at the cost of one reply per user message.
+//! 2. The AI bot's account → the quoted message's passive reply, else a `response_url`
+//!    (markdown). A message's callback waits [`WeComConfig::passive_wait`] for the core's
+//!    answer to it (`quote` = its `msgid`) and carries it in its HTTP response: an encrypted
+//!    `{"msgtype":"stream","stream":{"id","finish":true,"content"}}`. An answer later than that
+//!    goes in the response to WeCom's next stream refresh while [`WeComConfig::stream_window`]
+//!    lasts (the callback was answered with an unfinished stream); after it the stream is
+//!    closed (`finish` true, no content). The send succeeds only once the HTTP server took
+//!    the response to write; a response never written (WeCom hung up) gives it back. Otherwise
+//!    each message to the bot brings a `response_url`, usable once within an hour: the quoted
+//!    message's own if unused; a fresh send whose message's URL is spent (the help desk quotes
+//!    a ticket's first message) answers the message whose callback waits now; a held send
+//!    takes the oldest URL whose message's own answer does not need it (answered, or still
+//!    able to go passively). With none left the send fails with `SendError::AwaitingMessage`:
+//!    the core sends when the chat's next message arrives. The full order is in the
+//!    `replies` module. So the passive reply answers the question and the message's URL stays
+//!    for an agent's later answer.
 //! 3. The app's account and a `Chat::Private(userid)` → `POST {api_base}/cgi-bin/message/send`
 //!    (text, `touser`). The access token comes from `GET {api_base}/cgi-bin/gettoken`, is cached
 //!    and refreshed [`TOKEN_REFRESH_MARGIN`] before it expires, and on errcode 40014/42001 is
@@ -92,8 +104,9 @@
 //! credentials below.
 //!
 //! Lengths: text over a path's limit ([`APP_TEXT_MAX_BYTES`], [`ROBOT_TEXT_MAX_BYTES`],
-//! [`AIBOT_MARKDOWN_MAX_BYTES`] for a `response_url` reply) is refused as permanent, never
-//! truncated; the core's splitter cuts messages to these limits.
+//! [`AIBOT_MARKDOWN_MAX_BYTES`] for an AI bot reply, passive or not) is refused as permanent,
+//! never truncated; the core's splitter cuts messages to the limit of the account they are
+//! sent from (a robot's group: the robot's).
 //!
 //! # Accounts and connection state
 //!
@@ -104,7 +117,9 @@
 //! starts, and an account goes `Down` while WeCom refuses its credentials:
 //!
 //! - the app's when `gettoken` answers an errcode (a wrong corp id or secret; not -1, 45009 or
-//!   45033, which pass);
+//!   45033, which pass), or when its API answers 60020: the server's address is not in the
+//!   app's 企业可信IP (`gettoken` works from anywhere, every call with the token is refused;
+//!   the address WeCom saw is in the warning and the reason);
 //! - the robots' when the webhook answers 93000 (`invalid webhook url`: a wrong key, or the
 //!   robot removed from its group) for every robot's key; a refused key beside working ones
 //!   leaves the account up and only that group's messages are refused.
@@ -112,10 +127,12 @@
 //! The send that found the refusal fails retryable and not delivered, so the core keeps the
 //! message for the account's next `Up`. One warning names the account (and the robot's chat),
 //! never a secret. `run` asks WeCom again [`WeComConfig::recheck_interval`] later and then at
-//! doubling intervals up to [`RECHECK_MAX`] — `gettoken`, or for a robot a text with empty
-//! content, which WeCom refuses without posting anything — and reports the account `Up` when
-//! that (or any send) is accepted. The AI bot's account stays up: each reply has its own
-//! `response_url`.
+//! doubling intervals up to [`RECHECK_MAX`] — `gettoken` (after a 60020 also `agent/get`,
+//! which reads the app and posts nothing), or for a robot a text with empty content, which
+//! WeCom refuses without posting anything — and reports the account `Up` when that (or any
+//! send) is accepted. While down, [`Adapter::down_reasons`](bangban_contract::Adapter) says
+//! why in Chinese for `/healthz` (what to check, or the address to add). The AI bot's account
+//! stays up: each message brings its own passive reply and `response_url`.
 //!
 //! # Architecture invariants
 //!
@@ -149,7 +166,7 @@ pub use api::{
 pub use clock::{Clock, SystemClock};
 pub use config::{
     AiBotConfig, AppConfig, ConfigError, DEFAULT_API_BASE, DEFAULT_ROBOT_ACCOUNT, MAX_BODY_BYTES,
-    RECHECK_MAX, WeComConfig,
+    PASSIVE_WAIT_MAX, RECHECK_MAX, STREAM_WINDOW_MAX, WeComConfig,
 };
 pub use crypto::{CryptoError, MsgCrypt};
 pub use replies::RESPONSE_URL_TTL;

@@ -6,11 +6,17 @@ use serde::Deserialize;
 /// What a decrypted callback turned out to be.
 #[derive(Debug)]
 pub(crate) enum Parsed {
-    /// A person's text message.
+    /// A person's text message to the app.
     Message(Incoming),
-    /// A message with a `response_url` (AI bot only): the URL to keep for the chat.
-    WithReply { incoming: Incoming, url: String },
-    /// Something that is not a text message (an image, an event, a stream refresh…): dropped.
+    /// A person's text message to the AI bot, with its `response_url` (if WeCom gave one): it
+    /// can be answered passively and through the URL.
+    WithReply {
+        incoming: Incoming,
+        url: Option<String>,
+    },
+    /// The AI bot's stream refresh: WeCom asks for the current content of stream `stream_id`.
+    Refresh { stream_id: String },
+    /// Something that is not a text message (an image, an event…): dropped.
     Ignored { what: String },
 }
 
@@ -156,6 +162,12 @@ struct AiBotMessage {
     text: Option<Content>,
     voice: Option<Content>,
     mixed: Option<Mixed>,
+    stream: Option<StreamRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamRef {
+    id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,7 +193,7 @@ struct MixedItem {
 }
 
 /// The AI bot's callback types that are not messages to answer: dropped, not refused.
-const AIBOT_OTHER_TYPES: &[&str] = &["image", "file", "video", "stream", "event"];
+const AIBOT_OTHER_TYPES: &[&str] = &["image", "file", "video", "event"];
 
 /// What the adapter knows of its AI bot when reading its callbacks.
 pub(crate) struct AiBotSide<'a> {
@@ -191,7 +203,8 @@ pub(crate) struct AiBotSide<'a> {
 }
 
 /// Reads the AI bot's decrypted JSON: text (and the text of mixed messages, and the
-/// transcript of voice messages) from a group (`chatid`) or a private chat (`from.userid`).
+/// transcript of voice messages) from a group (`chatid`) or a private chat (`from.userid`),
+/// or a stream refresh (`msgtype` `stream`, `stream.id`).
 pub(crate) fn aibot_message(json: &str, bot: &AiBotSide<'_>) -> Result<Parsed, ParseError> {
     let message: AiBotMessage =
         serde_json::from_str(json).map_err(|e| malformed_json("AI bot message JSON", &e))?;
@@ -218,6 +231,11 @@ pub(crate) fn aibot_message(json: &str, bot: &AiBotSide<'_>) -> Result<Parsed, P
                     .join("\n")
             })
             .unwrap_or_default(),
+        "stream" => {
+            let stream_id = non_empty(message.stream.and_then(|s| s.id))
+                .ok_or(ParseError::Missing("stream.id"))?;
+            return Ok(Parsed::Refresh { stream_id });
+        }
         other if AIBOT_OTHER_TYPES.contains(&other) => {
             return Ok(Parsed::Ignored {
                 what: format!("{other} callback"),
@@ -264,10 +282,10 @@ pub(crate) fn aibot_message(json: &str, bot: &AiBotSide<'_>) -> Result<Parsed, P
         mentions_bot: true,
         reply_to: None,
     };
-    match non_empty(message.response_url) {
-        Some(url) => Ok(Parsed::WithReply { incoming, url }),
-        None => Ok(Parsed::Message(incoming)),
-    }
+    Ok(Parsed::WithReply {
+        incoming,
+        url: non_empty(message.response_url),
+    })
 }
 
 /// Removes the bot's @-mention from a group message: `@name` where the name is known, else a
@@ -348,7 +366,7 @@ mod tests {
         let Parsed::WithReply { incoming, url } = aibot_message(json, &BOT).unwrap() else {
             panic!("a message with a response_url");
         };
-        assert_eq!(url, "https://x/y?response_code=1");
+        assert_eq!(url.as_deref(), Some("https://x/y?response_code=1"));
         assert_eq!(incoming.chat, Chat::Group("CHATID".into()));
         assert_eq!(incoming.sender, "USERID");
         assert_eq!(incoming.text, "hello robot");
@@ -361,11 +379,25 @@ mod tests {
         let json = r#"{"msgid":"m","aibotid":"AIBOTID","chattype":"single","from":{"userid":"U"},
             "msgtype":"mixed","mixed":{"msg_item":[{"msgtype":"text","text":{"content":"看图"}},
             {"msgtype":"image","image":{"url":"u"}}]}}"#;
-        let Parsed::Message(incoming) = aibot_message(json, &BOT).unwrap() else {
+        let Parsed::WithReply { incoming, url } = aibot_message(json, &BOT).unwrap() else {
             panic!("a message");
         };
         assert_eq!(incoming.chat, Chat::Private("U".into()));
         assert_eq!(incoming.text, "看图");
+        assert_eq!(url, None);
+
+        // A stream refresh names its stream (WeCom's documented example).
+        let refresh = r#"{"msgid":"CAIQz7/MjQYY/NGagIOAgAMgl8jK/gI=","aibotid":"AIBOTID","chatid":"CHATID",
+            "chattype":"group","from":{"userid":"USERID"},"msgtype":"stream","stream":{"id":"STREAMID"}}"#;
+        assert!(matches!(
+            aibot_message(refresh, &BOT),
+            Ok(Parsed::Refresh { stream_id }) if stream_id == "STREAMID"
+        ));
+        let no_id = refresh.replace(r#""id":"STREAMID""#, r#""id":"""#);
+        assert!(matches!(
+            aibot_message(&no_id, &BOT),
+            Err(ParseError::Missing("stream.id"))
+        ));
 
         let image = r#"{"msgid":"m","aibotid":"AIBOTID","chattype":"single","from":{"userid":"U"},"msgtype":"image"}"#;
         assert!(matches!(

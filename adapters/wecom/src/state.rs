@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::WeComConfig;
 use crate::crypto::MsgCrypt;
 use crate::health::Health;
-use crate::replies::ReplyUrls;
+use crate::replies::Exchanges;
 
 /// The self-built app, ready to use.
 pub(crate) struct App {
@@ -33,7 +33,8 @@ pub(crate) struct Shared {
     /// `None` when the app is not configured or its key does not decode (`run` says why).
     pub(crate) app: Option<App>,
     pub(crate) aibot: Option<AiBot>,
-    pub(crate) replies: ReplyUrls,
+    /// The AI bot's messages still answerable: their passive replies and `response_url`s.
+    pub(crate) replies: Arc<Exchanges>,
     /// `None` when the HTTP client could not be built (`run` says why).
     pub(crate) api: Option<Api>,
     /// Whether WeCom accepts the app's and the robots' credentials.
@@ -74,7 +75,7 @@ impl Shared {
             clock,
             app,
             aibot,
-            replies: ReplyUrls::default(),
+            replies: Arc::new(Exchanges::default()),
             api,
             health,
             sink: RwLock::new(None),
@@ -82,9 +83,20 @@ impl Shared {
         }
     }
 
+    /// Until when a message to the AI bot that arrived at `arrived` can be answered passively
+    /// (the first wait, then the stream); `None` with passive replies off.
+    pub(crate) fn passive_until(
+        &self,
+        arrived: tokio::time::Instant,
+    ) -> Option<tokio::time::Instant> {
+        let wait = self.config.passive_wait;
+        (!wait.is_zero()).then(|| arrived + wait + self.config.stream_window)
+    }
+
     /// Every account with whether it can send now: the app's while WeCom accepts its
     /// credentials, the robots' while it accepts at least one robot's key (see
-    /// `health`); the AI bot's always (each reply has its own `response_url`).
+    /// `health`); the AI bot's always (each message brings its own passive reply and
+    /// `response_url`).
     pub(crate) fn states(&self) -> Vec<(String, bool)> {
         let mut states = Vec::new();
         if let Some(app) = &self.app {

@@ -215,10 +215,21 @@ async fn bad_aibot_callbacks_are_refused_and_nothing_reaches_the_sink() {
     );
 
     bot.assert_no_event();
-    // Stream refreshes and events are answered 200 and dropped.
+    // A refresh of a stream this adapter never opened (it restarted) closes it, and
+    // reaches no sink.
     let refresh = json!({"msgid": "m2", "aibotid": AIBOT_ID, "chattype": "single",
         "from": {"userid": "wangwu"}, "msgtype": "stream", "stream": {"id": "s1"}});
-    assert_eq!(bot.post_aibot(&refresh).await, (200, String::new()));
+    let (status, body) = bot.post_aibot(&refresh).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        passive_reply(&body),
+        Some(json!({"msgtype": "stream", "stream": {"id": "s1", "finish": true, "content": ""}}))
+    );
+    bot.assert_no_event();
+    // Events are answered empty and dropped.
+    let event = json!({"msgid": "m3", "aibotid": AIBOT_ID, "chattype": "single",
+        "from": {"userid": "wangwu"}, "msgtype": "event", "event": {"eventtype": "enter_chat"}});
+    assert_eq!(bot.post_aibot(&event).await, (200, String::new()));
     bot.assert_no_event();
     assert_eq!(bot.post_aibot(&message).await.0, 200);
     assert_eq!(bot.next_message().await.text, "你好");

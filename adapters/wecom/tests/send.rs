@@ -500,6 +500,70 @@ async fn refused_credentials_take_the_account_down_until_wecom_accepts_them_agai
 }
 
 #[tokio::test]
+async fn an_untrusted_server_address_takes_the_app_down_with_a_reason_until_it_is_trusted() {
+    let fake = FakeWeCom::start().await;
+    let config = WeComConfig {
+        recheck_interval: Duration::from_millis(50),
+        ..config(Some(fake.addr))
+    };
+    let mut bot = Bot::start(config, TestClock::at(NOW)).await;
+    assert!(bot.wecom.down_reasons().is_empty());
+    // gettoken works from anywhere; the message API refuses this server's address.
+    let refused = json!({"errcode": 60020,
+        "errmsg": "not allow to access from your ip, hint: [1787373915609110759172198], from ip: 203.0.113.7, more info at https://open.work.weixin.qq.com/devtool/query?e=60020"});
+    fake.script(MESSAGE_SEND, vec![refused.clone()]);
+    // The adapter's own check (agent/get, which posts nothing) is refused once more, then
+    // the clerk has added the address.
+    fake.script(AGENT_GET, vec![refused]);
+    let reply = text(APP_ACCOUNT, Chat::Private("zhangsan".into()), "请带户口本");
+    let error = within(bot.wecom.send(&reply)).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            SendError::Retryable {
+                maybe_delivered: false,
+                ..
+            }
+        ),
+        "kept for the account's next Up: {error}"
+    );
+    assert!(error.reason().contains("60020"), "{error}");
+    expect_change(&mut bot, APP_ACCOUNT, ConnectionState::Down).await;
+    assert!(
+        !bot.wecom
+            .connected_accounts()
+            .iter()
+            .any(|a| a == APP_ACCOUNT)
+    );
+    let down = bot.wecom.down_reasons();
+    assert_eq!(down.len(), 1, "{down:?}");
+    assert_eq!(down[0].account, APP_ACCOUNT);
+    assert!(
+        down[0].reason.contains("203.0.113.7") && down[0].reason.contains("企业可信IP"),
+        "{}",
+        down[0].reason
+    );
+    // While down, sends are not even tried.
+    let error = within(bot.wecom.send(&reply)).await.unwrap_err();
+    assert!(matches!(error, SendError::Retryable { .. }), "{error}");
+
+    expect_change(&mut bot, APP_ACCOUNT, ConnectionState::Up).await;
+    assert!(bot.wecom.down_reasons().is_empty());
+    let paths: Vec<&str> = fake.calls().iter().map(|c| c.path).collect();
+    assert_eq!(
+        paths,
+        [GETTOKEN, MESSAGE_SEND, AGENT_GET, AGENT_GET],
+        "the send, then two checks that read the app with the cached token; none sent a message"
+    );
+    within(bot.wecom.send(&reply)).await.unwrap();
+    assert_eq!(
+        fake.calls().iter().map(|c| c.path).collect::<Vec<_>>(),
+        [MESSAGE_SEND]
+    );
+    bot.assert_no_event();
+}
+
+#[tokio::test]
 async fn accounts_come_up_on_run_and_go_away_when_it_is_dropped() {
     let fake = FakeWeCom::start().await;
     let config = WeComConfig {

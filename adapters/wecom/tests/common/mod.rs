@@ -101,7 +101,8 @@ pub fn aibot_config() -> AiBotConfig {
     }
 }
 
-/// The app and the AI bot configured, the API at `api` (if any).
+/// The app and the AI bot configured, the API at `api` (if any). AI bot callbacks are
+/// answered at once, empty (no passive replies: `tests/passive.rs` turns them on).
 pub fn config(api: Option<SocketAddr>) -> WeComConfig {
     let base = api
         .map(|a| format!("http://{a}"))
@@ -112,6 +113,7 @@ pub fn config(api: Option<SocketAddr>) -> WeComConfig {
         api_base: base.clone(),
         webhook_base: base,
         action_timeout: Duration::from_secs(5),
+        passive_wait: Duration::ZERO,
         ..WeComConfig::default()
     }
 }
@@ -264,21 +266,91 @@ impl Bot {
 
     /// POSTs `plain` (JSON) to the AI bot route, encrypted and signed, at the clock's time.
     pub async fn post_aibot(&self, plain: &Value) -> (u16, String) {
+        self.poster().post_aibot(plain).await
+    }
+
+    /// What posts callbacks as WeCom does, apart from the bot (to have one in flight while the
+    /// test sends).
+    pub fn poster(&self) -> Poster {
+        Poster {
+            addr: self.addr,
+            clock: self.clock.clone(),
+            http: self.http.clone(),
+        }
+    }
+}
+
+/// Posts AI bot callbacks as WeCom does (see [`Bot::poster`]).
+#[derive(Clone)]
+pub struct Poster {
+    addr: SocketAddr,
+    clock: TestClock,
+    http: reqwest::Client,
+}
+
+impl Poster {
+    /// The callback's URL and body for `plain`, encrypted and signed at the clock's time.
+    pub fn aibot_request(&self, plain: &Value) -> (String, String) {
         let ts = self.clock.secs().to_string();
-        let nonce = "88888";
+        let nonce = AIBOT_NONCE;
         let encrypt = bot_crypt().encrypt(&plain.to_string()).unwrap();
         let signature = bot_crypt().signature(&ts, nonce, &encrypt);
-        self.post(
-            "/wecom/aibot",
-            &[
-                ("msg_signature", &signature),
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("msg_signature", signature.as_str()),
                 ("timestamp", &ts),
                 ("nonce", nonce),
-            ],
+            ])
+            .finish();
+        (
+            format!("/wecom/aibot?{query}"),
             json!({"encrypt": encrypt}).to_string(),
         )
-        .await
     }
+
+    /// POSTs `plain` to the AI bot route; the status and the body.
+    pub async fn post_aibot(&self, plain: &Value) -> (u16, String) {
+        let (path, body) = self.aibot_request(plain);
+        let response = within(
+            self.http
+                .post(format!("http://{}{path}", self.addr))
+                .body(body)
+                .send(),
+        )
+        .await
+        .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+}
+
+/// The nonce [`Bot::post_aibot`] signs with; WeCom wants it back in a passive reply.
+pub const AIBOT_NONCE: &str = "88888";
+
+/// A passive reply as WeCom reads it: the response body of an AI bot callback (posted by
+/// [`Bot::post_aibot`]), its signature checked over its ciphertext with its timestamp and the
+/// callback's nonce, decrypted. `None` for an empty body.
+pub fn passive_reply(body: &str) -> Option<Value> {
+    if body.is_empty() {
+        return None;
+    }
+    let reply: Value = serde_json::from_str(body).expect("a JSON reply");
+    let encrypt = reply["encrypt"].as_str().expect("encrypt");
+    let timestamp = reply["timestamp"].as_u64().expect("a numeric timestamp");
+    assert_eq!(reply["nonce"], AIBOT_NONCE, "the callback's nonce");
+    assert_eq!(
+        reply["msgsignature"].as_str(),
+        Some(
+            bot_crypt()
+                .signature(&timestamp.to_string(), AIBOT_NONCE, encrypt)
+                .as_str()
+        ),
+        "signed over its ciphertext"
+    );
+    let plain = bot_crypt()
+        .decrypt(encrypt)
+        .expect("decrypts with the AI bot's key");
+    Some(serde_json::from_str(&plain).expect("a JSON message"))
 }
 
 /// An app text message from `user`.
@@ -306,7 +378,8 @@ pub struct Call {
     pub body: Value,
 }
 
-/// A fake WeCom API: `gettoken`, `message/send`, the robot webhook and `aibot/response`.
+/// A fake WeCom API: `gettoken`, `message/send`, `agent/get`, the robot webhook and
+/// `aibot/response`.
 /// Each path answers from its script, then `{"errcode":0}` (gettoken: a fresh token each call).
 #[derive(Clone)]
 pub struct FakeWeCom {
@@ -326,6 +399,7 @@ pub const GETTOKEN: &str = "/cgi-bin/gettoken";
 pub const MESSAGE_SEND: &str = "/cgi-bin/message/send";
 pub const WEBHOOK: &str = "/cgi-bin/webhook/send";
 pub const AIBOT_RESPONSE: &str = "/cgi-bin/aibot/response";
+pub const AGENT_GET: &str = "/cgi-bin/agent/get";
 
 impl FakeState {
     fn answer(&self, path: &'static str, query: HashMap<String, String>, body: Value) -> Value {
@@ -362,6 +436,12 @@ impl FakeWeCom {
                 GETTOKEN,
                 get(|State(s): State<FakeState>, Query(q): Query<HashMap<String, String>>| async move {
                     Json(s.answer(GETTOKEN, q, Value::Null))
+                }),
+            )
+            .route(
+                AGENT_GET,
+                get(|State(s): State<FakeState>, Query(q): Query<HashMap<String, String>>| async move {
+                    Json(s.answer(AGENT_GET, q, Value::Null))
                 }),
             )
             .route(
