@@ -515,8 +515,11 @@ impl Stats {
         })
     }
 
-    /// Every count of the local days `from..=to`.
+    /// Every count of the local days `from..=to`, with every question decided so far: the
+    /// questions still kept for the next flush are written first, so a ticket is never counted
+    /// before the question that opened it.
     pub fn counts(&self, from: i64, to: i64) -> Result<Vec<(Bucket, i64)>, StoreError> {
+        self.store.write_questions();
         let (lo, hi) = day_range(from, to);
         self.counters
             .range(lo..hi)
@@ -717,5 +720,38 @@ fn compare(
         samples: stored_samples.len(),
         mismatches,
         ..Recount::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_include_the_questions_kept_for_the_next_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let q = Question {
+            at: 1_765_000_000_000,
+            sandbox: false,
+            village: Some("v01".into()),
+            item: Some("dibao".into()),
+            aspect: None,
+            outcome: Outcome::Escalated(Reason::Case),
+        };
+        let day = local_day(q.at, store.stats_offset().unwrap());
+        store.queue_question("onebot:1:m1".into(), q.clone());
+        // The same message kept twice is one question.
+        store.queue_question("onebot:1:m1".into(), q);
+        let asked: i64 = store
+            .stats()
+            .unwrap()
+            .counts(day, day)
+            .unwrap()
+            .iter()
+            .filter(|(b, _)| b.metric == metric::ASKED && b.village == "v01")
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(asked, 1);
     }
 }
