@@ -2,13 +2,15 @@
 //! disk, but the event loop does not wait for the disk.
 //!
 //! The event loop hands each batch's replies here ([`Accept`]) and goes on with the next batch.
-//! This task takes everything handed over so far, marks those messages seen and queues their
-//! replies in the outbox in one sled transaction, flushes once for all of it (a flush covers
-//! every write made before it starts) and only then passes the messages to the worker. So a
-//! reply never leaves before the entry behind it is durable, and a slow disk costs latency, not
-//! throughput: while one round runs, the next batches are read and answered, and the next round
-//! takes them all. One transaction per round matters: sled writes its log synchronously twice
-//! for every transaction, which at one per message capped the bot near 3,000 messages a second.
+//! This task takes everything handed over so far, queues those messages' replies in the outbox
+//! and marks the messages seen, with plain writes (replies first: after a crash the log holds a
+//! prefix, so a message is never marked seen without its replies), flushes once for all of it
+//! (a flush covers every write made before it starts) and only then passes the messages to the
+//! worker. So a reply never leaves before the entry behind it is durable, and a slow disk costs
+//! latency, not throughput: while one round runs, the next batches are read and answered, and
+//! the next round takes them all. No transaction per message: sled writes its log
+//! synchronously twice for every transaction or batch, which capped the bot near 3,000
+//! messages a second.
 //! Messages stored elsewhere (tickets, agents' replies, broadcasts) come as [`ToSend`]s already
 //! in the outbox.
 
@@ -145,7 +147,7 @@ impl Round {
         }
     }
 
-    /// Marks every handed-over message seen and queues its replies, in one transaction; the
+    /// Queues every handed-over message's replies and marks it seen ([`Store::accept_all`]); the
     /// stored replies join their commit's messages.
     fn store_accepted(&self, batch: &mut [Commit]) {
         let events: Vec<(&Incoming, &[Outgoing])> = batch

@@ -1,6 +1,6 @@
 //! The event loop: reads what the adapters report, drops what was already handled, asks the
-//! engine, and stores the replies (marking the event seen in the same transaction) before the
-//! delivery worker may send them.
+//! engine, and hands the replies to the committer, which stores them and marks the event seen
+//! before the delivery worker may send them.
 //!
 //! Events are taken in batches: every event of a batch is handled and stored, then the batch's
 //! replies go to the committer (`commit.rs`), which hands them to the worker once a flush has
