@@ -1320,6 +1320,14 @@ async fn a_ticket_from_a_private_chat_says_so() {
     let note = one_to_group(&out, AGENTS_GROUP).text;
     assert!(note.contains("QQ私聊 居民"), "{note}");
     assert!(!note.contains("未登记的群"), "{note}");
+    // The resident is told where the answer will come: here, not in a group.
+    let told: Vec<Sent> = sent(&out)
+        .into_iter()
+        .filter(|s| s.chat == Chat::Private(RESIDENT.into()))
+        .collect();
+    assert_eq!(told.len(), 1, "{out:#?}");
+    assert!(told[0].text.contains("工单号"), "{}", told[0].text);
+    assert!(!told[0].text.contains("群"), "{}", told[0].text);
 }
 
 #[tokio::test]
