@@ -2,15 +2,20 @@
 //! disk, but the event loop does not wait for the disk.
 //!
 //! The event loop hands each batch's replies here ([`Accept`]) and goes on with the next batch.
-//! This task takes everything handed over so far, queues those messages' replies in the outbox
-//! and marks the messages seen, with plain writes (replies first: after a crash the log holds a
-//! prefix, so a message is never marked seen without its replies), flushes once for all of it
-//! (a flush covers every write made before it starts) and only then passes the messages to the
-//! worker. So a reply never leaves before the entry behind it is durable, and a slow disk costs
-//! latency, not throughput: while one round runs, the next batches are read and answered, and
-//! the next round takes them all. No transaction per message: sled writes its log
-//! synchronously twice for every transaction or batch, which capped the bot near 3,000
+//! The committer takes everything handed over so far, queues those messages' replies in the
+//! outbox and marks the messages seen, with plain writes (replies first: after a crash the log
+//! holds a prefix, so a message is never marked seen without its replies), flushes once for
+//! all of it (a flush covers every write made before it starts) and only then passes the
+//! messages to the worker. So a reply never leaves before the entry behind it is durable, and
+//! a slow disk costs latency, not throughput: while one round runs, the next batches are read
+//! and answered, and the next round takes them all. No transaction per message: sled writes its
+//! log synchronously twice for every transaction or batch, which capped the bot near 3,000
 //! messages a second.
+//!
+//! The committer runs on a thread of its own, not as a task: sled's writes and syncs block,
+//! and under load they held one of the runtime's two workers for up to 25 ms at a time,
+//! stalling the connections and the delivery worker behind it.
+//!
 //! Messages stored elsewhere (tickets, agents' replies, broadcasts) come as [`ToSend`]s already
 //! in the outbox.
 
@@ -22,7 +27,6 @@ use crate::store::seen::platform_name;
 use bangban_contract::{Incoming, Outgoing};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tracing::{debug, error};
 
 /// A handled message's replies, not yet stored. Their chats' depths already count them.
@@ -43,7 +47,7 @@ struct Commit {
 
 pub(crate) struct Committer {
     commits: mpsc::UnboundedSender<Commit>,
-    task: JoinHandle<()>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Committer {
@@ -60,8 +64,17 @@ impl Committer {
             depths,
             metrics,
         };
-        let task = tokio::spawn(round.run(rx));
-        Committer { commits, task }
+        // Its own thread: sled's writes and syncs block, and the runtime's few workers must stay
+        // free for the connections, the event loop and the delivery worker.
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let thread = std::thread::Builder::new()
+            .name("bangban-commit".into())
+            .spawn(move || {
+                let _runtime = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                round.run(rx)
+            })
+            .expect("the committer's thread starts");
+        Committer { commits, thread }
     }
 
     /// Hands over handled messages: they are marked seen, their replies stored, flushed and
@@ -105,7 +118,8 @@ impl Committer {
     /// Waits until everything handed over has been flushed and passed on.
     pub(crate) async fn close(self) {
         drop(self.commits);
-        let _ = self.task.await;
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
 }
 
@@ -118,11 +132,15 @@ struct Round {
 }
 
 impl Round {
-    async fn run(self, mut commits: mpsc::UnboundedReceiver<Commit>) {
+    fn run(self, mut commits: mpsc::UnboundedReceiver<Commit>) {
         let mut batch = Vec::new();
-        while commits.recv_many(&mut batch, usize::MAX).await > 0 {
+        while let Some(first) = commits.blocking_recv() {
+            batch.push(first);
+            while let Ok(more) = commits.try_recv() {
+                batch.push(more);
+            }
             self.store_accepted(&mut batch);
-            let flushed = match self.store.flush().await {
+            let flushed = match self.store.flush_blocking() {
                 Ok(()) => true,
                 Err(e) => {
                     let count: usize = batch.iter().map(|c| c.queued.len()).sum();

@@ -1,7 +1,7 @@
 //! The runtime: what turns the platform-blind engine into a running service.
 //!
 //! ```text
-//!  adapters ──Event──▶ event loop ──▶ engine.handle ──▶ store (seen + outbox, one transaction)
+//!  adapters ──Event──▶ event loop ──▶ engine.handle ──▶ committer (seen + outbox, own thread)
 //!     ▲                    │                                   │ flush
 //!     │                    └──Connection──┐                    ▼
 //!     └────── adapter.send ◀── delivery worker (pacing, order per chat, retries) ◀──┘

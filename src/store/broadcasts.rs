@@ -495,7 +495,7 @@ mod tests {
             assert!(store.due_broadcasts(u64::MAX).unwrap().0.is_empty());
             store.flush().await.unwrap();
             // Group 0's first part sent, group 1's given up.
-            store.delivered(queued[0].id).unwrap();
+            store.delivered(&queued[0]).unwrap();
             store.give_up(queued[2].id, "retcode 1400").unwrap();
             store.flush().await.unwrap();
         }
@@ -508,7 +508,7 @@ mod tests {
         assert_eq!((d[0].parts, d[0].sent, d[0].is_sent()), (2, 1, false));
         assert_eq!(d[1].error.as_deref(), Some("retcode 1400"));
         assert_eq!(d[2].error.as_deref(), Some("QQ 没有启用"));
-        store.delivered(left[0].id).unwrap();
+        store.delivered(&left[0]).unwrap();
         assert!(
             store.broadcast_deliveries(id, 3).unwrap()[0]
                 .as_ref()

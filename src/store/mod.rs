@@ -65,9 +65,11 @@ struct Inner {
     health: Arc<Health>,
     /// Test seam: while set, every flush fails as on a full disk.
     fail_writes: AtomicBool,
-    /// Questions counted since the last flush, written in one transaction by the next
-    /// ([`stats`]): a sled transaction costs two synchronous log writes of its own.
+    /// Questions counted since the last flush, written by the next ([`stats`]).
     questions: std::sync::Mutex<Vec<(String, stats::Question)>>,
+    /// Held while questions are written and while a recount reads, so neither sees the other
+    /// half done ([`stats`]).
+    question_writes: std::sync::Mutex<()>,
 }
 
 /// The tree the recovery probe writes to.
@@ -91,6 +93,7 @@ impl Store {
                 health,
                 fail_writes: AtomicBool::new(false),
                 questions: std::sync::Mutex::default(),
+                question_writes: std::sync::Mutex::default(),
             }),
         })
     }
@@ -177,6 +180,13 @@ impl Store {
     ) -> std::sync::MutexGuard<'_, Vec<(String, stats::Question)>> {
         self.inner
             .questions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn question_writes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
+            .question_writes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }

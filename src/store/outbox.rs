@@ -65,7 +65,7 @@ impl Store {
 
     /// [`Store::accept`] for a batch of events: each event's queued replies, or `None` for an
     /// event seen before (also earlier in the same batch). The statistics' questions kept since
-    /// the last flush are written too, in one transaction of their own.
+    /// the last flush are written too ([`super::stats::Stats::record_questions`]).
     ///
     /// The outbox and dedupe records are written without a transaction: a sled transaction
     /// holds a lock that stops every other read and write of the database while it commits, and
@@ -143,14 +143,11 @@ impl Store {
     /// The platform confirmed message `id`: it leaves the outbox. (sled flushes on its own
     /// within half a second; a crash before that sends the message once more.)
     ///
-    /// A broadcast's entry is taken out in one transaction with its target's status.
-    pub fn delivered(&self, id: u64) -> Result<(), StoreError> {
-        let outbox = self.tree(TREE)?;
-        let tagged = match outbox.get(key(id)).map_err(|e| self.err(e))? {
-            None => return Ok(()),
-            Some(v) => decode::<Record>(TREE, &v)?.broadcast.is_some(),
-        };
-        if !tagged {
+    /// A reply is one plain removal (the worker sends thousands a second); a broadcast's entry
+    /// is taken out in one transaction with its target's status.
+    pub fn delivered(&self, q: &Queued) -> Result<(), StoreError> {
+        let (id, outbox) = (q.id, self.tree(TREE)?);
+        if !q.bulk {
             return outbox.remove(key(id)).map(drop).map_err(|e| self.err(e));
         }
         let targets = self.tree(broadcasts::TARGETS_TREE)?;
@@ -328,7 +325,7 @@ mod tests {
         let later = store.enqueue(&[text("四")]).unwrap();
         assert!(later[0].id > queued[2].id);
 
-        store.delivered(ids[0]).unwrap();
+        store.delivered(&queued[0]).unwrap();
         store
             .give_up(ids[1], "retcode 1400: group_id invalid")
             .unwrap();

@@ -29,6 +29,8 @@ pub(crate) const DURATIONS: &str = "stats_durations";
 const QUESTIONS: &str = "stats_questions";
 const META: &str = "stats_meta";
 const OFFSET: &[u8] = b"utc_offset";
+/// Present while questions are being written: a start that finds it rebuilds the counters.
+const WRITING: &[u8] = b"questions_writing";
 const SEP: u8 = 0x1f;
 const DAY_SECS: i64 = 86_400;
 /// China's offset, until the engine stores the configured one.
@@ -325,41 +327,6 @@ pub fn ticket_counts(t: &Ticket, offset: i64) -> Counts {
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
-/// Questions with their counter deltas, ready to be written inside a transaction.
-struct Counted {
-    questions: Vec<(String, Question)>,
-    counts: Vec<Counts>,
-}
-
-impl Counted {
-    fn new(questions: Vec<(String, Question)>, offset: i64) -> Counted {
-        let counts = questions
-            .iter()
-            .map(|(_, q)| question_counts(q, offset))
-            .collect();
-        Counted { questions, counts }
-    }
-
-    /// Records each question not recorded before and adds its counters, summed first (many
-    /// questions share a day's counters); how many were new.
-    fn write(&self, qs: &TransactionalTree, counters: &TransactionalTree) -> TxResult<usize> {
-        let mut new = 0;
-        let mut sum: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
-        for ((source, q), counts) in self.questions.iter().zip(&self.counts) {
-            if qs.get(source.as_bytes())?.is_some() {
-                continue;
-            }
-            qs.insert(source.as_bytes(), encode(q))?;
-            for (k, n) in &counts.counters {
-                *sum.entry(k.clone()).or_default() += n;
-            }
-            new += 1;
-        }
-        add_counters(counters, &sum)?;
-        Ok(new)
-    }
-}
-
 /// Writes the change from `before` to `after` into the counters and samples, inside the
 /// ticket's transaction (`store::tickets`).
 pub(crate) fn apply_ticket(
@@ -453,8 +420,8 @@ pub const RECOUNT_ATTEMPTS: usize = 5;
 impl Store {
     /// The statistics of this store.
     /// Keeps the outcome of message `source` for the next flush, which writes every question
-    /// kept so far in one transaction ([`Stats::record_questions`]). Counting each question in
-    /// a transaction of its own cost two synchronous log writes per question.
+    /// kept so far ([`Stats::record_questions`]). Counting each question in a transaction of
+    /// its own cost two synchronous log writes per question.
     pub fn queue_question(&self, source: String, q: Question) {
         self.queued_questions().push((source, q));
     }
@@ -503,16 +470,49 @@ impl Stats {
         Ok(self.record_questions(&[(source.to_owned(), q.clone())])? == 1)
     }
 
-    /// [`Stats::record_question`] for many messages, in one transaction; how many were new.
+    /// [`Stats::record_question`] for many messages; how many were new.
+    ///
+    /// Plain writes, not a transaction: a sled transaction takes a process-wide lock that
+    /// stops every other read and write, and at thousands of questions a second that stalled
+    /// the bot. Instead the writes are bracketed by a marker ([`WRITING`]): it is written
+    /// first and removed last, and after a crash the database holds a prefix of the writes, so
+    /// a start that finds it knows the counters may be half updated and rebuilds them
+    /// ([`Stats::ensure_offset`]). Each counter is added to atomically, as tickets' transactions
+    /// write the same counters.
     pub fn record_questions(&self, questions: &[(String, Question)]) -> Result<usize, StoreError> {
-        use sled::Transactional;
-        let counted = Counted::new(questions.to_vec(), self.offset()?);
-        let result =
-            (&self.questions, &self.counters).transaction(|(qs, cs)| counted.write(qs, cs));
-        result.map_err(|e| match e {
-            sled::transaction::TransactionError::Abort(e) => e,
-            sled::transaction::TransactionError::Storage(e) => self.store.err(e),
-        })
+        let offset = self.offset()?;
+        let err = |e| self.store.err(e);
+        let _writing = self.store.question_writes();
+        self.meta.insert(WRITING, &[1]).map_err(err)?;
+        let mut new = 0;
+        let mut sum: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+        for (source, q) in questions {
+            if self
+                .questions
+                .get(source.as_bytes())
+                .map_err(err)?
+                .is_some()
+            {
+                continue;
+            }
+            self.questions
+                .insert(source.as_bytes(), encode(q))
+                .map_err(err)?;
+            for (k, n) in question_counts(q, offset).counters {
+                *sum.entry(k).or_default() += n;
+            }
+            new += 1;
+        }
+        for (k, n) in sum.into_iter().filter(|(_, n)| *n != 0) {
+            self.counters
+                .update_and_fetch(k, |old| {
+                    let now = old.map_or(0, value) + n;
+                    (now != 0).then(|| now.to_be_bytes().to_vec())
+                })
+                .map_err(err)?;
+        }
+        self.meta.remove(WRITING).map_err(err)?;
+        Ok(new)
     }
 
     /// Every count of the local days `from..=to`, with every question decided so far: the
@@ -573,6 +573,8 @@ impl Stats {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // No question half written while the recount reads (tickets are transactions).
+            let _writes = self.store.question_writes();
             let (expected, tickets, questions) = self.expected(offset)?;
             let (stored, stored_samples) = self.stored()?;
             let (again, _, _) = self.expected(offset)?;
@@ -602,8 +604,9 @@ impl Stats {
         }
         Ok((stored, stored_samples))
     }
-    /// Makes sure the days are cut with `offset`: when the stored offset differs (or none is
-    /// stored yet, as in a data directory from before statistics), every counter and sample is
+    /// Makes sure the days are cut with `offset` and the counters are whole: when the stored
+    /// offset differs (or none is stored yet, as in a data directory from before statistics),
+    /// or the last start stopped while questions were written, every counter and sample is
     /// rebuilt from the tickets and questions. Call at start-up, before messages are handled.
     /// `true` when it rebuilt.
     pub fn ensure_offset(&self, offset: i64) -> Result<bool, StoreError> {
@@ -612,7 +615,12 @@ impl Stats {
             .get(OFFSET)
             .map_err(|e| self.store.err(e))?
             .map(|v| value(&v));
-        if stored == Some(offset) {
+        let interrupted = self
+            .meta
+            .get(WRITING)
+            .map_err(|e| self.store.err(e))?
+            .is_some();
+        if stored == Some(offset) && !interrupted {
             return Ok(false);
         }
         self.rebuild(offset)?;
@@ -642,6 +650,7 @@ impl Stats {
         self.meta
             .insert(OFFSET, &offset.to_be_bytes())
             .map_err(err)?;
+        self.meta.remove(WRITING).map_err(err)?;
         Ok(())
     }
 }
@@ -753,5 +762,60 @@ mod tests {
             .map(|(_, n)| n)
             .sum();
         assert_eq!(asked, 1);
+    }
+
+    fn asked(store: &Store, day: i64) -> i64 {
+        let counts = store.stats().unwrap().counts(day, day).unwrap();
+        counts
+            .iter()
+            .filter(|(b, _)| b.metric == metric::ASKED)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    #[test]
+    fn a_start_after_questions_were_cut_off_mid_write_rebuilds_the_counters() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = |n: u64| Question {
+            at: 1_765_000_000_000 + n,
+            sandbox: false,
+            village: Some("v01".into()),
+            item: Some("senior-card".into()),
+            aspect: Some("materials".into()),
+            outcome: Outcome::Answered,
+        };
+        let day = local_day(q(0).at, DEFAULT_OFFSET);
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let stats = store.stats().unwrap();
+            stats.ensure_offset(DEFAULT_OFFSET).unwrap();
+            let new = stats
+                .record_questions(&[("onebot:1:m1".into(), q(1)), ("onebot:1:m2".into(), q(2))])
+                .unwrap();
+            assert_eq!(new, 2);
+            store.flush_blocking().unwrap();
+        }
+        {
+            // A clean write leaves nothing to rebuild.
+            let store = Store::open(dir.path()).unwrap();
+            let stats = store.stats().unwrap();
+            assert!(!stats.ensure_offset(DEFAULT_OFFSET).unwrap());
+            assert_eq!(asked(&store, day), 2);
+            // What a crash between a question's record and its counters leaves: the record, the
+            // marker, and counters without it.
+            stats.meta.insert(WRITING, &[1]).unwrap();
+            stats
+                .questions
+                .insert("onebot:1:m3", encode(&q(3)))
+                .unwrap();
+            store.flush_blocking().unwrap();
+            assert_eq!(asked(&store, day), 2);
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let stats = store.stats().unwrap();
+        assert!(stats.ensure_offset(DEFAULT_OFFSET).unwrap(), "rebuilt");
+        assert_eq!(asked(&store, day), 3);
+        assert!(stats.recount().unwrap().mismatches.is_empty());
+        assert!(!stats.ensure_offset(DEFAULT_OFFSET).unwrap(), "once");
     }
 }
