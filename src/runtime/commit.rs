@@ -16,6 +16,9 @@
 //! and under load they held one of the runtime's two workers for up to 25 ms at a time,
 //! stalling the connections and the delivery worker behind it.
 //!
+//! Each round also writes the dialogue contexts changed since the last ([`Persist`]), so they go
+//! with the same flush and the event loop never blocks on sled for them.
+//!
 //! Messages stored elsewhere (tickets, agents' replies, broadcasts) come as [`ToSend`]s already
 //! in the outbox.
 
@@ -50,12 +53,17 @@ pub(crate) struct Committer {
     thread: std::thread::JoinHandle<()>,
 }
 
+/// Writes what goes with every flush besides the handed-over messages (the engine's dialogue
+/// contexts), on the committer's thread.
+pub(crate) type Persist = Box<dyn Fn() + Send>;
+
 impl Committer {
     pub(crate) fn spawn(
         store: Store,
         commands: mpsc::UnboundedSender<Command>,
         depths: Arc<Depths>,
         metrics: Arc<Metrics>,
+        persist: Persist,
     ) -> Committer {
         let (commits, rx) = mpsc::unbounded_channel();
         let round = Round {
@@ -63,6 +71,7 @@ impl Committer {
             commands,
             depths,
             metrics,
+            persist,
         };
         // Its own thread: sled's writes and syncs block, and the runtime's few workers must stay
         // free for the connections, the event loop and the delivery worker.
@@ -129,6 +138,7 @@ struct Round {
     commands: mpsc::UnboundedSender<Command>,
     depths: Arc<Depths>,
     metrics: Arc<Metrics>,
+    persist: Persist,
 }
 
 impl Round {
@@ -140,6 +150,7 @@ impl Round {
                 batch.push(more);
             }
             self.store_accepted(&mut batch);
+            (self.persist)();
             let flushed = match self.store.flush_blocking() {
                 Ok(()) => true,
                 Err(e) => {
@@ -266,6 +277,7 @@ mod tests {
             commands,
             depths.clone(),
             Arc::new(Metrics::default()),
+            Box::new(|| ()),
         );
 
         committer.commit(stored(&store, &depths, 2));
@@ -318,7 +330,13 @@ mod tests {
         let depths = Arc::new(Depths::default());
         let metrics = Arc::new(Metrics::default());
         let (commands, mut worker) = mpsc::unbounded_channel();
-        let committer = Committer::spawn(store.clone(), commands, depths.clone(), metrics);
+        let committer = Committer::spawn(
+            store.clone(),
+            commands,
+            depths.clone(),
+            metrics,
+            Box::new(|| ()),
+        );
 
         // "7" twice in one hand-over, and again in a later one.
         committer.accept(vec![accept(&depths, "7", 2), accept(&depths, "7", 1)]);

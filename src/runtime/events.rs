@@ -278,21 +278,12 @@ impl EventLoop {
                 }
             }
         }
-        self.accept(replies);
+        // Stored, with the dialogue contexts the batch changed, in the committer's next round.
+        self.committer.accept(replies);
         if came_up {
             // A broadcast may have waited for an account of this platform.
             self.release_broadcasts().await;
         }
-    }
-
-    /// Hands the batch's replies to the committer, which stores them (see [`super::commit`]).
-    fn accept(&self, replies: Vec<Accept>) {
-        if replies.is_empty() {
-            return;
-        }
-        // The batch's dialogue contexts go with the same flush.
-        self.engine.persist_context();
-        self.committer.accept(replies);
     }
 
     fn accounts(&self) -> std::sync::MutexGuard<'_, Accounts> {

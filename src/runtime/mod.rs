@@ -172,7 +172,7 @@ impl Runtime {
         let (stop_events, stop_rx) = oneshot::channel();
         let event_loop = EventLoop {
             store: store.clone(),
-            engine,
+            engine: engine.clone(),
             metrics: metrics.clone(),
             commands: commands.clone(),
             max_chars: service.outbox.max_chars,
@@ -184,6 +184,10 @@ impl Runtime {
                 commands.clone(),
                 depths,
                 metrics.clone(),
+                {
+                    let engine = engine.clone();
+                    Box::new(move || engine.persist_context())
+                },
             ),
         };
         let (posts, posts_rx) = mpsc::unbounded_channel();
