@@ -140,7 +140,7 @@ impl Store {
         Ok(self.tree(TREE)?.len())
     }
 
-    /// The platform confirmed message `id`: it leaves the outbox. (sled flushes on its own
+    /// The platform confirmed `q`: it leaves the outbox. (sled flushes on its own
     /// within half a second; a crash before that sends the message once more.)
     ///
     /// A reply is one plain removal (the worker sends thousands a second); a broadcast's entry
