@@ -1,10 +1,12 @@
 //! Dialogue context per (platform, chat, user): the item just discussed, so that "那要多久？"
 //! refers to it, and the list just offered, so that "2" picks from it. Context lasts
 //! `[dialogue] context_minutes` from the bot's last answer. It lives in memory: the live
-//! contexts are read from the store once at start, and changes are written back in one batch
-//! ([`Dialogue::persist`]) before the event loop flushes, so it survives a restart without a
-//! store read or write per message. A store error only logs (context is a convenience, never
-//! worth failing an answer for).
+//! contexts are read from the store once at start, and changes are written back in batches
+//! ([`Dialogue::persist`], by the committer before each flush), so it survives a restart without
+//! a store read or write per message. The store holds what memory holds: a context dropped
+//! from memory (expired, or the oldest when the cap is reached) is removed from the store with
+//! the next batch, so neither grows past the cap and no sweep has to scan the store. A store
+//! error only logs (context is a convenience, never worth failing an answer for).
 
 use crate::store::Store;
 use crate::store::dialogue::{SavedContext, context_key};
@@ -14,8 +16,16 @@ use std::sync::{Arc, Mutex};
 
 /// The most live contexts kept. Reaching it, expired ones are swept and, if that is not enough,
 /// the oldest dropped down to half, so a sweep comes at most once per `MAX_LIVE / 2` new
-/// contexts (a sweep per insert made every new resident cost a scan of all of them).
-const MAX_LIVE: usize = 50_000;
+/// contexts (a sweep per insert made every new resident cost a scan of all of them). A context
+/// takes about 240 bytes of memory and its record in the store; 20,000 is many times the
+/// residents of a district's groups who ask within one context period, and under a flood of
+/// new askers (the load bench's 5,000 a second) 50,000 took 10 MiB more memory.
+const MAX_LIVE: usize = 20_000;
+
+/// The most changes one [`Dialogue::persist`] writes: making room forgets `MAX_LIVE / 2`
+/// contexts at once, and writing all those removals in one commit round would hold that round's
+/// replies until they are written.
+const WRITE_AT_MOST: usize = 128;
 
 /// A context as the engine reads it, against the catalog it answers from now. It is kept by item
 /// id: an item created or retired since moves the indexes, never what was discussed.
@@ -47,7 +57,7 @@ impl Key {
 }
 
 /// A [`SavedContext`] as the map holds it, in fewer bytes (up to `MAX_LIVE` of them, about
-/// 5 MiB fewer at 50,000): item ids shared with every other context, texts without spare room.
+/// 2 MiB fewer at 20,000): item ids shared with every other context, texts without spare room.
 struct Held {
     item: Option<Arc<str>>,
     candidates: Box<[Arc<str>]>,
@@ -83,9 +93,7 @@ impl State {
     }
 
     /// Drops the contexts set before `expired`, then the oldest until at most `MAX_LIVE / 2`
-    /// are left, from memory only: writing tens of thousands of removals at once stalled the
-    /// event loop for a fifth of a second, and the store forgets them when they expire
-    /// ([`Dialogue::sweep`]).
+    /// are left.
     fn make_room(&mut self, expired: i64) {
         let mut ats: Vec<i64> = self.live.values().map(|c| c.at).collect();
         let keep = MAX_LIVE / 2;
@@ -96,7 +104,15 @@ impl State {
         } else {
             expired
         };
-        self.live.retain(|_, c| c.at >= cutoff);
+        self.forget(|c| c.at < cutoff);
+    }
+
+    /// Drops the contexts `gone` picks from memory, and from the store with the next write.
+    fn forget(&mut self, mut gone: impl FnMut(&Held) -> bool) {
+        let State { live, unsaved, .. } = self;
+        for (key, _) in live.extract_if(|_, c| gone(c)) {
+            unsaved.insert(key, None);
+        }
     }
 }
 
@@ -107,8 +123,10 @@ pub struct Dialogue {
 }
 
 impl Dialogue {
-    /// `ttl`: how long context lasts, in seconds. The stored contexts are read back (the
-    /// expired ones were pruned by the last sweep, or are dropped when next asked for).
+    /// `ttl`: how long context lasts, in seconds. The stored contexts are read back, the
+    /// newest `MAX_LIVE` of them if there are more (a data directory of an older release kept
+    /// every context until it expired); the expired ones go at the next sweep or when next
+    /// asked for.
     pub fn new(ttl: i64, store: Store) -> Dialogue {
         let d = Dialogue {
             ttl,
@@ -121,6 +139,9 @@ impl Dialogue {
                 for (key, c) in saved {
                     let held = state.hold(&c);
                     state.live.insert(Key(key.into_boxed_slice()), held);
+                }
+                if state.live.len() > MAX_LIVE {
+                    state.make_room(i64::MIN);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "dialogue contexts not read back"),
@@ -181,41 +202,52 @@ impl Dialogue {
         }
     }
 
-    /// Writes the changes since the last call to the store, in one batch (not flushed: the
-    /// caller's flush makes them durable). On a store error they are kept for the next call.
+    /// Writes up to [`WRITE_AT_MOST`] of the changes since the last write to the store (not
+    /// flushed: the caller's flush makes them durable); the rest wait for the next call.
     pub fn persist(&self) {
-        let unsaved = std::mem::take(&mut self.lock().unsaved);
-        if unsaved.is_empty() {
-            return;
+        self.write_some();
+    }
+
+    /// Writes every change since the last write (at shutdown).
+    pub fn persist_all(&self) {
+        while self.write_some() {}
+    }
+
+    /// One batch of [`Dialogue::persist`]; whether changes are left to write. On a store error
+    /// the batch is kept for the next call, and `false`.
+    fn write_some(&self) -> bool {
+        let batch: Vec<(Key, Option<SavedContext>)> = {
+            let mut state = self.lock();
+            if state.unsaved.len() <= WRITE_AT_MOST {
+                state.unsaved.drain().collect()
+            } else {
+                let keys: Vec<Key> = state.unsaved.keys().take(WRITE_AT_MOST).cloned().collect();
+                keys.into_iter()
+                    .filter_map(|k| state.unsaved.remove_entry(&k))
+                    .collect()
+            }
+        };
+        if batch.is_empty() {
+            return false;
         }
-        let changes: Vec<_> = unsaved
-            .iter()
-            .map(|(k, c)| (k.0.to_vec(), c.clone()))
-            .collect();
+        let changes = batch.iter().map(|(k, c)| (k.bytes(), c.as_ref()));
         if let Err(e) = self.store.save_contexts(changes) {
             tracing::warn!(error = %e, "dialogue contexts not stored");
             let mut state = self.lock();
-            for (k, c) in unsaved {
+            for (k, c) in batch {
                 // A change made meanwhile is newer: keep it.
                 state.unsaved.entry(k).or_insert(c);
             }
+            return false;
         }
+        !self.lock().unsaved.is_empty()
     }
 
-    /// Drops every context expired at `now`, in memory and in the store.
+    /// Drops every context expired at `now`, from memory now and from the store with the next
+    /// write.
     pub fn sweep(&self, now: i64) {
         let ttl = self.ttl;
-        {
-            let mut state = self.lock();
-            state.live.retain(|_, c| now - c.at < ttl);
-            state
-                .unsaved
-                .retain(|_, c| c.as_ref().is_none_or(|c| now - c.at < ttl));
-        }
-        self.persist();
-        if let Err(e) = self.store.prune_contexts(now - ttl) {
-            tracing::warn!(error = %e, "expired dialogue contexts not pruned");
-        }
+        self.lock().forget(|c| now - c.at >= ttl);
     }
 
     pub fn len(&self) -> usize {
@@ -235,7 +267,7 @@ impl Dialogue {
 /// What was not written yet is written when the engine goes (a restart in-process, tests).
 impl Drop for Dialogue {
     fn drop(&mut self) {
-        self.persist();
+        self.persist_all();
     }
 }
 
@@ -283,17 +315,52 @@ mod tests {
             d.set(key(&i.to_string()), context(vec![], i as i64), ids.id());
             assert!(d.len() <= MAX_LIVE);
         }
+        // One commit round writes a bounded batch; the rest wait for the next rounds.
         d.persist();
+        let written = store.stored_contexts().unwrap().len();
+        assert!(written > 0 && written <= WRITE_AT_MOST, "{written}");
+        d.persist_all();
         assert!(d.len() > MAX_LIVE / 2);
         let newest = (n - 1).to_string();
         assert!(d.get(&key(&newest), n as i64, ids.index()).is_some());
         assert_eq!(d.get(&key("0"), n as i64, ids.index()), None);
-        // The store keeps what was dropped until it expires; a restart makes room again.
-        assert_eq!(store.stored_contexts().unwrap().len(), n);
+        // The store holds what memory holds: what was dropped is gone from it too.
+        let stored = store.stored_contexts().unwrap();
+        assert_eq!(stored.len(), d.len());
         let again = Dialogue::new(1_000_000, store.clone());
-        again.set(key("new"), context(vec![], n as i64), ids.id());
-        assert!(again.len() <= MAX_LIVE);
+        assert_eq!(again.len(), d.len());
         assert!(again.get(&key(&newest), n as i64, ids.index()).is_some());
+        assert_eq!(again.get(&key("0"), n as i64, ids.index()), None);
+    }
+
+    #[test]
+    fn a_store_holding_more_than_the_cap_is_read_back_newest_first_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // As an older release left it: every context kept until it expired.
+        let n = MAX_LIVE + 10;
+        let saved: Vec<(Key, SavedContext)> = (0..n)
+            .map(|i| {
+                let c = SavedContext {
+                    item: None,
+                    candidates: vec!["a".into()],
+                    question: "社保卡的事".into(),
+                    at: i as i64,
+                };
+                (key(&i.to_string()), c)
+            })
+            .collect();
+        store
+            .save_contexts(saved.iter().map(|(k, c)| (k.bytes(), Some(c))))
+            .unwrap();
+        let ids = Ids::of(&["a"]);
+        let d = Dialogue::new(1_000_000, store.clone());
+        assert!(d.len() <= MAX_LIVE);
+        let last = (n - 1).to_string();
+        assert!(d.get(&key(&last), n as i64, ids.index()).is_some());
+        assert_eq!(d.get(&key("0"), n as i64, ids.index()), None);
+        d.persist_all();
+        assert_eq!(store.stored_contexts().unwrap().len(), d.len());
     }
 
     #[test]
@@ -365,8 +432,12 @@ mod tests {
         assert_eq!(d.len(), 3, "u, unsaved and late");
         d.sweep(1700);
         assert!(d.is_empty());
+        d.persist();
         let fresh = Dialogue::new(600, store.clone());
-        assert!(fresh.is_empty(), "pruned from the store");
+        assert!(
+            fresh.is_empty(),
+            "pruned from the store with the next write"
+        );
         // Read back but expired when asked for.
         d.set(key("u"), context(vec![0], 1000), ids.id());
         d.persist();

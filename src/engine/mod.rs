@@ -65,10 +65,15 @@ impl Engine {
         &self.config
     }
 
-    /// Writes the dialogue contexts changed since the last call (not flushed): the event loop
-    /// calls it before each flush.
+    /// Writes a batch of the dialogue contexts changed since the last write (not flushed): the
+    /// committer calls it before each flush.
     pub fn persist_context(&self) {
         self.dialogue.persist();
+    }
+
+    /// Writes every dialogue context not written yet (not flushed), at shutdown.
+    pub fn persist_all_context(&self) {
+        self.dialogue.persist_all();
     }
 
     /// The live item guide this engine answers from.

@@ -246,8 +246,8 @@ impl EventLoop {
                 }
             }
         }
-        self.engine.persist_context();
         self.committer.close().await;
+        self.engine.persist_all_context();
         if let Err(e) = self.store.flush().await {
             error!(error = %e, "could not flush the data directory at shutdown");
         }
@@ -479,8 +479,6 @@ impl EventLoop {
         if queued.is_empty() {
             return;
         }
-        // The batch's dialogue contexts go with the same flush.
-        self.engine.persist_context();
         self.committer.commit(queued);
     }
 
@@ -546,7 +544,6 @@ impl EventLoop {
         match self.store.enqueue(&parts) {
             Ok(queued) => {
                 let queued = self.to_send(queued, ahead);
-                self.engine.persist_context();
                 self.committer.commit_and_wait(queued).await
             }
             Err(e) => {

@@ -42,35 +42,20 @@ impl Store {
         Ok(out)
     }
 
-    /// Writes contexts (`Some`) and removals (`None`). One by one: each context stands alone,
-    /// and a sled batch would cost two synchronous log writes of its own.
-    pub fn save_contexts(
+    /// Writes contexts (`Some`) and removals (`None`), by key. One by one: each context stands
+    /// alone, and a sled batch would cost two synchronous log writes of its own.
+    pub fn save_contexts<'a>(
         &self,
-        changes: impl IntoIterator<Item = (Vec<u8>, Option<SavedContext>)>,
+        changes: impl IntoIterator<Item = (&'a [u8], Option<&'a SavedContext>)>,
     ) -> Result<(), StoreError> {
         let tree = self.tree(TREE)?;
         for (key, context) in changes {
             match context {
-                Some(c) => tree.insert(key, encode(&c)).map(drop),
+                Some(c) => tree.insert(key, encode(c)).map(drop),
                 None => tree.remove(key).map(drop),
             }
             .map_err(|e| self.err(e))?;
         }
         Ok(())
-    }
-
-    /// Forgets contexts set before `before` (Unix seconds); how many were forgotten.
-    pub fn prune_contexts(&self, before: i64) -> Result<usize, StoreError> {
-        let tree = self.tree(TREE)?;
-        let mut pruned = 0;
-        for entry in tree.iter() {
-            let (key, value) = entry.map_err(|e| self.err(e))?;
-            let old = decode::<SavedContext>(TREE, &value).map_or(true, |c| c.at < before);
-            if old {
-                tree.remove(key).map_err(|e| self.err(e))?;
-                pruned += 1;
-            }
-        }
-        Ok(pruned)
     }
 }

@@ -96,9 +96,7 @@ impl Store {
                     .insert(key(q.id), record(&q.action, now))
                     .map_err(err)?;
             }
-            seen_tree
-                .insert(event_key, seen_value.as_slice())
-                .map_err(err)?;
+            self.mark_seen(&seen_tree, event_key, &seen_value)?;
             accepted.push(Some(queued));
         }
         self.write_questions();
