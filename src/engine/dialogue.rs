@@ -204,29 +204,15 @@ impl Dialogue {
 
     /// Writes up to [`WRITE_AT_MOST`] of the changes since the last write to the store (not
     /// flushed: the caller's flush makes them durable); the rest wait for the next call.
-    pub fn persist(&self) {
-        self.write_some();
-    }
-
-    /// Writes every change since the last write (at shutdown).
-    pub fn persist_all(&self) {
-        while self.write_some() {}
-    }
-
-    /// One batch of [`Dialogue::persist`]; whether changes are left to write. On a store error
-    /// the batch is kept for the next call, and `false`.
-    fn write_some(&self) -> bool {
-        let batch: Vec<(Key, Option<SavedContext>)> = {
-            let mut state = self.lock();
-            if state.unsaved.len() <= WRITE_AT_MOST {
-                state.unsaved.drain().collect()
-            } else {
-                let keys: Vec<Key> = state.unsaved.keys().take(WRITE_AT_MOST).cloned().collect();
-                keys.into_iter()
-                    .filter_map(|k| state.unsaved.remove_entry(&k))
-                    .collect()
-            }
-        };
+    /// Whether changes are left to write; on a store error the batch is kept for the next
+    /// call, and `false`.
+    pub fn persist(&self) -> bool {
+        let batch: Vec<(Key, Option<SavedContext>)> = self
+            .lock()
+            .unsaved
+            .extract_if(|_, _| true)
+            .take(WRITE_AT_MOST)
+            .collect();
         if batch.is_empty() {
             return false;
         }
@@ -241,6 +227,11 @@ impl Dialogue {
             return false;
         }
         !self.lock().unsaved.is_empty()
+    }
+
+    /// Writes every change since the last write (at shutdown).
+    pub fn persist_all(&self) {
+        while self.persist() {}
     }
 
     /// Drops every context expired at `now`, from memory now and from the store with the next
