@@ -16,7 +16,8 @@
 //! questions rotate over, default 5000: nearly every event a new (group, user) pair; 700 for
 //! the mix where residents ask again), `BANGBAN_LOAD_DATA` (parent of the data
 //! directory; default the system temp dir), `BANGBAN_LOAD_SHOW_LOGS` (print the bot's
-//! stderr). The generator runs on one thread of the same
+//! stderr), `BANGBAN_LOAD_TIMELINE` (also print the latency of each measured second, to see
+//! whether a tail is spread out or comes in bursts). The generator runs on one thread of the same
 //! machine, so it shares the cores with the bot.
 
 use futures_util::{SinkExt, StreamExt};
@@ -98,6 +99,29 @@ fn main() {
         peak_kib as f64 / 1024.0,
         now_kib as f64 / 1024.0
     );
+    if std::env::var_os("BANGBAN_LOAD_TIMELINE").is_some() {
+        print_timeline(&report.timeline, secs as usize);
+    }
+}
+
+/// p50, p99 and max of the questions sent in each second of the measured window.
+fn print_timeline(timeline: &[(usize, f64)], secs: usize) {
+    let mut by_second = vec![Vec::new(); secs];
+    for &(second, ms) in timeline {
+        if let Some(s) = by_second.get_mut(second) {
+            s.push(ms);
+        }
+    }
+    for (second, mut ms) in by_second.into_iter().enumerate() {
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "  second {second:>3}  {:>5} answered  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            ms.len(),
+            pct(&ms, 50.0),
+            pct(&ms, 99.0),
+            pct(&ms, 100.0)
+        );
+    }
 }
 
 struct Report {
@@ -110,6 +134,8 @@ struct Report {
     drain: Duration,
     /// Milliseconds, sorted, for questions sent in the measured window.
     latencies: Vec<f64>,
+    /// The same, unsorted, with the second of the window each question was sent in.
+    timeline: Vec<(usize, f64)>,
 }
 
 async fn drive(addr: SocketAddr, rate: u64, residents: u64, measured: Duration) -> Report {
@@ -133,6 +159,7 @@ async fn drive(addr: SocketAddr, rate: u64, residents: u64, measured: Duration) 
     // Sent time per message id, and whether it was answered.
     let mut sent_at: HashMap<u64, (Instant, bool)> = HashMap::new();
     let mut latencies = Vec::new();
+    let mut timeline = Vec::new();
     let (mut sent, mut answered, mut duplicates, mut window_replies) = (0u64, 0u64, 0u64, 0u64);
     let start = Instant::now();
     let window = (start + WARM_UP, start + WARM_UP + measured);
@@ -170,7 +197,9 @@ async fn drive(addr: SocketAddr, rate: u64, residents: u64, measured: Duration) 
                         answered += 1;
                         last_reply = now;
                         if *at >= window.0 && *at < window.1 {
-                            latencies.push((now - *at).as_secs_f64() * 1000.0);
+                            let ms = (now - *at).as_secs_f64() * 1000.0;
+                            latencies.push(ms);
+                            timeline.push(((*at - window.0).as_secs() as usize, ms));
                         }
                         if now >= window.0 && now < window.1 {
                             window_replies += 1;
@@ -221,6 +250,7 @@ async fn drive(addr: SocketAddr, rate: u64, residents: u64, measured: Duration) 
         window_replies,
         drain: last_reply.saturating_duration_since(last_sent),
         latencies,
+        timeline,
     }
 }
 

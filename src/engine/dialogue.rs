@@ -1,18 +1,21 @@
 //! Dialogue context per (platform, chat, user): the item just discussed, so that "那要多久？"
 //! refers to it, and the list just offered, so that "2" picks from it. Context lasts
 //! `[dialogue] context_minutes` from the bot's last answer. It lives in memory: the live
-//! contexts are read from the store once at start, and changes are written back in batches
-//! ([`Dialogue::persist`], by the committer before each flush), so it survives a restart without
-//! a store read or write per message. The store holds what memory holds: a context dropped
-//! from memory (expired, or the oldest when the cap is reached) is removed from the store with
-//! the next batch, so neither grows past the cap and no sweep has to scan the store. A store
-//! error only logs (context is a convenience, never worth failing an answer for).
+//! contexts are read from the store once at start, and a change is written back once it is
+//! [`WRITE_AFTER`] old ([`Dialogue::persist_due`], by the committer before a flush) and at
+//! shutdown, so it survives a restart without a store read or write per message. The store
+//! holds what memory held a few seconds ago: a stored context dropped from memory (expired, or
+//! the oldest when the cap is reached) is removed from the store with the next commit round, so
+//! neither grows past the cap and no sweep has to scan the store; one dropped before it was
+//! written costs no write at all. A store error only logs (context is a convenience, never
+//! worth failing an answer for).
 
 use crate::store::Store;
 use crate::store::dialogue::{SavedContext, context_key};
 use bangban_contract::{Chat, Platform};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The most live contexts kept. Reaching it, expired ones are swept and, if that is not enough,
 /// the oldest dropped down to half, so a sweep comes at most once per `MAX_LIVE / 2` new
@@ -26,6 +29,14 @@ const MAX_LIVE: usize = 20_000;
 /// contexts at once, and writing all those removals in one commit round would hold that round's
 /// replies until they are written.
 const WRITE_AT_MOST: usize = 128;
+
+/// How old a change is when it is written while the bot runs. Writing each change with the
+/// next commit round cost the committer more than any other write under a flood of new askers:
+/// every new (group, user) pair a store insert, and its removal seconds later when the cap made
+/// room. Held back, the changes to one context coalesce, and a context dropped before it is
+/// this old is never written. A crash loses the contexts of the last seconds, so a follow-up
+/// asked just before it is asked back once; a clean stop writes everything.
+pub const WRITE_AFTER: Duration = Duration::from_secs(10);
 
 /// A context as the engine reads it, against the catalog it answers from now. It is kept by item
 /// id: an item created or retired since moves the indexes, never what was discussed.
@@ -63,19 +74,30 @@ struct Held {
     candidates: Box<[Arc<str>]>,
     question: Box<str>,
     at: i64,
+    /// Whether the store holds a version of it: dropping it then needs a removal written.
+    stored: bool,
+    /// Changed since it was last written: when it first changed (the dialogue's [`Tick`]).
+    changed: Option<Tick>,
 }
+
+/// Whole seconds since the dialogue was made.
+type Tick = u32;
 
 #[derive(Default)]
 struct State {
     live: HashMap<Key, Held>,
-    /// Changes not yet written to the store: a context, or `None` for a removal.
-    unsaved: HashMap<Key, Option<SavedContext>>,
+    /// Stored contexts dropped from memory, to be removed from the store.
+    removed: HashSet<Key>,
+    /// Changed contexts old enough to be written, as the last scan found them.
+    due: Vec<Key>,
+    /// When `due` was last filled.
+    scanned: Option<Tick>,
     /// Every item id a held context names, once.
     ids: HashSet<Arc<str>>,
 }
 
 impl State {
-    fn hold(&mut self, c: &SavedContext) -> Held {
+    fn hold(&mut self, c: &SavedContext, stored: bool, changed: Option<Tick>) -> Held {
         let mut id = |id: &str| match self.ids.get(id) {
             Some(shared) => shared.clone(),
             None => {
@@ -89,7 +111,68 @@ impl State {
             candidates: c.candidates.iter().map(|c| id(c)).collect(),
             question: c.question.as_str().into(),
             at: c.at,
+            stored,
+            changed,
         }
+    }
+
+    /// `held`, just taken out of `live`, is gone: from the store too, if it is there.
+    fn gone(&mut self, key: Key, held: &Held) {
+        if held.stored {
+            self.removed.insert(key);
+        }
+    }
+
+    /// Takes up to [`WRITE_AT_MOST`] changes to write: removals first, then the changed
+    /// contexts that are due (`due_only`) or any. The contexts taken count as written.
+    fn take(&mut self, due_only: bool) -> Vec<(Key, Option<SavedContext>)> {
+        let mut batch: Vec<(Key, Option<SavedContext>)> = Vec::new();
+        while batch.len() < WRITE_AT_MOST {
+            let Some(key) = self.removed.iter().next().cloned() else {
+                break;
+            };
+            self.removed.remove(&key);
+            batch.push((key, None));
+        }
+        let room = WRITE_AT_MOST - batch.len();
+        let keys: Vec<Key> = if due_only {
+            let from = self.due.len().saturating_sub(room);
+            self.due.drain(from..).collect()
+        } else {
+            let changed = self.live.iter().filter(|(_, h)| h.changed.is_some());
+            changed.map(|(k, _)| k.clone()).take(room).collect()
+        };
+        for key in keys {
+            if let Some(held) = self.live.get_mut(&key).filter(|h| h.changed.is_some()) {
+                held.changed = None;
+                held.stored = true;
+                batch.push((key, Some(held.saved())));
+            }
+        }
+        batch
+    }
+
+    /// A batch that could not be written is changed again as of `tick`.
+    fn put_back(&mut self, batch: Vec<(Key, Option<SavedContext>)>, tick: Tick) {
+        for (key, c) in batch {
+            match (self.live.get_mut(&key), c) {
+                (Some(held), Some(_)) => {
+                    held.changed.get_or_insert(tick);
+                }
+                (None, None) => {
+                    self.removed.insert(key);
+                }
+                // Set again meanwhile: the store still has the old version, which its write
+                // will replace.
+                (Some(held), None) => held.stored = true,
+                // Dropped meanwhile: it counted as stored, so its removal is queued.
+                (None, Some(_)) => {}
+            }
+        }
+    }
+
+    fn left(&self) -> bool {
+        !self.removed.is_empty() || self.live.values().any(|h| h.changed.is_some())
     }
 
     /// Drops the contexts set before `expired`, then the oldest until at most `MAX_LIVE / 2`
@@ -109,9 +192,20 @@ impl State {
 
     /// Drops the contexts `gone` picks from memory, and from the store with the next write.
     fn forget(&mut self, mut gone: impl FnMut(&Held) -> bool) {
-        let State { live, unsaved, .. } = self;
-        for (key, _) in live.extract_if(|_, c| gone(c)) {
-            unsaved.insert(key, None);
+        let gone: Vec<(Key, Held)> = self.live.extract_if(|_, c| gone(c)).collect();
+        for (key, held) in gone {
+            self.gone(key, &held);
+        }
+    }
+}
+
+impl Held {
+    fn saved(&self) -> SavedContext {
+        SavedContext {
+            item: self.item.as_deref().map(String::from),
+            candidates: self.candidates.iter().map(|c| c.to_string()).collect(),
+            question: self.question.to_string(),
+            at: self.at,
         }
     }
 }
@@ -120,6 +214,8 @@ pub struct Dialogue {
     ttl: i64,
     state: Mutex<State>,
     store: Store,
+    /// Tick 0.
+    started: Instant,
 }
 
 impl Dialogue {
@@ -132,12 +228,13 @@ impl Dialogue {
             ttl,
             state: Mutex::default(),
             store,
+            started: Instant::now(),
         };
         match d.store.stored_contexts() {
             Ok(saved) => {
                 let mut state = d.lock();
                 for (key, c) in saved {
-                    let held = state.hold(&c);
+                    let held = state.hold(&c, true, None);
                     state.live.insert(Key(key.into_boxed_slice()), held);
                 }
                 if state.live.len() > MAX_LIVE {
@@ -166,8 +263,9 @@ impl Dialogue {
                 at: c.at,
             }),
             Some(_) => {
-                state.live.remove(key);
-                state.unsaved.insert(key.clone(), None);
+                if let Some(held) = state.live.remove(key) {
+                    state.gone(key.clone(), &held);
+                }
                 None
             }
             None => None,
@@ -190,43 +288,68 @@ impl Dialogue {
         if state.live.len() >= MAX_LIVE && !state.live.contains_key(&key) {
             state.make_room(saved.at - self.ttl);
         }
-        let held = state.hold(&saved);
-        state.unsaved.insert(key.clone(), Some(saved));
+        // Still in the store (also if dropped but not yet removed): the write replaces it.
+        let old = state.live.get(&key).map(|h| (h.stored, h.changed));
+        let removed = state.removed.remove(&key);
+        let (stored, changed) = old.unwrap_or((removed, None));
+        let changed = changed.unwrap_or_else(|| self.tick(Instant::now()));
+        let held = state.hold(&saved, stored, Some(changed));
         state.live.insert(key, held);
     }
 
     pub fn clear(&self, key: &Key) {
         let mut state = self.lock();
-        if state.live.remove(key).is_some() {
-            state.unsaved.insert(key.clone(), None);
+        if let Some(held) = state.live.remove(key) {
+            state.gone(key.clone(), &held);
         }
     }
 
-    /// Writes up to [`WRITE_AT_MOST`] of the changes since the last write to the store (not
-    /// flushed: the caller's flush makes them durable); the rest wait for the next call.
-    /// Whether changes are left to write; on a store error the batch is kept for the next
-    /// call, and `false`.
+    fn tick(&self, now: Instant) -> Tick {
+        now.saturating_duration_since(self.started).as_secs() as Tick
+    }
+
+    /// Writes the removals and the changes [`WRITE_AFTER`] old, up to [`WRITE_AT_MOST`] (not
+    /// flushed: the caller's flush makes them durable); the rest wait for the next call. The
+    /// committer calls it with every round; the contexts are scanned for due changes at most
+    /// once a second.
+    pub fn persist_due(&self, now: Instant) {
+        let tick = self.tick(now);
+        let batch = {
+            let mut state = self.lock();
+            if state.scanned.is_none_or(|s| tick > s) {
+                let after = WRITE_AFTER.as_secs() as Tick;
+                let due = state
+                    .live
+                    .iter()
+                    .filter(|(_, h)| h.changed.is_some_and(|c| tick.saturating_sub(c) >= after));
+                state.due = due.map(|(k, _)| k.clone()).collect();
+                state.scanned = Some(tick);
+            }
+            state.take(true)
+        };
+        self.write(batch, tick);
+    }
+
+    /// Writes up to [`WRITE_AT_MOST`] of the changes since the last write, however recent (not
+    /// flushed); the rest wait for the next call. Whether changes are left to write; on a store
+    /// error the batch is kept for the next call, and `false`.
     pub fn persist(&self) -> bool {
-        let batch: Vec<(Key, Option<SavedContext>)> = self
-            .lock()
-            .unsaved
-            .extract_if(|_, _| true)
-            .take(WRITE_AT_MOST)
-            .collect();
+        let batch = self.lock().take(false);
+        self.write(batch, self.tick(Instant::now())) && self.lock().left()
+    }
+
+    /// Whether `batch` (empty: nothing to do) was written.
+    fn write(&self, batch: Vec<(Key, Option<SavedContext>)>, tick: Tick) -> bool {
         if batch.is_empty() {
             return false;
         }
         let changes = batch.iter().map(|(k, c)| (k.bytes(), c.as_ref()));
         if let Err(e) = self.store.save_contexts(changes) {
             tracing::warn!(error = %e, "dialogue contexts not stored");
-            let mut state = self.lock();
-            for (k, c) in batch {
-                // A change made meanwhile is newer: keep it.
-                state.unsaved.entry(k).or_insert(c);
-            }
+            self.lock().put_back(batch, tick);
             return false;
         }
-        !self.lock().unsaved.is_empty()
+        true
     }
 
     /// Writes every change since the last write (at shutdown).
@@ -322,6 +445,71 @@ mod tests {
         assert_eq!(again.len(), d.len());
         assert!(again.get(&key(&newest), n as i64, ids.index()).is_some());
         assert_eq!(again.get(&key("0"), n as i64, ids.index()), None);
+    }
+
+    #[test]
+    fn contexts_dropped_before_they_were_written_cost_no_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = Ids::of(&["a"]);
+        let store = Store::open(dir.path()).unwrap();
+        let d = Dialogue::new(1_000_000, store.clone());
+        // A flood of new askers between two writes: making room drops contexts never written.
+        let n = MAX_LIVE + MAX_LIVE / 2;
+        for i in 0..n {
+            d.set(key(&i.to_string()), context(vec![], i as i64), ids.id());
+        }
+        let pending = |d: &Dialogue| {
+            let state = d.lock();
+            let changed = state.live.values().filter(|h| h.changed.is_some()).count();
+            (changed, state.removed.len())
+        };
+        assert_eq!(pending(&d), (d.len(), 0));
+        d.persist_all();
+        assert_eq!(store.stored_contexts().unwrap().len(), d.len());
+        assert_eq!(pending(&d), (0, 0));
+        // Written ones are removed from the store when dropped, and rewritten when changed.
+        let live: Vec<Key> = d.lock().live.keys().take(3).cloned().collect();
+        d.clear(&live[0]);
+        d.clear(&live[1]);
+        d.set(live[1].clone(), context(vec![], n as i64), ids.id());
+        d.set(live[2].clone(), context(vec![], n as i64), ids.id());
+        assert_eq!(pending(&d), (2, 1));
+        d.persist_all();
+        let stored = store.stored_contexts().unwrap();
+        assert_eq!(stored.len(), d.len());
+        let set_again = stored.iter().find(|(k, _)| k.as_slice() == live[1].bytes());
+        assert_eq!(set_again.map(|(_, c)| c.at), Some(n as i64));
+    }
+
+    #[test]
+    fn a_change_is_written_once_it_is_old_enough_and_a_removal_with_the_next_round() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = Ids::of(&["a"]);
+        let store = Store::open(dir.path()).unwrap();
+        let d = Dialogue::new(1_000_000, store.clone());
+        let stored = || store.stored_contexts().unwrap().len();
+        let t = d.started;
+        let after = |secs: f64| t + WRITE_AFTER + Duration::from_secs_f64(secs);
+        d.set(key("first"), context(vec![], 1), ids.id());
+        d.persist_due(t + Duration::from_secs(1));
+        assert_eq!(stored(), 0, "too recent");
+        d.persist_due(after(0.0));
+        assert_eq!(stored(), 1);
+        // Changed again and dropped before it is old enough: nothing is written for it.
+        d.set(key("brief"), context(vec![], 2), ids.id());
+        d.clear(&key("brief"));
+        // A stored context dropped is removed with the next round, however recent.
+        d.clear(&key("first"));
+        d.persist_due(after(0.5));
+        assert_eq!(stored(), 0);
+        // More than one batch due: the next rounds go on writing until none is left.
+        for i in 0..WRITE_AT_MOST + 5 {
+            d.set(key(&i.to_string()), context(vec![], 3), ids.id());
+        }
+        d.persist_due(after(1.0) + WRITE_AFTER);
+        assert_eq!(stored(), WRITE_AT_MOST);
+        d.persist_due(after(1.1) + WRITE_AFTER);
+        assert_eq!(stored(), d.len());
     }
 
     #[test]

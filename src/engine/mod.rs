@@ -65,10 +65,10 @@ impl Engine {
         &self.config
     }
 
-    /// Writes a batch of the dialogue contexts changed since the last write (not flushed): the
-    /// committer calls it before each flush.
+    /// Writes a batch of the dialogue contexts changed since the last write when one is due
+    /// (not flushed): the committer calls it before each flush.
     pub fn persist_context(&self) {
-        self.dialogue.persist();
+        self.dialogue.persist_due(std::time::Instant::now());
     }
 
     /// Writes every dialogue context not written yet (not flushed), at shutdown.

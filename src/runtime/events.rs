@@ -248,6 +248,7 @@ impl EventLoop {
         }
         self.committer.close().await;
         self.engine.persist_all_context();
+        self.store.settle_questions();
         if let Err(e) = self.store.flush().await {
             error!(error = %e, "could not flush the data directory at shutdown");
         }

@@ -68,8 +68,8 @@ struct Inner {
     /// Questions counted since the last flush, written by the next ([`stats`]).
     questions: std::sync::Mutex<Vec<(String, stats::Question)>>,
     /// Held while questions are written and while a recount reads, so neither sees the other
-    /// half done ([`stats`]).
-    question_writes: std::sync::Mutex<()>,
+    /// half done; it keeps the counts not yet added to the counters ([`stats`]).
+    question_writes: std::sync::Mutex<stats::Pending>,
     /// How many ids the dedupe store holds: counted when the database is opened, then kept by
     /// the writes that add and remove them ([`seen`]), so the gauge never scans the tree.
     seen: std::sync::atomic::AtomicUsize,
@@ -77,6 +77,16 @@ struct Inner {
 
 /// The tree the recovery probe writes to.
 const PROBE_TREE: &str = "health";
+
+/// The last handle going adds the statistics' waiting counts ([`stats`]), so a store closed
+/// without the bot's clean stop (the command line, tests) leaves nothing to rebuild.
+impl Drop for Store {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.inner) == 1 {
+            self.settle_questions();
+        }
+    }
+}
 
 impl Store {
     /// Opens (or creates) the data directory. A damaged database is an error, never a fresh start.
@@ -189,7 +199,7 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn question_writes(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn question_writes(&self) -> std::sync::MutexGuard<'_, stats::Pending> {
         self.inner
             .question_writes
             .lock()

@@ -23,6 +23,7 @@ use super::{Store, StoreError, decode, encode};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 pub(crate) const COUNTERS: &str = "stats";
 pub(crate) const DURATIONS: &str = "stats_durations";
@@ -379,6 +380,37 @@ fn value(bytes: &[u8]) -> i64 {
     bytes.try_into().map(i64::from_be_bytes).unwrap_or_default()
 }
 
+/// How long the counts of recorded questions gather before they are added to the counters.
+/// Adding them with every commit round cost most of that round's writes under load (three
+/// counters per question, rarely shared within a round of a few messages); gathered for a
+/// second, each counter that second's questions share is written once.
+const ADD_EVERY: Duration = Duration::from_secs(1);
+
+/// The most counters one commit round adds: a second's counts added in one round held that
+/// round's replies for milliseconds.
+const ADD_AT_MOST: usize = 64;
+
+/// The counts of questions recorded but not yet added to the counters, kept by the lock that
+/// question writes hold ([`Store::question_writes`]).
+#[derive(Default)]
+pub(crate) struct Pending {
+    /// The counts of the questions recorded since `since`.
+    gathering: BTreeMap<Vec<u8>, i64>,
+    since: Option<Instant>,
+    /// The counts gathered before, being added a few per round.
+    adding: BTreeMap<Vec<u8>, i64>,
+    /// Whether the [`WRITING`] marker is stored: from before the first record whose counts
+    /// wait until they are all added.
+    marked: bool,
+}
+
+impl Pending {
+    /// Nothing waits (the marker is stored whenever a count does).
+    fn idle(&self) -> bool {
+        !self.marked
+    }
+}
+
 /// The statistics trees of an open [`Store`].
 pub struct Stats {
     store: Store,
@@ -426,14 +458,32 @@ impl Store {
         self.queued_questions().push((source, q));
     }
 
-    /// Writes the questions kept by [`Store::queue_question`]. A failure only logs: statistics
-    /// never stop an answer.
+    /// Writes the questions kept by [`Store::queue_question`], and adds some of the counts
+    /// gathered before to the counters ([`Stats::record_questions`]). A failure only logs:
+    /// statistics never stop an answer.
     pub(crate) fn write_questions(&self) {
+        self.write_questions_adding(false);
+    }
+
+    /// [`Store::write_questions`], adding every count now: before the counters are read, and
+    /// before the flush at shutdown (so the next start has nothing to rebuild).
+    pub fn settle_questions(&self) {
+        self.write_questions_adding(true);
+    }
+
+    fn write_questions_adding(&self, now: bool) {
         let questions = std::mem::take(&mut *self.queued_questions());
-        if questions.is_empty() {
+        if questions.is_empty() && self.question_writes().idle() {
             return;
         }
-        if let Err(e) = self.stats().and_then(|s| s.record_questions(&questions)) {
+        let written = self.stats().and_then(|s| {
+            s.record_questions(&questions)?;
+            if now {
+                s.add_pending(&mut self.question_writes())?;
+            }
+            Ok(())
+        });
+        if let Err(e) = written {
             tracing::warn!(error = %e, count = questions.len(),
                 "questions were not counted in the statistics");
         }
@@ -474,18 +524,22 @@ impl Stats {
     ///
     /// Plain writes, not a transaction: a sled transaction takes a process-wide lock that
     /// stops every other read and write, and at thousands of questions a second that stalled
-    /// the bot. Instead the writes are bracketed by a marker ([`WRITING`]): it is written
-    /// first and removed last, and after a crash the database holds a prefix of the writes, so
-    /// a start that finds it knows the counters may be half updated and rebuilds them
-    /// ([`Stats::ensure_offset`]). Each counter is added to atomically, as tickets' transactions
-    /// write the same counters.
+    /// the bot. Instead the records are written at once and their counts, gathered for
+    /// [`ADD_EVERY`], are added to the counters over the next rounds ([`Pending`]; a read of the
+    /// counters adds them first), bracketed by a marker ([`WRITING`]): it is written before the
+    /// first record whose counts wait and removed once none waits. After a crash the database holds a prefix of the
+    /// writes, so a start that finds the marker knows the counters may lag the records and
+    /// rebuilds them ([`Stats::ensure_offset`]). Each counter is added to atomically, as
+    /// tickets' transactions write the same counters.
     pub fn record_questions(&self, questions: &[(String, Question)]) -> Result<usize, StoreError> {
         let offset = self.offset()?;
         let err = |e| self.store.err(e);
-        let _writing = self.store.question_writes();
-        self.meta.insert(WRITING, &[1]).map_err(err)?;
+        let mut pending = self.store.question_writes();
+        if !questions.is_empty() && !pending.marked {
+            self.meta.insert(WRITING, &[1]).map_err(err)?;
+            pending.marked = true;
+        }
         let mut new = 0;
-        let mut sum: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
         for (source, q) in questions {
             if self
                 .questions
@@ -499,27 +553,70 @@ impl Stats {
                 .insert(source.as_bytes(), encode(q))
                 .map_err(err)?;
             for (k, n) in question_counts(q, offset).counters {
-                *sum.entry(k).or_default() += n;
+                *pending.gathering.entry(k).or_default() += n;
             }
+            pending.since.get_or_insert_with(Instant::now);
             new += 1;
         }
-        for (k, n) in sum.into_iter().filter(|(_, n)| *n != 0) {
+        self.add_some(&mut pending)?;
+        Ok(new)
+    }
+
+    /// Adds up to [`ADD_AT_MOST`] waiting counts: those gathered [`ADD_EVERY`] ago first
+    /// become the ones being added. The marker goes once none waits.
+    fn add_some(&self, pending: &mut Pending) -> Result<(), StoreError> {
+        if pending.adding.is_empty() && pending.since.is_some_and(|s| s.elapsed() >= ADD_EVERY) {
+            pending.adding = std::mem::take(&mut pending.gathering);
+            pending.since = None;
+        }
+        for _ in 0..ADD_AT_MOST {
+            let Some((k, n)) = pending.adding.pop_first() else {
+                break;
+            };
+            self.add(k, n)?;
+        }
+        self.unmark_if_done(pending)
+    }
+
+    /// Adds every waiting count now and removes the marker. On an error the marker stays (the
+    /// next start rebuilds the counters) and the counts are dropped: some may have been added.
+    fn add_pending(&self, pending: &mut Pending) -> Result<(), StoreError> {
+        let mut all = std::mem::take(&mut pending.adding);
+        for (k, n) in std::mem::take(&mut pending.gathering) {
+            *all.entry(k).or_default() += n;
+        }
+        pending.since = None;
+        for (k, n) in all {
+            self.add(k, n)?;
+        }
+        self.unmark_if_done(pending)
+    }
+
+    fn add(&self, k: Vec<u8>, n: i64) -> Result<(), StoreError> {
+        if n != 0 {
             self.counters
                 .update_and_fetch(k, |old| {
                     let now = old.map_or(0, value) + n;
                     (now != 0).then(|| now.to_be_bytes().to_vec())
                 })
-                .map_err(err)?;
+                .map_err(|e| self.store.err(e))?;
         }
-        self.meta.remove(WRITING).map_err(err)?;
-        Ok(new)
+        Ok(())
+    }
+
+    fn unmark_if_done(&self, pending: &mut Pending) -> Result<(), StoreError> {
+        if pending.marked && pending.adding.is_empty() && pending.gathering.is_empty() {
+            self.meta.remove(WRITING).map_err(|e| self.store.err(e))?;
+            pending.marked = false;
+        }
+        Ok(())
     }
 
     /// Every count of the local days `from..=to`, with every question decided so far: the
     /// questions still kept for the next flush are written first, so a ticket is never counted
     /// before the question that opened it.
     pub fn counts(&self, from: i64, to: i64) -> Result<Vec<(Bucket, i64)>, StoreError> {
-        self.store.write_questions();
+        self.store.settle_questions();
         let (lo, hi) = day_range(from, to);
         self.counters
             .range(lo..hi)
@@ -573,8 +670,10 @@ impl Stats {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            // No question half written while the recount reads (tickets are transactions).
-            let _writes = self.store.question_writes();
+            // No question half written while the recount reads (tickets are transactions), and
+            // none whose counts still wait.
+            let mut writes = self.store.question_writes();
+            self.add_pending(&mut writes)?;
             let (expected, tickets, questions) = self.expected(offset)?;
             let (stored, stored_samples) = self.stored()?;
             let (again, _, _) = self.expected(offset)?;
@@ -630,6 +729,9 @@ impl Stats {
     /// Replaces every counter and sample by a recount with `offset`, and stores the offset.
     /// Only while nothing else writes (start-up, or the command line with the bot stopped).
     pub fn rebuild(&self, offset: i64) -> Result<(), StoreError> {
+        // Every question recorded, and none of their counts left waiting: the recount has them.
+        self.store.write_questions();
+        *self.store.question_writes() = Pending::default();
         let (expected, _, _) = self.expected(offset)?;
         let err = |e| self.store.err(e);
         // Without a stored offset, an interrupted rebuild is done again at the next start.
@@ -764,6 +866,61 @@ mod tests {
         assert_eq!(asked, 1);
     }
 
+    #[test]
+    fn counts_wait_in_memory_marked_until_a_read_and_a_crash_meanwhile_rebuilds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = |n: u64| Question {
+            at: 1_765_000_000_000 + n,
+            sandbox: false,
+            village: Some("v02".into()),
+            item: Some("dibao".into()),
+            aspect: None,
+            outcome: Outcome::AskedBack,
+        };
+        let day = local_day(q(0).at, DEFAULT_OFFSET);
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let stats = store.stats().unwrap();
+            stats.ensure_offset(DEFAULT_OFFSET).unwrap();
+            store.queue_question("onebot:1:m1".into(), q(1));
+            store.queue_question("onebot:1:m2".into(), q(2));
+            store.write_questions();
+            // Recorded and marked, not yet counted.
+            assert_eq!(stats.questions.len(), 2);
+            assert!(stats.meta.get(WRITING).unwrap().is_some());
+            assert_eq!(stats.counters.len(), 0);
+            // A read adds them first.
+            assert_eq!(asked(&store, day), 2);
+            assert!(stats.meta.get(WRITING).unwrap().is_none());
+            assert!(stats.recount().unwrap().mismatches.is_empty());
+            // One more, flushed as a commit round flushes, then a crash (no clean stop).
+            store.queue_question("onebot:1:m3".into(), q(3));
+            store.flush_blocking().unwrap();
+            assert_eq!(stats.questions.len(), 3);
+            // What a crash loses: the counts waiting in memory.
+            *store.question_writes() = Pending::default();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let stats = store.stats().unwrap();
+        assert!(stats.ensure_offset(DEFAULT_OFFSET).unwrap(), "rebuilt");
+        assert_eq!(asked(&store, day), 3);
+        // A clean stop adds what waits: nothing to rebuild after it.
+        store.queue_question("onebot:1:m4".into(), q(4));
+        store.write_questions();
+        store.settle_questions();
+        store.flush_blocking().unwrap();
+        drop((stats, store));
+        let store = Store::open(dir.path()).unwrap();
+        assert!(
+            !store
+                .stats()
+                .unwrap()
+                .ensure_offset(DEFAULT_OFFSET)
+                .unwrap()
+        );
+        assert_eq!(asked(&store, day), 4);
+    }
+
     fn asked(store: &Store, day: i64) -> i64 {
         let counts = store.stats().unwrap().counts(day, day).unwrap();
         counts
@@ -793,6 +950,7 @@ mod tests {
                 .record_questions(&[("onebot:1:m1".into(), q(1)), ("onebot:1:m2".into(), q(2))])
                 .unwrap();
             assert_eq!(new, 2);
+            store.settle_questions();
             store.flush_blocking().unwrap();
         }
         {
