@@ -207,6 +207,7 @@ impl EventLoop {
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_prune: Option<Instant> = None;
+        let mut pruning: Option<tokio::task::JoinHandle<()>> = None;
         // Whether an adapter may still report: false once every sender is gone.
         let mut open = true;
         loop {
@@ -229,9 +230,10 @@ impl EventLoop {
                 _ = ticks.tick() => {
                     self.tick().await;
                     self.release_broadcasts().await;
-                    if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                    let idle = pruning.as_ref().is_none_or(|p| p.is_finished());
+                    if idle && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                         last_prune = Some(Instant::now());
-                        self.prune();
+                        pruning = Some(self.prune());
                     }
                 }
                 () = tokio::time::sleep_until(summary_due.unwrap_or_else(Instant::now)), if summary_due.is_some() => {
@@ -554,12 +556,18 @@ impl EventLoop {
         }
     }
 
-    fn prune(&self) {
-        match self.store.prune_seen(SystemTime::now() - SEEN_KEPT) {
-            Ok(0) => {}
-            Ok(n) => info!(pruned = n, "forgot old message ids"),
-            Err(e) => warn!(error = %e, "could not prune old message ids"),
-        }
+    /// Forgets the message ids older than [`SEEN_KEPT`], on a blocking thread: it scans the
+    /// whole dedupe store (millions of ids after days of a busy district), which on the loop
+    /// held every answer for as long.
+    fn prune(&self) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(
+            move || match store.prune_seen(SystemTime::now() - SEEN_KEPT) {
+                Ok(0) => {}
+                Ok(n) => info!(pruned = n, "forgot old message ids"),
+                Err(e) => warn!(error = %e, "could not prune old message ids"),
+            },
+        )
     }
 }
 
