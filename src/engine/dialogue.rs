@@ -417,13 +417,18 @@ mod tests {
         }
     }
 
+    /// A dialogue on a fresh store with a long ttl: nothing expires, so only the cap makes room.
+    fn lasting() -> (tempfile::TempDir, Store, Dialogue) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let d = Dialogue::new(1_000_000, store.clone());
+        (dir, store, d)
+    }
+
     #[test]
     fn many_new_residents_keep_the_newest_contexts_within_the_cap() {
-        let dir = tempfile::tempdir().unwrap();
         let ids = Ids::of(&["a"]);
-        let store = Store::open(dir.path()).unwrap();
-        // A long ttl: nothing expires, so only the cap makes room.
-        let d = Dialogue::new(1_000_000, store.clone());
+        let (_dir, store, d) = lasting();
         let n = MAX_LIVE + MAX_LIVE / 2;
         for i in 0..n {
             d.set(key(&i.to_string()), context(vec![], i as i64), ids.id());
@@ -449,10 +454,8 @@ mod tests {
 
     #[test]
     fn contexts_dropped_before_they_were_written_cost_no_write() {
-        let dir = tempfile::tempdir().unwrap();
         let ids = Ids::of(&["a"]);
-        let store = Store::open(dir.path()).unwrap();
-        let d = Dialogue::new(1_000_000, store.clone());
+        let (_dir, store, d) = lasting();
         // A flood of new askers between two writes: making room drops contexts never written.
         let n = MAX_LIVE + MAX_LIVE / 2;
         for i in 0..n {
@@ -483,10 +486,8 @@ mod tests {
 
     #[test]
     fn a_change_is_written_once_it_is_old_enough_and_a_removal_with_the_next_round() {
-        let dir = tempfile::tempdir().unwrap();
         let ids = Ids::of(&["a"]);
-        let store = Store::open(dir.path()).unwrap();
-        let d = Dialogue::new(1_000_000, store.clone());
+        let (_dir, store, d) = lasting();
         let stored = || store.stored_contexts().unwrap().len();
         let t = d.started;
         let after = |secs: f64| t + WRITE_AFTER + Duration::from_secs_f64(secs);
