@@ -5,7 +5,8 @@
 //! 900001–900076 and answers every `send_group_msg` at once, as NapCat does. Reports the replies
 //! per second sustained, the latency from writing an event frame to reading the
 //! `send_group_msg` frame that quotes it (p50/p90/p99/max), what was lost, and the bot's peak
-//! resident memory (VmHWM).
+//! resident memory (VmHWM), and the CPU time the bot and the generator spent per question in
+//! the measured window (steadier than the tail on a shared machine).
 //!
 //! ```text
 //! CARGO_TARGET_DIR=/work/target-h4 cargo bench --bench onebot_load
@@ -22,7 +23,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -65,7 +66,13 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let report = runtime.block_on(drive(addr, rate, residents, Duration::from_secs(secs)));
+    let report = runtime.block_on(drive(
+        addr,
+        child.id(),
+        rate,
+        residents,
+        Duration::from_secs(secs),
+    ));
     let (peak_kib, now_kib) = memory(child.id());
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -94,11 +101,26 @@ fn main() {
         pct(lat, 99.0),
         pct(lat, 100.0)
     );
+    let per_message = |seconds: f64| seconds * 1e6 / report.window_sent.max(1) as f64;
+    println!(
+        "  CPU          bot {:.2} s ({:.0} µs per question), generator {:.2} s ({:.0} µs), in the measured window",
+        report.bot_cpu,
+        per_message(report.bot_cpu),
+        report.generator_cpu,
+        per_message(report.generator_cpu)
+    );
     println!(
         "  bot memory   peak RSS {:.1} MiB, at the end {:.1} MiB",
         peak_kib as f64 / 1024.0,
         now_kib as f64 / 1024.0
     );
+    let threads: Vec<String> = report
+        .threads_cpu
+        .iter()
+        .filter(|(_, seconds)| **seconds >= 0.01)
+        .map(|(name, seconds)| format!("{name} {:.0} µs", per_message(*seconds)))
+        .collect();
+    println!("  bot threads  {} (per question)", threads.join(", "));
     if std::env::var_os("BANGBAN_LOAD_TIMELINE").is_some() {
         print_timeline(&report.timeline, secs as usize);
     }
@@ -136,9 +158,22 @@ struct Report {
     latencies: Vec<f64>,
     /// The same, unsorted, with the second of the window each question was sent in.
     timeline: Vec<(usize, f64)>,
+    /// Questions sent in the measured window.
+    window_sent: u64,
+    /// CPU seconds the bot (all its threads) and this process spent in the measured window.
+    bot_cpu: f64,
+    generator_cpu: f64,
+    /// The bot's CPU seconds in the window by kind of thread.
+    threads_cpu: BTreeMap<String, f64>,
 }
 
-async fn drive(addr: SocketAddr, rate: u64, residents: u64, measured: Duration) -> Report {
+async fn drive(
+    addr: SocketAddr,
+    bot: u32,
+    rate: u64,
+    residents: u64,
+    measured: Duration,
+) -> Report {
     let mut request = format!("ws://{addr}/onebot/v11/ws")
         .into_client_request()
         .unwrap();
@@ -170,6 +205,18 @@ async fn drive(addr: SocketAddr, rate: u64, residents: u64, measured: Duration) 
     let mut next_id: u64 = 1_000_000;
     let mut reply_id: u64 = 1_900_000_000;
     let (mut last_sent, mut last_reply) = (start, start);
+    // CPU seconds (bot, generator) when the window opened and when it closed.
+    let mut cpu_at: [Option<CpuSample>; 2] = [None, None];
+    let mut window_sent = 0u64;
+    let cpu_now = || {
+        let stat = |path: String| std::fs::read_to_string(path).unwrap_or_default();
+        let bot_threads = threads_cpu(bot);
+        (
+            cpu_seconds(&stat(format!("/proc/{bot}/stat"))),
+            cpu_seconds(&stat("/proc/self/stat".into())),
+            bot_threads,
+        )
+    };
 
     loop {
         tokio::select! {
@@ -212,6 +259,12 @@ async fn drive(addr: SocketAddr, rate: u64, residents: u64, measured: Duration) 
                 sink.send(Message::text(ok.to_string())).await.unwrap();
             }
             now = ticks.tick() => {
+                if now >= window.0 && cpu_at[0].is_none() {
+                    cpu_at[0] = Some(cpu_now());
+                }
+                if now >= stop_sending {
+                    cpu_at[1].get_or_insert_with(cpu_now);
+                }
                 if now >= give_up || (now >= stop_sending && answered == sent) {
                     break;
                 }
@@ -236,12 +289,18 @@ async fn drive(addr: SocketAddr, rate: u64, residents: u64, measured: Duration) 
                     last_sent = Instant::now();
                     sent_at.insert(next_id, (last_sent, false));
                     sent += 1;
+                    if last_sent >= window.0 {
+                        window_sent += 1;
+                    }
                 }
                 sink.flush().await.unwrap();
             }
         }
     }
     latencies.sort_by(f64::total_cmp);
+    let [Some(open), Some(close)] = cpu_at else {
+        panic!("the run ended before its measured window closed");
+    };
     Report {
         sent,
         answered,
@@ -251,7 +310,58 @@ async fn drive(addr: SocketAddr, rate: u64, residents: u64, measured: Duration) 
         drain: last_reply.saturating_duration_since(last_sent),
         latencies,
         timeline,
+        window_sent,
+        bot_cpu: close.0 - open.0,
+        generator_cpu: close.1 - open.1,
+        threads_cpu: close
+            .2
+            .into_iter()
+            .map(|(name, seconds)| {
+                let before = open.2.get(&name).copied().unwrap_or(0.0);
+                (name, seconds - before)
+            })
+            .collect(),
     }
+}
+
+/// CPU seconds so far: the bot's, the generator's, and the bot's by kind of thread.
+type CpuSample = (f64, f64, BTreeMap<String, f64>);
+
+/// CPU seconds of each kind of the bot's threads (names without their numbers: all `sled-io-N`
+/// as `sled-io`). A thread that ended is no longer counted.
+fn threads_cpu(pid: u32) -> BTreeMap<String, f64> {
+    let mut by_name = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let name = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'))
+            .map(|(name, _)| name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-'))
+            .unwrap_or("?")
+            .to_owned();
+        *by_name.entry(name).or_insert(0.0) += cpu_seconds(&stat);
+    }
+    by_name
+}
+
+/// User and system CPU seconds in a `/proc/…/stat` line: a process's (all its threads) or a
+/// thread's.
+fn cpu_seconds(stat: &str) -> f64 {
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    // SAFETY: sysconf only reads a constant of the system.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {

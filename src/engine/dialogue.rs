@@ -1,9 +1,10 @@
 //! Dialogue context per (platform, chat, user): the item just discussed, so that "那要多久？"
 //! refers to it, and the list just offered, so that "2" picks from it. Context lasts
 //! `[dialogue] context_minutes` from the bot's last answer. It lives in memory: the live
-//! contexts are read from the store once at start, and a change is written back once it is
-//! [`WRITE_AFTER`] old ([`Dialogue::persist_due`], by the committer before a flush) and at
-//! shutdown, so it survives a restart without a store read or write per message. The store
+//! contexts are read from the store once at start, and a context is written back once it has
+//! been left unchanged for [`WRITE_AFTER`], or [`WRITE_AT_LATEST`] after its first unwritten
+//! change ([`Dialogue::persist_due`], by the committer before a flush), and at shutdown, so it
+//! survives a restart without a store read or write per message. The store
 //! holds what memory held a few seconds ago: a stored context dropped from memory (expired, or
 //! the oldest when the cap is reached) is removed from the store with the next commit round, so
 //! neither grows past the cap and no sweep has to scan the store; one dropped before it was
@@ -30,13 +31,19 @@ const MAX_LIVE: usize = 20_000;
 /// replies until they are written.
 const WRITE_AT_MOST: usize = 128;
 
-/// How old a change is when it is written while the bot runs. Writing each change with the
-/// next commit round cost the committer more than any other write under a flood of new askers:
-/// every new (group, user) pair a store insert, and its removal seconds later when the cap made
-/// room. Held back, the changes to one context coalesce, and a context dropped before it is
-/// this old is never written. A crash loses the contexts of the last seconds, so a follow-up
-/// asked just before it is asked back once; a clean stop writes everything.
+/// How long a changed context is left unchanged before it is written while the bot runs.
+/// Writing each change with the next commit round cost the committer more than any other write
+/// under a flood of new askers: every new (group, user) pair a store insert, and its removal
+/// seconds later when the cap made room. Held back until the resident pauses, the changes of
+/// one exchange coalesce into one write, and a context dropped before then is never written.
+/// (Written instead a fixed time after the first change, residents who kept asking had their
+/// contexts written every 10 s, all of them in the same second, in waves.) A crash loses the
+/// contexts of exchanges still going on, so such a follow-up is asked back once; a clean stop
+/// writes everything.
 pub const WRITE_AFTER: Duration = Duration::from_secs(10);
+
+/// The longest a change waits while its context keeps changing.
+pub const WRITE_AT_LATEST: Duration = Duration::from_secs(60);
 
 /// A context as the engine reads it, against the catalog it answers from now. It is kept by item
 /// id: an item created or retired since moves the indexes, never what was discussed.
@@ -78,6 +85,8 @@ struct Held {
     stored: bool,
     /// Changed since it was last written: when it first changed (the dialogue's [`Tick`]).
     changed: Option<Tick>,
+    /// When it last changed.
+    touched: Tick,
 }
 
 /// Whole seconds since the dialogue was made.
@@ -97,7 +106,13 @@ struct State {
 }
 
 impl State {
-    fn hold(&mut self, c: &SavedContext, stored: bool, changed: Option<Tick>) -> Held {
+    fn hold(
+        &mut self,
+        c: &SavedContext,
+        stored: bool,
+        changed: Option<Tick>,
+        touched: Tick,
+    ) -> Held {
         let mut id = |id: &str| match self.ids.get(id) {
             Some(shared) => shared.clone(),
             None => {
@@ -113,6 +128,7 @@ impl State {
             at: c.at,
             stored,
             changed,
+            touched,
         }
     }
 
@@ -158,6 +174,7 @@ impl State {
             match (self.live.get_mut(&key), c) {
                 (Some(held), Some(_)) => {
                     held.changed.get_or_insert(tick);
+                    held.touched = tick;
                 }
                 (None, None) => {
                     self.removed.insert(key);
@@ -234,7 +251,7 @@ impl Dialogue {
             Ok(saved) => {
                 let mut state = d.lock();
                 for (key, c) in saved {
-                    let held = state.hold(&c, true, None);
+                    let held = state.hold(&c, true, None, 0);
                     state.live.insert(Key(key.into_boxed_slice()), held);
                 }
                 if state.live.len() > MAX_LIVE {
@@ -274,6 +291,16 @@ impl Dialogue {
 
     /// Sets the context of `key`; `id_of` names a catalog index by its item id.
     pub fn set(&self, key: Key, context: Context, id_of: impl Fn(usize) -> Option<String>) {
+        self.set_at(key, context, id_of, Instant::now());
+    }
+
+    fn set_at(
+        &self,
+        key: Key,
+        context: Context,
+        id_of: impl Fn(usize) -> Option<String>,
+        now: Instant,
+    ) {
         let saved = SavedContext {
             item: context.item.and_then(&id_of),
             candidates: context
@@ -292,8 +319,8 @@ impl Dialogue {
         let old = state.live.get(&key).map(|h| (h.stored, h.changed));
         let removed = state.removed.remove(&key);
         let (stored, changed) = old.unwrap_or((removed, None));
-        let changed = changed.unwrap_or_else(|| self.tick(Instant::now()));
-        let held = state.hold(&saved, stored, Some(changed));
+        let tick = self.tick(now);
+        let held = state.hold(&saved, stored, Some(changed.unwrap_or(tick)), tick);
         state.live.insert(key, held);
     }
 
@@ -308,20 +335,21 @@ impl Dialogue {
         now.saturating_duration_since(self.started).as_secs() as Tick
     }
 
-    /// Writes the removals and the changes [`WRITE_AFTER`] old, up to [`WRITE_AT_MOST`] (not
-    /// flushed: the caller's flush makes them durable); the rest wait for the next call. The
-    /// committer calls it with every round; the contexts are scanned for due changes at most
-    /// once a second.
+    /// Writes the removals and the changes due (unchanged for [`WRITE_AFTER`], or first made
+    /// [`WRITE_AT_LATEST`] ago), up to [`WRITE_AT_MOST`] (not flushed: the caller's flush makes
+    /// them durable); the rest wait for the next call. The committer calls it with every round;
+    /// the contexts are scanned for due changes at most once a second.
     pub fn persist_due(&self, now: Instant) {
         let tick = self.tick(now);
         let batch = {
             let mut state = self.lock();
             if state.scanned.is_none_or(|s| tick > s) {
-                let after = WRITE_AFTER.as_secs() as Tick;
-                let due = state
-                    .live
-                    .iter()
-                    .filter(|(_, h)| h.changed.is_some_and(|c| tick.saturating_sub(c) >= after));
+                let since = |t: Tick| Duration::from_secs(tick.saturating_sub(t).into());
+                let due = state.live.iter().filter(|(_, h)| {
+                    h.changed.is_some_and(|first| {
+                        since(h.touched) >= WRITE_AFTER || since(first) >= WRITE_AT_LATEST
+                    })
+                });
                 state.due = due.map(|(k, _)| k.clone()).collect();
                 state.scanned = Some(tick);
             }
@@ -511,6 +539,44 @@ mod tests {
         assert_eq!(stored(), WRITE_AT_MOST);
         d.persist_due(after(1.1) + WRITE_AFTER);
         assert_eq!(stored(), d.len());
+    }
+
+    #[test]
+    fn a_context_still_changing_waits_for_a_pause_or_at_most_write_at_latest() {
+        let ids = Ids::of(&["a"]);
+        let (_dir, store, d) = lasting();
+        let stored_at = |user: &str| {
+            let key = key(user);
+            let stored = store.stored_contexts().unwrap();
+            stored
+                .into_iter()
+                .find(|(k, _)| k.as_slice() == key.bytes())
+                .map(|(_, c)| c.at)
+        };
+        let at = |secs: u64| d.started + Duration::from_secs(secs);
+        let pause = WRITE_AFTER.as_secs();
+        // Asks again after a short while: the first change alone is old enough, not the pause.
+        d.set_at(key("pauses"), context(vec![], 1), ids.id(), at(0));
+        d.set_at(key("pauses"), context(vec![], 2), ids.id(), at(pause - 2));
+        d.persist_due(at(pause));
+        assert_eq!(stored_at("pauses"), None);
+        d.persist_due(at(2 * pause - 2));
+        assert_eq!(
+            stored_at("pauses"),
+            Some(2),
+            "the latest change, once in one write"
+        );
+        // Keeps asking, never pausing that long: written all the same, WRITE_AT_LATEST after
+        // the first change.
+        let latest = WRITE_AT_LATEST.as_secs();
+        let start = 2 * pause;
+        for s in (start..start + latest).step_by(pause as usize - 1) {
+            d.set_at(key("busy"), context(vec![], s as i64), ids.id(), at(s));
+            d.persist_due(at(s));
+            assert_eq!(stored_at("busy"), None, "at {s} s");
+        }
+        d.persist_due(at(start + latest));
+        assert!(stored_at("busy").is_some());
     }
 
     #[test]

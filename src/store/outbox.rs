@@ -16,6 +16,7 @@ use bangban_contract::{Incoming, Outgoing};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 pub(crate) const TREE: &str = "outbox";
@@ -39,9 +40,10 @@ pub struct GivenUp {
     pub reason: String,
 }
 
+/// An entry as stored. Borrows the action when written: the committer writes one per reply.
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Record {
-    action: Outgoing,
+pub(crate) struct Record<'a> {
+    action: Cow<'a, Outgoing>,
     queued_ms: u64,
     /// The broadcast target this entry is a part of: it is bulk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,7 +129,7 @@ impl Store {
                 Ok(Queued {
                     id: id_of(&k),
                     bulk: r.broadcast.is_some(),
-                    action: r.action,
+                    action: r.action.into_owned(),
                 })
             })
             .collect()
@@ -210,7 +212,7 @@ impl Store {
                 let r: Record = decode(FAILED_TREE, &v)?;
                 Ok(GivenUp {
                     id: id_of(&k),
-                    action: r.action,
+                    action: r.action.into_owned(),
                     reason: r.reason.unwrap_or_default(),
                 })
             })
@@ -234,7 +236,7 @@ impl Store {
 
 fn record(action: &Outgoing, now: SystemTime) -> Vec<u8> {
     encode(&Record {
-        action: action.clone(),
+        action: Cow::Borrowed(action),
         queued_ms: seen::now_ms(now),
         broadcast: None,
         reason: None,
@@ -248,7 +250,7 @@ pub(crate) fn bulk_record(
     now: SystemTime,
 ) -> Vec<u8> {
     encode(&Record {
-        action: action.clone(),
+        action: Cow::Borrowed(action),
         queued_ms: seen::now_ms(now),
         broadcast: Some(target),
         reason: None,

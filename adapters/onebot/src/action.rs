@@ -94,7 +94,19 @@ pub(crate) fn next_echo() -> String {
 
 /// The text of a request frame for a WebSocket link.
 pub(crate) fn request_frame(action: &str, params: &Value, echo: &str) -> String {
-    json!({"action": action, "params": params, "echo": echo}).to_string()
+    /// Borrowed: `json!` would copy `params` into a new value first.
+    #[derive(serde::Serialize)]
+    struct Request<'a> {
+        action: &'a str,
+        params: &'a Value,
+        echo: &'a str,
+    }
+    serde_json::to_string(&Request {
+        action,
+        params,
+        echo,
+    })
+    .expect("a request of strings and JSON values serializes")
 }
 
 /// The echo as a string: a string as it is, any other JSON value in its JSON form.
